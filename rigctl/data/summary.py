@@ -1,0 +1,34 @@
+"""A plain-text summary of a session: accuracy by trial type and delay."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from rigctl.data.loader import load_session
+
+
+def accuracy_table(trials: pd.DataFrame) -> pd.DataFrame:
+    """Rows per (trial_type, delay_s): trials, scored, correct %, no-response count."""
+    t = trials[trials["trial_type"] != "sample"]
+    if "correction" in t:
+        t = t[t["correction"].fillna(0) == 0]
+    if t.empty:
+        return pd.DataFrame(columns=["trials", "scored", "correct_pct", "no_response"])
+    g = t.groupby(["trial_type", "delay_s"])
+    return pd.DataFrame({
+        "trials": g.size(),
+        "scored": g["correct"].count(),
+        "correct_pct": (100 * g["correct"].mean()).round(1),
+        "no_response": g["outcome"].apply(lambda s: int((s == "no_response").sum())),
+    })
+
+
+def summary_table(folder: str | Path) -> str:
+    s = load_session(folder)
+    tab = accuracy_table(s.trials)
+    scored = s.trials["correct"].dropna()
+    head = (f"{len(s.trials)} trials, {len(scored)} scored, "
+            f"{100 * scored.mean():.1f}% correct" if len(scored) else f"{len(s.trials)} trials")
+    return head + ("\n" + tab.to_string() if not tab.empty else "")

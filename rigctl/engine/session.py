@@ -1,0 +1,172 @@
+"""A session: config + backend + protocol + writer, run to an end that is always safe.
+
+Everything that can be checked is checked before the session folder exists (config, protocol
+parameters against the rig's interlocks and calibration), so a refused session leaves nothing
+behind. Once the folder exists, every exit path (completion, stop, exception, signal) turns the
+laser off, closes the valves and records the final status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import rigctl
+from rigctl.config.rig import RigConfig
+from rigctl.config.subject import Subject
+from rigctl.data.writer import SessionWriter, session_folder
+from rigctl.engine.clock import VirtualClock, WallClock
+from rigctl.engine.loop import ControlLoop
+from rigctl.engine.machine import StateMachine
+from rigctl.engine.timers import Timers
+from rigctl.errors import RigctlError
+from rigctl.hardware.registry import BuildContext, build_backend
+from rigctl.hardware.rig import Rig
+from rigctl.protocols.base import Protocol, ProtocolContext
+from rigctl.protocols.loading import ProtocolSpec
+from rigctl.protocols.trial import TrialRecord
+
+
+@dataclass
+class SessionOptions:
+    subject: Subject
+    protocol: ProtocolSpec
+    data_root: Path
+    seed: int | None = None
+    realtime: bool = False
+    config_source: str = "<config>"
+
+
+@dataclass
+class SessionResult:
+    folder: Path
+    status: str
+    reason: str
+    n_trials: int
+    progress: dict[str, float] = field(default_factory=dict)
+
+
+class Session:
+    """Prepare with the constructor (may raise RigctlError, leaves no files), then ``run``."""
+
+    def __init__(self, cfg: RigConfig, opts: SessionOptions) -> None:
+        self.cfg = cfg
+        self.opts = opts
+        self.seed = opts.seed if opts.seed is not None else secrets.randbits(32)
+        self.clock = WallClock() if opts.realtime else VirtualClock()
+        self.timers = Timers()
+        self.writer: SessionWriter | None = None
+        self.trial_listeners: list[Callable[[TrialRecord, dict[str, float]], None]] = []
+        self._early_stop = ""
+        seeds = np.random.SeedSequence(self.seed).spawn(2)
+        backend = build_backend(
+            cfg, BuildContext(self.clock, opts.subject, seeds[1], source=opts.config_source)
+        )
+        self.rig = Rig(cfg, backend, self.clock, self.timers, self._log)
+        try:
+            spec = opts.protocol
+            problems = spec.cls.rig_problems(spec.params, self.rig)
+            if problems:
+                raise RigctlError("\n".join(f"{spec.source}: {p}" for p in problems))
+            ctx = ProtocolContext(
+                rig=self.rig, machine=None,  # type: ignore[arg-type]  # set once states exist
+                clock=self.clock,
+                rng=np.random.default_rng(seeds[0]), log=self._log, write_trial=self._write_trial,
+            )
+            self.protocol: Protocol = spec.cls(spec.params, ctx)
+            self.machine = StateMachine(self.clock, self.timers, self.protocol.handlers(),
+                                        log=self._log)
+            ctx.machine = self.machine
+            self.loop = ControlLoop(self.clock, self.rig.events, self.timers, self.machine,
+                                    self._log)
+        except BaseException:
+            self.rig.close()
+            raise
+
+    # --- callbacks ------------------------------------------------------------------------
+    def _log(self, t: float, kind: str, name: str, value: str) -> None:
+        if self.writer is not None:
+            self.writer.log_event(t, kind, name, value)
+
+    def _write_trial(self, rec: TrialRecord) -> None:
+        assert self.writer is not None
+        self.writer.write_trial(rec)
+        progress = self.protocol.progress()
+        for listener in self.trial_listeners:
+            listener(rec, progress)
+
+    def request_stop(self, reason: str) -> None:
+        """Thread- and signal-safe: end after the current event; outputs off, status aborted."""
+        self._early_stop = self._early_stop or reason
+        self.loop.request_stop(reason)
+
+    # --- running --------------------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        spec = self.opts.protocol
+        return {
+            "rigctl_version": rigctl.__version__,
+            "subject": self.opts.subject.model_dump(),
+            "protocol": {
+                "name": spec.name, "source": spec.source, "sha256": spec.sha256,
+                "parameters": spec.params.model_dump(mode="json"),
+            },
+            "rig": self.cfg.model_dump(mode="json"),
+            "config_source": self.opts.config_source,
+            "seed": self.seed,
+            "clock": "wall" if self.opts.realtime else "virtual",
+        }
+
+    def open(self) -> Path:
+        """Create the session folder (DataError if it exists or cannot be written)."""
+        started = dt.datetime.now()
+        folder = session_folder(self.opts.data_root, self.opts.subject.id,
+                                self.opts.protocol.name, started)
+        try:
+            self.writer = SessionWriter(folder, self.metadata())
+        except BaseException:
+            self.rig.close()
+            raise
+        return folder
+
+    def run(self) -> SessionResult:
+        """Run to completion or stop; always ends with outputs off and a final status."""
+        if self.writer is None:
+            self.open()
+        writer = self.writer
+        assert writer is not None
+        status, reason = "aborted", ""
+        try:
+            if not self._early_stop:
+                self.machine.start(self.protocol.initial_state)
+                self.loop.run()
+            if self.loop.stop_requested.is_set() or self._early_stop:
+                reason = self.loop.stop_reason or self._early_stop
+            else:
+                status = "completed"
+        except BaseException as exc:
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            self._log(self.clock.now(), "error", type(exc).__name__, reason)
+            raise
+        finally:
+            self._shutdown(status, reason)
+        return SessionResult(writer.folder, status, reason, writer.n_trials,
+                             self.protocol.progress())
+
+    def _shutdown(self, status: str, reason: str) -> None:
+        failures = self.rig.all_off()
+        now = self.clock.now()
+        self._log(now, "output", "all_off", "laser off, valves closed")
+        for f in failures:
+            self._log(now, "error", "all_off", f)
+        try:
+            self.machine.finished = True
+            self.rig.close()
+        finally:
+            assert self.writer is not None
+            self.writer.close(status, reason if not failures else f"{reason}; {failures}")

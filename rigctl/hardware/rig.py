@@ -1,0 +1,187 @@
+"""The rig as protocols see it: reward ports, laser and cues, with interlocks and logging.
+
+Interlocks live here, above every backend, so a simulated rig and a real one refuse the same
+commands: a reward outside the valve's calibration, an opening longer than ``max_open_s``, a
+laser power above the ceiling, emission longer than ``max_on_s`` (cut by an engine timer). Every
+output command is logged with its time before it is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rigctl.config.rig import LaserConfig, RigConfig
+from rigctl.engine.timers import Timers
+from rigctl.errors import InterlockError
+from rigctl.hardware.calibration import ValveCurve
+from rigctl.hardware.interfaces import (
+    BackendRig,
+    Clock,
+    DigitalOutputDriver,
+    LaserDriver,
+    PulseTrain,
+    ValveDriver,
+)
+
+LogFn = Callable[[float, str, str, str], None]
+SIDES = ("left", "right")
+
+
+class RewardPort:
+    """Valve + lick sensor + calibration of one side."""
+
+    def __init__(
+        self, side: str, driver: ValveDriver, curve: ValveCurve, max_open_s: float,
+        clock: Clock, log: LogFn,
+    ) -> None:
+        self.side = side
+        self.driver = driver
+        self.curve = curve
+        self.max_open_s = max_open_s
+        self._clock = clock
+        self._log = log
+
+    def open_ms_for(self, ul: float) -> float:
+        """Open time for ``ul`` µL, checked against the calibration and ``max_open_s``."""
+        ms = self.curve.ms_for_ul(ul)
+        if ms / 1000.0 > self.max_open_s:
+            raise InterlockError(
+                f"reward_ports.{self.side}: {ul:g} µL needs {ms:.1f} ms, above "
+                f"valve.max_open_s = {self.max_open_s:g} s"
+            )
+        return ms
+
+    def deliver(self, ul: float) -> float:
+        """Open the valve for the calibrated time of ``ul`` µL; returns the open time in ms."""
+        ms = self.open_ms_for(ul)
+        self._log(self._clock.now(), "output", f"valve_{self.side}", f"{ms:.3f}ms")
+        self.driver.open_for(ms / 1000.0)
+        return ms
+
+    def close(self) -> None:
+        self.driver.close()
+
+
+class Cue:
+    """A digital cue output (door, tone, light)."""
+
+    def __init__(self, name: str, driver: DigitalOutputDriver | None, clock: Clock, log: LogFn):
+        self.name = name
+        self.driver = driver
+        self.level = False
+        self._clock = clock
+        self._log = log
+
+    def set(self, level: bool) -> None:
+        self.level = level
+        self._log(self._clock.now(), "output", f"cue_{self.name}", "1" if level else "0")
+        if self.driver is not None:
+            self.driver.set(level)
+
+
+class Laser:
+    """Laser with power ceiling, max continuous on-time and ramp-down, from the rig config."""
+
+    def __init__(
+        self, cfg: LaserConfig, driver: LaserDriver, clock: Clock, timers: Timers, log: LogFn
+    ) -> None:
+        self.cfg = cfg
+        self.driver = driver
+        self._clock = clock
+        self._timers = timers
+        self._log = log
+        self.power_mw = 0.0
+        self.on_since: float | None = None
+        self._limit_timer: int | None = None
+
+    @property
+    def is_on(self) -> bool:
+        return self.on_since is not None
+
+    def on(self, power_mw: float, pulses: PulseTrain | None = None) -> None:
+        """Emit at ``power_mw``; refuses powers above the ceiling; arms the max on-time cut."""
+        if not 0 < power_mw <= self.cfg.max_power_mw:
+            raise InterlockError(
+                f"laser: {power_mw:g} mW refused, outside (0, laser.max_power_mw = "
+                f"{self.cfg.max_power_mw:g} mW]"
+            )
+        now = self._clock.now()
+        self._log(now, "output", "laser", f"{power_mw:g}mW")
+        self.driver.emit(power_mw, pulses)
+        self.power_mw = power_mw
+        if self.on_since is None:
+            self.on_since = now
+            self._limit_timer = self._timers.set_at(now + self.cfg.max_on_s, self._cut)
+
+    def off(self) -> None:
+        """Stop emission with the configured ramp-down."""
+        if self.on_since is None:
+            return
+        self._timers.cancel(self._limit_timer)
+        self._log(self._clock.now(), "output", "laser", f"off ramp {self.cfg.ramp_down_s:g}s")
+        self.on_since = None
+        self.power_mw = 0.0
+        self.driver.stop(self.cfg.ramp_down_s)
+
+    def _cut(self) -> None:
+        self._log(self._clock.now(), "interlock", "laser",
+                  f"max_on_s {self.cfg.max_on_s:g} s reached; laser off")
+        self.off()
+
+    def force_off(self) -> None:
+        self._timers.cancel(self._limit_timer)
+        self.on_since = None
+        self.power_mw = 0.0
+        self.driver.force_off()
+
+
+class Rig:
+    """Everything a protocol may touch, built from a RigConfig and a backend's drivers."""
+
+    def __init__(
+        self, cfg: RigConfig, backend: BackendRig, clock: Clock, timers: Timers, log: LogFn
+    ) -> None:
+        self.cfg = cfg
+        self.backend = backend
+        self.events = backend.events
+        self.ports: dict[str, RewardPort] = {}
+        for side in SIDES:
+            pcfg = getattr(cfg.reward_ports, side)
+            curve = ValveCurve(pcfg.calibration.points, name=f"reward_ports.{side}.calibration")
+            self.ports[side] = RewardPort(
+                side, backend.valves[side], curve, pcfg.valve.max_open_s, clock, log
+            )
+        self.cues = {
+            name: Cue(name, backend.cues.get(name), clock, log)
+            for name in ("trial_start", "go")
+        }
+        self.laser: Laser | None = None
+        if cfg.laser is not None and backend.laser is not None:
+            self.laser = Laser(cfg.laser, backend.laser, clock, timers, log)
+
+    def all_off(self) -> list[str]:
+        """Laser off, valves closed, cues off. Never raises: returns what failed, to be logged."""
+        failures: list[str] = []
+        if self.laser is not None:
+            try:
+                self.laser.force_off()
+            except Exception as exc:  # noqa: BLE001 - every path must reach the valves too
+                failures.append(f"laser: {exc}")
+        for side, port in self.ports.items():
+            try:
+                port.close()
+            except Exception as exc:  # noqa: BLE001
+                failures.append(f"valve_{side}: {exc}")
+        for name, cue in self.cues.items():
+            if cue.driver is not None:
+                try:
+                    cue.driver.set(False)
+                except Exception as exc:  # noqa: BLE001
+                    failures.append(f"cue_{name}: {exc}")
+        return failures
+
+    def close(self) -> None:
+        try:
+            self.events.close()
+        finally:
+            self.backend.close()

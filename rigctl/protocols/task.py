@@ -1,0 +1,122 @@
+"""Bookkeeping shared by two-choice working-memory tasks: trials, scheduling, scoring.
+
+Subclasses decide only the rule (which side is correct) and write the states; this class keeps
+the trial record, draws the schedule, runs delay stimulation and counts accuracy.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from pydantic import BaseModel
+
+from rigctl.hardware.rig import Rig
+from rigctl.protocols.base import Protocol, ProtocolContext
+from rigctl.protocols.params import TrialTaskParams
+from rigctl.protocols.scheduler import CONTROL, TrialScheduler
+from rigctl.protocols.stimulation import DelayStimulation
+from rigctl.protocols.trial import TrialRecord
+
+SAMPLE = "sample"
+
+
+class TwoChoiceTask(Protocol):
+    states = ("iti", "sample", "delay", "response", "reward", "timeout")
+    initial_state = "iti"
+    p: TrialTaskParams
+
+    def __init__(self, params: BaseModel, ctx: ProtocolContext) -> None:
+        super().__init__(params, ctx)
+        p = self.p
+        fraction = p.laser_fraction if p.stim_mode != "off" else 0.0
+        self.scheduler = TrialScheduler(
+            fraction, p.max_consecutive, p.delays_s, ctx.rng, block_size=p.block_size
+        )
+        self.stim = DelayStimulation(p.stim_mode, self.rig.laser, p.laser_power_mw,
+                                     self.now, ctx.log)
+        self.trial: TrialRecord | None = None
+        self.trials_done = 0
+        self.last_choice: str | None = None
+        self._repeat: TrialRecord | None = None
+        self.scored: Counter[str] = Counter()
+        self.correct: Counter[str] = Counter()
+
+    @classmethod
+    def rig_problems(cls, params: BaseModel, rig: Rig) -> list[str]:
+        p: TrialTaskParams = params  # type: ignore[assignment]
+        problems = []
+        if p.stim_mode != "off" and p.laser_fraction > 0:
+            if rig.laser is None:
+                problems.append(f"stim_mode: {p.stim_mode} needs a `laser` in the rig config")
+            elif p.laser_power_mw > rig.laser.cfg.max_power_mw:
+                problems.append(
+                    f"laser_power_mw: {p.laser_power_mw:g} mW is above the rig's "
+                    f"laser.max_power_mw ({rig.laser.cfg.max_power_mw:g} mW)"
+                )
+        for port in rig.ports.values():
+            try:
+                port.open_ms_for(p.reward_ul)
+            except Exception as exc:  # InterlockError carries the field-naming message
+                problems.append(f"reward_ul: {exc}")
+        return problems
+
+    def choose_correct_side(self) -> str:
+        """The rule of the task: ``left``, ``right`` or ``any`` for this trial."""
+        raise NotImplementedError
+
+    # --- trial bookkeeping ---------------------------------------------------------------
+    def begin_trial(self) -> None:
+        number = self.trials_done + 1
+        rec = TrialRecord(trial=number, start_s=self.now(), stim_mode=self.p.stim_mode)
+        if self._repeat is not None:
+            rec.trial_type, rec.correction = CONTROL, 1
+            rec.delay_s, rec.correct_side = self._repeat.delay_s, self._repeat.correct_side
+            self._repeat = None
+        else:
+            rec.correct_side = self.choose_correct_side()
+            if rec.correct_side == "any":
+                rec.trial_type, rec.delay_s = SAMPLE, 0.0
+            else:
+                planned = self.scheduler.next()
+                rec.trial_type, rec.delay_s = planned.trial_type, planned.delay_s
+        self.trial = rec
+        self.log("trial", "start", f"{number} {rec.trial_type} delay={rec.delay_s:g}")
+
+    def choose(self, side: str) -> bool:
+        """Record the choice; returns True when it earns a reward."""
+        rec = self.trial
+        assert rec is not None
+        rec.choice = side
+        rec.reaction_time_s = self.ctx.machine.time_in_state()
+        self.last_choice = side
+        if rec.correct_side == "any":
+            rec.outcome = SAMPLE
+            return True
+        rec.correct = int(side == rec.correct_side)
+        rec.outcome = "correct" if rec.correct else "error"
+        if not rec.correction:
+            self.scored[rec.trial_type] += 1
+            self.correct[rec.trial_type] += rec.correct
+        if not rec.correct and self.p.correction_trials:
+            self._repeat = rec
+        return bool(rec.correct)
+
+    def end_trial(self) -> None:
+        rec, self.trial = self.trial, None
+        if rec is None:
+            return
+        rec.end_s = self.now()
+        if rec.choice == "none":
+            rec.outcome = "no_response"
+        self.trials_done += 1
+        self.ctx.write_trial(rec)
+        self.log("trial", "end", f"{rec.trial} {rec.outcome}")
+
+    def progress(self) -> dict[str, float]:
+        n = sum(self.scored.values())
+        return {
+            "trial": self.trials_done,
+            "n_trials": self.p.n_trials,
+            "scored": n,
+            "accuracy": sum(self.correct.values()) / n if n else float("nan"),
+        }

@@ -1,0 +1,46 @@
+"""Simulated drivers: the same interfaces as real hardware, acting on the simulated world."""
+
+from __future__ import annotations
+
+from rigctl.hardware.calibration import ValveCurve
+from rigctl.hardware.interfaces import DigitalOutputDriver, LaserDriver, PulseTrain, ValveDriver
+from sim_backend.world import SimWorld
+
+
+class SimValve(ValveDriver):
+    """A valve whose opening is timed by the 'hardware' (the world records the interval)."""
+
+    def __init__(self, world: SimWorld, side: str, curve: ValveCurve) -> None:
+        self.world, self.side, self.curve = world, side, curve
+
+    def open_for(self, duration_s: float) -> None:
+        self.world.valve_open(self.side, duration_s, self.curve.ul_for_ms)
+
+    def close(self) -> None:
+        self.world.valve_close(self.side)
+
+
+class SimCue(DigitalOutputDriver):
+    def __init__(self, world: SimWorld, name: str) -> None:
+        self.world, self.name = world, name
+        self.level = False
+
+    def set(self, level: bool) -> None:
+        if level != self.level:
+            self.level = level
+            self.world.cue(self.name, level)
+
+
+class SimLaser(LaserDriver):
+    def __init__(self, world: SimWorld) -> None:
+        self.world = world
+
+    def emit(self, power_mw: float, pulses: PulseTrain | None = None) -> None:
+        self.world.laser(power_mw)
+
+    def stop(self, ramp_down_s: float) -> None:
+        self.world.laser_ramp_down(ramp_down_s)
+
+    def force_off(self) -> None:
+        if self.world.laser_power_mw > 0:
+            self.world.laser(0.0)

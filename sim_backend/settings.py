@@ -1,0 +1,50 @@
+"""Settings of the simulated rig and mouse, from the rig config's ``simulation:`` section.
+
+Defaults are the reference model of SCIENCE.md; every number is a field so a scientist can ask
+"what if the mouse were noisier?" without touching code.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MouseSettings(BaseModel):
+    """Behaviour and working memory of the simulated mouse."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lambda0_per_s: float = Field(
+        0.22, ge=0, description="Memory decay rate without astrocytes (1/s)"
+    )
+    lambda_a_per_s: float = Field(
+        0.19, ge=0, description="Decay rate removed by gliotransmission (1/s)"
+    )
+    k_a: float = Field(0.2, gt=0, description="Gliotransmitter level of half effect")
+    sigma: float = Field(0.13, ge=0, description="Memory diffusion noise (1/sqrt(s))")
+    decision_noise: float = Field(0.15, ge=0, description="SD of noise added at the choice")
+    lapse_rate: float = Field(0.06, ge=0, le=1, description="Fraction of random choices")
+    side_bias: float = Field(0.0, ge=-1, le=1, description="Preference for right (+) or left (-)")
+    miss_rate: float = Field(0.02, ge=0, le=1, description="Fraction of go cues not answered")
+    rt_median_s: float = Field(0.5, gt=0, le=30, description="Median reaction time (s)")
+    rt_log_sd: float = Field(0.3, ge=0, le=3, description="SD of log reaction time")
+    baseline_activity: float = Field(0.2, ge=0, lt=1, description="Neural activity at rest (0-1)")
+    lick_interval_s: float = Field(0.14, gt=0.02, le=2, description="Lick interval in a bout (s)")
+    licks_per_ul: float = Field(2.0, ge=0, le=100, description="Bout licks per µL of reward")
+    lick_contact_s: float = Field(0.03, gt=0, le=0.2, description="Tongue contact per lick (s)")
+    cno_drive_per_s: float = Field(0.75, ge=0, description="hM3Dq + CNO drive to IP3 (1/s)")
+    laser_saturation_mw: float = Field(
+        5.0, gt=0, description="Power at which the laser fully inhibits astrocytes (mW)"
+    )
+    neural_noise_sd: float = Field(0.05, ge=0, description="Measurement noise of the signal")
+
+
+class SimSettings(BaseModel):
+    """The whole ``simulation:`` section."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mouse: MouseSettings = Field(default_factory=MouseSettings)
+    valve_flow_scale: float = Field(
+        1.0, gt=0, le=10, description="True valve flow / calibrated flow (1 = perfect calibration)"
+    )

@@ -1,0 +1,60 @@
+"""Shared fixtures: the shipped simulated rig, variants of it, and a session runner."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SIM_YAML = ROOT / "hardware_configs" / "sim.yaml"
+
+
+def deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in changes.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_update(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+@pytest.fixture
+def sim_yaml() -> Path:
+    return SIM_YAML
+
+
+@pytest.fixture
+def make_config(tmp_path: Path):
+    """Write sim.yaml with ``changes`` merged in; returns the new file's path."""
+
+    def make(changes: dict[str, Any] | None = None, name: str = "rig.yaml") -> Path:
+        data = yaml.safe_load(SIM_YAML.read_text())
+        data = deep_update(data, changes or {})
+        data["data_root"] = str(tmp_path / "data")
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    return make
+
+
+def run_sim(config: Path, data: Path, **opts: Any):
+    """Run a session in-process on the simulated rig; returns (SessionResult, SessionData)."""
+    from rigctl.config import Subject, load_rig
+    from rigctl.data import load_session
+    from rigctl.engine.session import Session, SessionOptions
+    from rigctl.protocols.loading import resolve_protocol
+
+    cfg = load_rig(str(config))
+    overrides = opts.pop("params", None)
+    spec = resolve_protocol(opts.pop("protocol", None), cfg, str(config), overrides)
+    subject = Subject(**opts.pop("subject", {}))
+    session = Session(cfg, SessionOptions(subject=subject, protocol=spec, data_root=data,
+                                          seed=opts.pop("seed", 1), **opts))
+    result = session.run()
+    return result, load_session(result.folder), session
