@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rigctl.hardware.calibration import ValveCurve
+from collections.abc import Callable
+
 from rigctl.hardware.interfaces import DigitalOutputDriver, LaserDriver, PulseTrain, ValveDriver
 from sim_backend.world import SimWorld
 
@@ -10,11 +11,11 @@ from sim_backend.world import SimWorld
 class SimValve(ValveDriver):
     """A valve whose opening is timed by the 'hardware' (the world records the interval)."""
 
-    def __init__(self, world: SimWorld, side: str, curve: ValveCurve) -> None:
-        self.world, self.side, self.curve = world, side, curve
+    def __init__(self, world: SimWorld, side: str, nominal_ul: Callable[[float], float]) -> None:
+        self.world, self.side, self.nominal_ul = world, side, nominal_ul
 
     def open_for(self, duration_s: float) -> None:
-        self.world.valve_open(self.side, duration_s, self.curve.ul_for_ms)
+        self.world.valve_open(self.side, duration_s, self.nominal_ul)
 
     def close(self) -> None:
         self.world.valve_close(self.side)

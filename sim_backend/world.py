@@ -94,6 +94,8 @@ class SimWorld(EventSource):
             m.sample_started(m.alternation_target())
         elif name == "trial_start":
             m.delay_started()
+        elif name == "laser_gate":
+            return  # the simulated laser's power already says whether light is emitted
         elif name == "go" and level:
             decision = m.go()
             if decision is not None:

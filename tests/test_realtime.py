@@ -1,4 +1,4 @@
-"""Wall-clock sessions as separate processes: SIGKILL keeps completed trials, SIGINT ends cleanly."""
+"""Wall-clock sessions in their own process: SIGKILL keeps completed trials, SIGINT ends cleanly."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from rigctl.data import load_session
 
 FAST = {
-    "simulation": {"mouse": {"rt_median_s": 0.05, "licks_per_ul": 0.5}},
+    "devices": {"sim": {"mouse": {"rt_median_s": 0.05, "licks_per_ul": 0.5}}},
     "protocol": {"parameters": {
         "iti_s": 0.05, "sample_s": 0.05, "delays_s": [0.1], "response_window_s": 1.0,
         "reward_consumption_s": 0.05, "timeout_s": 0.05, "n_trials": 1000,

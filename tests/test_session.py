@@ -68,7 +68,7 @@ def test_simulated_mouse_accuracy_falls_with_delay(sim_yaml, tmp_path):
 
 
 def test_no_response_trials_are_recorded_and_not_scored(make_config, tmp_path):
-    cfg = make_config({"simulation": {"mouse": {"miss_rate": 0.3}}})
+    cfg = make_config({"devices": {"sim": {"mouse": {"miss_rate": 0.3}}}})
     _, data, _ = run_sim(cfg, tmp_path / "d", seed=2, params={"n_trials": 80})
     miss = data.trials[data.trials["outcome"] == "no_response"]
     assert len(miss) > 10

@@ -8,5 +8,16 @@ __all__ = ["RigConfig", "Subject", "format_validation_error", "load_rig", "read_
 
 
 def load_rig(path: str) -> RigConfig:
-    """Load and validate a rig YAML file (ConfigError naming file and field on any problem)."""
-    return validate(RigConfig, read_yaml(path), str(path))
+    """Load and validate a rig YAML file, including each device's backend settings.
+
+    Raises ConfigError naming the file and one field per line on any problem.
+    """
+    from rigctl.errors import ConfigError
+    from rigctl.hardware.registry import device_settings
+
+    cfg = validate(RigConfig, read_yaml(path), str(path))
+    problems = cfg.channel_problems()
+    if problems:
+        raise ConfigError(str(path), problems)
+    device_settings(cfg, str(path))
+    return cfg

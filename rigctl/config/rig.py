@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Strict(BaseModel):
@@ -59,7 +59,12 @@ class RewardPortsConfig(Strict):
 
 
 class LaserConfig(Strict):
-    channel: str = Field(description="Output that drives the laser (gate line or analog channel)")
+    channel: str = Field(
+        description="Output that sets the laser's power or gates it (e.g. obis/laser, Dev1/ao0)"
+    )
+    gate_channel: str | None = Field(
+        None, description="Optional digital line that gates emission (e.g. Dev1/port0/line2)"
+    )
     wavelength_nm: float = Field(593.0, gt=300, lt=1200, description="Laser wavelength (nm)")
     opsin: str = Field("ArchT", description="Opsin expressed in astrocytes")
     fibre_location: str = Field("mPFC, bilateral", description="Where the fibre tip sits")
@@ -97,33 +102,88 @@ class ProtocolChoice(Strict):
     parameters: dict[str, Any] = Field(default_factory=dict, description="Parameter overrides")
 
 
+class DeviceConfig(BaseModel):
+    """One device: its ``type`` picks the backend; the other keys are validated by that backend."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str = Field(description="Device type: sim, nidaq, reward_controller, obis")
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, name: str) -> str:
+        from rigctl.hardware.registry import BACKENDS
+
+        if name not in BACKENDS:
+            raise ValueError(f"unknown device type {name!r}; available: {', '.join(BACKENDS)}")
+        return name
+
+    def settings(self) -> dict[str, Any]:
+        """The backend-specific keys (everything but ``type``)."""
+        return dict(self.model_extra or {})
+
+
+def _default_devices() -> dict[str, DeviceConfig]:
+    return {"sim": DeviceConfig(type="sim")}
+
+
 class RigConfig(Strict):
     name: str = Field(description="Rig name shown in logs and session metadata", min_length=1)
-    backend: str = Field("sim", description="Which hardware backend drives the devices")
+    devices: dict[str, DeviceConfig] = Field(
+        default_factory=_default_devices,
+        description="Devices by name; a channel `NAME/...` is routed to device NAME",
+    )
     reward_ports: RewardPortsConfig
     laser: LaserConfig | None = None
     cues: CuesConfig = Field(default_factory=CuesConfig)
     neural_signal: NeuralSignalConfig | None = None
-    simulation: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Settings of the simulated rig and mouse (validated by the sim backend)",
-    )
     protocol: ProtocolChoice | None = Field(
         None, description="Default protocol for this rig when the command line names none"
     )
     data_root: str = Field("data", description="Where session folders are written")
 
-    @field_validator("backend")
+    @field_validator("devices")
     @classmethod
-    def _known_backend(cls, name: str) -> str:
-        from rigctl.hardware.registry import BACKENDS
+    def _device_names(cls, devices: dict[str, DeviceConfig]) -> dict[str, DeviceConfig]:
+        if not devices:
+            raise ValueError("list at least one device")
+        for name in devices:
+            if not name or "/" in name:
+                raise ValueError(f"device name {name!r} must be non-empty and contain no '/'")
+        return devices
 
-        if name not in BACKENDS:
-            raise ValueError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")
-        return name
+    def channels(self) -> list[tuple[str, str]]:
+        """Every (field path, channel) the config routes to a device."""
+        out = []
+        for side in ("left", "right"):
+            port = getattr(self.reward_ports, side)
+            out.append((f"reward_ports.{side}.valve.channel", port.valve.channel))
+            out.append((f"reward_ports.{side}.lick_sensor.channel", port.lick_sensor.channel))
+        if self.laser is not None:
+            out.append(("laser.channel", self.laser.channel))
+            if self.laser.gate_channel is not None:
+                out.append(("laser.gate_channel", self.laser.gate_channel))
+        for name in ("trial_start", "go"):
+            cue = getattr(self.cues, name)
+            if cue is not None:
+                out.append((f"cues.{name}.channel", cue.channel))
+        if self.neural_signal is not None:
+            out.append(("neural_signal.channel", self.neural_signal.channel))
+        return out
 
-    @model_validator(mode="after")
-    def _simulation_only_for_sim(self) -> RigConfig:
-        if self.simulation and self.backend != "sim":
-            raise ValueError("`simulation` settings only apply to `backend: sim`")
-        return self
+    def channel_problems(self) -> list[str]:
+        """One line per channel that does not name a listed device."""
+        problems = []
+        for path, channel in self.channels():
+            device = channel.split("/", 1)[0] if "/" in channel else None
+            if device is None:
+                problems.append(f"{path}: {channel!r} must be DEVICE/CHANNEL, e.g. Dev1/ao0")
+            elif device not in self.devices:
+                problems.append(
+                    f"{path}: device {device!r} is not listed under `devices` "
+                    f"({', '.join(self.devices)})"
+                )
+        return problems
+
+    def device_of(self, channel: str) -> str:
+        return channel.split("/", 1)[0]

@@ -26,7 +26,8 @@ from rigctl.engine.loop import ControlLoop
 from rigctl.engine.machine import StateMachine
 from rigctl.engine.timers import Timers
 from rigctl.errors import RigctlError
-from rigctl.hardware.registry import BuildContext, build_backend
+from rigctl.hardware.events import QueueEventSource
+from rigctl.hardware.registry import BuildContext, open_devices
 from rigctl.hardware.rig import Rig
 from rigctl.protocols.base import Protocol, ProtocolContext
 from rigctl.protocols.loading import ProtocolSpec
@@ -65,10 +66,10 @@ class Session:
         self.trial_listeners: list[Callable[[TrialRecord, dict[str, float]], None]] = []
         self._early_stop = ""
         seeds = np.random.SeedSequence(self.seed).spawn(2)
-        backend = build_backend(
-            cfg, BuildContext(self.clock, opts.subject, seeds[1], source=opts.config_source)
-        )
-        self.rig = Rig(cfg, backend, self.clock, self.timers, self._log)
+        queue = QueueEventSource(self.clock)
+        devices = open_devices(cfg, BuildContext(self.clock, opts.subject, seeds[1], queue,
+                                                 source=opts.config_source))
+        self.rig = Rig(cfg, devices, queue, self.clock, self.timers, self._log)
         try:
             spec = opts.protocol
             problems = spec.cls.rig_problems(spec.params, self.rig)
@@ -143,6 +144,7 @@ class Session:
         status, reason = "aborted", ""
         try:
             if not self._early_stop:
+                self.rig.start()
                 self.machine.start(self.protocol.initial_state)
                 self.loop.run()
             if self.loop.stop_requested.is_set() or self._early_stop:
@@ -167,6 +169,7 @@ class Session:
         try:
             self.machine.finished = True
             self.rig.close()
+            self.rig.events.close()
         finally:
             assert self.writer is not None
             self.writer.close(status, reason if not failures else f"{reason}; {failures}")

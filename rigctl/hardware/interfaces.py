@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from rigctl.errors import DeviceError
+
+if TYPE_CHECKING:
+    from rigctl.config.rig import LaserConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,17 +100,48 @@ class LaserDriver(ABC):
         """Emission off immediately, no ramp; must not raise (used on every error path)."""
 
 
-@dataclass
-class BackendRig:
-    """What a backend builds from a rig config: drivers keyed by the config's logical names.
+class EventSink(Protocol):
+    """Where a device thread delivers its input events (thread-safe)."""
 
-    ``valves`` and ``cues`` are keyed by port side / cue name. Lick sensors report through
-    ``events`` as ``lick_<side>`` events. ``close`` releases the backend's resources.
+    def put(self, event: InputEvent) -> None: ...
+
+
+class Device(ABC):
+    """One device named under ``devices:`` in the rig config (a DAQ card, a serial controller,
+    a laser, the simulated world).
+
+    The rig builder asks it for a driver per channel that the config routes to it; ``role`` says
+    what the channel is for (``valve_left``, ``lick_left``, ``cue_go``, ``laser``) so a simulated
+    device knows what a real one would only know by wiring. A device that cannot provide a kind
+    of channel raises DeviceError naming itself and the channel. Input edges go to the sink given
+    at ``open``, timestamped on the session clock, unless the device is itself the event source
+    (``event_source`` returns it), as the simulated world is.
     """
 
-    events: EventSource
-    valves: dict[str, ValveDriver]
-    cues: dict[str, DigitalOutputDriver] = field(default_factory=dict)
-    laser: LaserDriver | None = None
-    close: Callable[[], None] = lambda: None
-    describe: dict[str, str] = field(default_factory=dict)
+    name: str
+
+    def _unsupported(self, what: str, channel: str) -> DeviceError:
+        return DeviceError(f"device {self.name!r} has no {what} (channel {channel!r})")
+
+    def valve(self, channel: str, role: str, nominal_ul: Callable[[float], float]) -> ValveDriver:
+        raise self._unsupported("valve output", channel)
+
+    def digital_input(self, channel: str, role: str) -> None:
+        """Report edges on ``channel`` as events named ``role`` (rising 1, falling 0)."""
+        raise self._unsupported("digital input", channel)
+
+    def digital_output(self, channel: str, role: str) -> DigitalOutputDriver:
+        raise self._unsupported("digital output", channel)
+
+    def laser(self, channel: str, cfg: LaserConfig) -> LaserDriver:
+        raise self._unsupported("laser output", channel)
+
+    def event_source(self) -> EventSource | None:
+        """The device's own event source, for devices that schedule their inputs (simulation)."""
+        return None
+
+    def start(self) -> None:  # noqa: B027 - optional
+        """Begin delivering inputs; called once every channel is set up."""
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Outputs off and handles released; must not raise."""

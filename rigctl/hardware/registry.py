@@ -1,8 +1,11 @@
-"""Backend registry: maps a config's ``backend:`` name to the module that builds its drivers.
+"""Backend registry: maps a device's ``type:`` to the module that implements it.
 
-Backends are imported lazily, by name, only when a config asks for them. This is the one place
-the core reaches ``sim_backend``, so the core runs without the simulator installed and a
+Backends are imported lazily, by name, only when a config lists a device of their type. This is
+the one place the core reaches ``sim_backend``, so the core runs without the simulator and a
 missing driver library surfaces as one line naming the config, not an ImportError traceback.
+
+A backend module provides ``Settings`` (a pydantic model of its device keys) and
+``open(name, settings, ctx) -> Device``.
 """
 
 from __future__ import annotations
@@ -10,58 +13,85 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+from pydantic import BaseModel
 
+from rigctl.config.loading import validate
 from rigctl.config.subject import Subject
-from rigctl.errors import RigctlError
-from rigctl.hardware.interfaces import BackendRig, Clock
+from rigctl.errors import ConfigError, RigctlError
+from rigctl.hardware.interfaces import Clock, Device, EventSink
 
 if TYPE_CHECKING:
     from rigctl.config.rig import RigConfig
 
 BACKENDS = MappingProxyType(
     {
-        "sim": "sim_backend.rig",
+        "sim": "sim_backend.device",
     }
 )
 
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What a backend may need beyond the config: the clock, the subject, a seed stream."""
+    """What a device may need beyond its settings: the clock, the subject, a seed stream, and
+    the sink its input threads deliver events to."""
 
     clock: Clock
     subject: Subject
     seed: np.random.SeedSequence
+    sink: EventSink
     source: str = "<config>"
 
 
 class BackendModule(Protocol):
-    def validate_settings(self, cfg: RigConfig, source: str) -> None: ...
+    Settings: type[BaseModel]
 
-    def build(self, cfg: RigConfig, ctx: BuildContext) -> BackendRig: ...
+    def open(self, name: str, settings: Any, ctx: BuildContext) -> Device: ...
 
 
-def backend_module(name: str, source: str = "<config>") -> BackendModule:
-    """Import the module of backend ``name``; RigctlError naming the config if it cannot."""
+def backend_module(kind: str, source: str = "<config>") -> BackendModule:
+    """Import the module of device type ``kind``; RigctlError naming the config if it cannot."""
     try:
-        target = BACKENDS[name]
+        target = BACKENDS[kind]
     except KeyError:
         raise RigctlError(
-            f"{source}: backend: unknown backend {name!r} (available: {', '.join(BACKENDS)})"
+            f"{source}: unknown device type {kind!r} (available: {', '.join(BACKENDS)})"
         ) from None
     try:
         return importlib.import_module(target)  # type: ignore[return-value]
     except ImportError as exc:
         raise RigctlError(
-            f"{source}: backend: {name!r} cannot be loaded ({exc}); install its driver or use "
-            "`backend: sim`"
+            f"{source}: device type {kind!r} cannot be loaded ({exc}); install its driver "
+            "or use the simulated rig (hardware_configs/sim.yaml)"
         ) from None
 
 
-def build_backend(cfg: RigConfig, ctx: BuildContext) -> BackendRig:
-    module = backend_module(cfg.backend, ctx.source)
-    module.validate_settings(cfg, ctx.source)
-    return module.build(cfg, ctx)
+def device_settings(cfg: RigConfig, source: str) -> dict[str, BaseModel]:
+    """Validate every device's backend-specific keys; one ConfigError with all problems."""
+    out: dict[str, BaseModel] = {}
+    problems: list[str] = []
+    for name, dev in cfg.devices.items():
+        module = backend_module(dev.type, source)
+        try:
+            out[name] = validate(module.Settings, dev.settings(), source, prefix=f"devices.{name}")
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(source, problems)
+    return out
+
+
+def open_devices(cfg: RigConfig, ctx: BuildContext) -> dict[str, Device]:
+    """Open every device of the config; on failure the ones already open are closed."""
+    settings = device_settings(cfg, ctx.source)
+    opened: dict[str, Device] = {}
+    try:
+        for name, dev in cfg.devices.items():
+            opened[name] = backend_module(dev.type, ctx.source).open(name, settings[name], ctx)
+    except BaseException:
+        for device in opened.values():
+            device.close()
+        raise
+    return opened

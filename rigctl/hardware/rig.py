@@ -8,16 +8,19 @@ output command is logged with its time before it is sent.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from rigctl.config.rig import LaserConfig, RigConfig
 from rigctl.engine.timers import Timers
-from rigctl.errors import InterlockError
+from rigctl.errors import DeviceError, InterlockError
 from rigctl.hardware.calibration import ValveCurve
+from rigctl.hardware.events import QueueEventSource
 from rigctl.hardware.interfaces import (
-    BackendRig,
     Clock,
+    Device,
     DigitalOutputDriver,
+    EventSource,
     LaserDriver,
     PulseTrain,
     ValveDriver,
@@ -80,13 +83,20 @@ class Cue:
 
 
 class Laser:
-    """Laser with power ceiling, max continuous on-time and ramp-down, from the rig config."""
+    """Laser with power ceiling, max continuous on-time and ramp-down, from the rig config.
+
+    With a gate line, the gate opens after the power is set and closes when the ramp-down has
+    finished, so light never appears at a stale power and the ramp is not cut short.
+    """
 
     def __init__(
-        self, cfg: LaserConfig, driver: LaserDriver, clock: Clock, timers: Timers, log: LogFn
+        self, cfg: LaserConfig, driver: LaserDriver, clock: Clock, timers: Timers, log: LogFn,
+        gate: DigitalOutputDriver | None = None,
     ) -> None:
         self.cfg = cfg
         self.driver = driver
+        self.gate = gate
+        self._gate_timer: int | None = None
         self._clock = clock
         self._timers = timers
         self._log = log
@@ -108,6 +118,9 @@ class Laser:
         now = self._clock.now()
         self._log(now, "output", "laser", f"{power_mw:g}mW")
         self.driver.emit(power_mw, pulses)
+        if self.gate is not None:
+            self._timers.cancel(self._gate_timer)
+            self.gate.set(True)
         self.power_mw = power_mw
         if self.on_since is None:
             self.on_since = now
@@ -122,6 +135,11 @@ class Laser:
         self.on_since = None
         self.power_mw = 0.0
         self.driver.stop(self.cfg.ramp_down_s)
+        if self.gate is not None:
+            gate = self.gate
+            self._gate_timer = self._timers.set_at(
+                self._clock.now() + self.cfg.ramp_down_s, lambda: gate.set(False)
+            )
 
     def _cut(self) -> None:
         self._log(self._clock.now(), "interlock", "laser",
@@ -129,35 +147,80 @@ class Laser:
         self.off()
 
     def force_off(self) -> None:
+        """Emission off now, gate closed, no ramp (error and exit paths)."""
         self._timers.cancel(self._limit_timer)
+        self._timers.cancel(self._gate_timer)
         self.on_since = None
         self.power_mw = 0.0
-        self.driver.force_off()
+        try:
+            if self.gate is not None:
+                self.gate.set(False)
+        finally:
+            self.driver.force_off()
 
 
 class Rig:
-    """Everything a protocol may touch, built from a RigConfig and a backend's drivers."""
+    """Everything a protocol may touch, built from a RigConfig by routing channels to devices."""
 
     def __init__(
-        self, cfg: RigConfig, backend: BackendRig, clock: Clock, timers: Timers, log: LogFn
+        self, cfg: RigConfig, devices: dict[str, Device], queue: QueueEventSource, clock: Clock,
+        timers: Timers, log: LogFn,
     ) -> None:
         self.cfg = cfg
-        self.backend = backend
-        self.events = backend.events
+        self.devices = devices
+        self.queue = queue
         self.ports: dict[str, RewardPort] = {}
+        self.cues: dict[str, Cue] = {}
+        self.laser: Laser | None = None
+        try:
+            self._build(clock, timers, log)
+        except BaseException:
+            self.close()
+            raise
+
+    def _device(self, channel: str) -> Device:
+        return self.devices[self.cfg.device_of(channel)]
+
+    def _build(self, clock: Clock, timers: Timers, log: LogFn) -> None:
+        cfg = self.cfg
+        own_sources = {n: d.event_source() for n, d in self.devices.items()}
+        own_sources = {n: s for n, s in own_sources.items() if s is not None}
+        if own_sources and len(self.devices) > 1:
+            raise DeviceError(
+                f"devices: {', '.join(own_sources)} schedule their own inputs (simulation) and "
+                "cannot be combined with other devices"
+            )
+        self.events: EventSource = next(iter(own_sources.values()), None) or self.queue
         for side in SIDES:
             pcfg = getattr(cfg.reward_ports, side)
             curve = ValveCurve(pcfg.calibration.points, name=f"reward_ports.{side}.calibration")
-            self.ports[side] = RewardPort(
-                side, backend.valves[side], curve, pcfg.valve.max_open_s, clock, log
+            valve = self._device(pcfg.valve.channel).valve(
+                pcfg.valve.channel, f"valve_{side}", curve.ul_for_ms
             )
-        self.cues = {
-            name: Cue(name, backend.cues.get(name), clock, log)
-            for name in ("trial_start", "go")
-        }
-        self.laser: Laser | None = None
-        if cfg.laser is not None and backend.laser is not None:
-            self.laser = Laser(cfg.laser, backend.laser, clock, timers, log)
+            self.ports[side] = RewardPort(side, valve, curve, pcfg.valve.max_open_s, clock, log)
+            self._device(pcfg.lick_sensor.channel).digital_input(
+                pcfg.lick_sensor.channel, f"lick_{side}"
+            )
+        for name in ("trial_start", "go"):
+            cue_cfg = getattr(cfg.cues, name)
+            driver = None
+            if cue_cfg is not None:
+                device = self._device(cue_cfg.channel)
+                driver = device.digital_output(cue_cfg.channel, f"cue_{name}")
+            self.cues[name] = Cue(name, driver, clock, log)
+        if cfg.laser is not None:
+            driver = self._device(cfg.laser.channel).laser(cfg.laser.channel, cfg.laser)
+            gate = None
+            if cfg.laser.gate_channel is not None:
+                gate = self._device(cfg.laser.gate_channel).digital_output(
+                    cfg.laser.gate_channel, "laser_gate"
+                )
+            self.laser = Laser(cfg.laser, driver, clock, timers, log, gate=gate)
+
+    def start(self) -> None:
+        """Start input delivery on every device (after all channels exist)."""
+        for device in self.devices.values():
+            device.start()
 
     def all_off(self) -> list[str]:
         """Laser off, valves closed, cues off. Never raises: returns what failed, to be logged."""
@@ -181,7 +244,7 @@ class Rig:
         return failures
 
     def close(self) -> None:
-        try:
-            self.events.close()
-        finally:
-            self.backend.close()
+        """Close every device (each turns its own outputs off); never raises."""
+        for device in self.devices.values():
+            with contextlib.suppress(Exception):  # closing must reach every device
+                device.close()

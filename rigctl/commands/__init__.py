@@ -1,0 +1,1 @@
+"""Sub-commands of ``rigctl``, one module each (see :mod:`rigctl.cli`)."""

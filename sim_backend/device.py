@@ -1,0 +1,56 @@
+"""Backend entry point for devices of ``type: sim``: the simulated world and its drivers.
+
+A sim device is the whole simulated rig: it knows by each channel's role which port a valve
+waters and which cue a line drives, as a real rig knows by its wiring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rigctl.config.rig import LaserConfig
+from rigctl.errors import DeviceError
+from rigctl.hardware.interfaces import (
+    Device,
+    DigitalOutputDriver,
+    EventSource,
+    LaserDriver,
+    ValveDriver,
+)
+from rigctl.hardware.registry import BuildContext
+from sim_backend.devices import SimCue, SimLaser, SimValve
+from sim_backend.mouse import SimMouse
+from sim_backend.settings import SimSettings
+from sim_backend.world import SimWorld
+
+Settings = SimSettings
+SIDES = ("left", "right")
+
+
+class SimDevice(Device):
+    def __init__(self, name: str, settings: SimSettings, ctx: BuildContext) -> None:
+        self.name = name
+        self.world = SimWorld(ctx.clock, settings, SimMouse(ctx.subject, settings.mouse, ctx.seed))
+
+    def valve(self, channel: str, role: str, nominal_ul: Callable[[float], float]) -> ValveDriver:
+        side = role.removeprefix("valve_")
+        if side not in SIDES:
+            raise DeviceError(f"device {self.name!r}: no simulated valve for {role!r}")
+        return SimValve(self.world, side, nominal_ul)
+
+    def digital_input(self, channel: str, role: str) -> None:
+        if role not in ("lick_left", "lick_right"):
+            raise DeviceError(f"device {self.name!r}: the simulated mouse has no input {role!r}")
+
+    def digital_output(self, channel: str, role: str) -> DigitalOutputDriver:
+        return SimCue(self.world, role.removeprefix("cue_"))
+
+    def laser(self, channel: str, cfg: LaserConfig) -> LaserDriver:
+        return SimLaser(self.world)
+
+    def event_source(self) -> EventSource:
+        return self.world
+
+
+def open(name: str, settings: SimSettings, ctx: BuildContext) -> SimDevice:  # noqa: A001
+    return SimDevice(name, settings, ctx)
