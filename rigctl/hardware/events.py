@@ -9,9 +9,20 @@ from __future__ import annotations
 import math
 import queue
 
+from rigctl.errors import DeviceError
 from rigctl.hardware.interfaces import Clock, EventSource, InputEvent
 
 _WAKE = InputEvent(t=-1.0, name="__wake__")
+
+
+class _Failure(InputEvent):
+    """Carries a device failure through the queue so the loop raises it in its own thread."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: DeviceError) -> None:
+        super().__init__(t=-1.0, name="__failure__")
+        object.__setattr__(self, "error", error)
 _MAX_BLOCK_S = 0.5
 
 
@@ -24,6 +35,10 @@ class QueueEventSource(EventSource):
 
     def put(self, event: InputEvent) -> None:
         self._q.put(event)
+
+    def fail(self, error: DeviceError) -> None:
+        """From a device thread: the device failed; the control loop raises ``error`` at once."""
+        self._q.put(_Failure(error))
 
     def next_event(self, deadline: float) -> InputEvent | None:
         while True:
@@ -43,6 +58,8 @@ class QueueEventSource(EventSource):
                     continue
             if ev is _WAKE:
                 return None
+            if isinstance(ev, _Failure):
+                raise ev.error
             return ev
 
     def wake(self) -> None:

@@ -103,7 +103,12 @@ class LaserDriver(ABC):
 class EventSink(Protocol):
     """Where a device thread delivers its input events (thread-safe)."""
 
-    def put(self, event: InputEvent) -> None: ...
+    def put(self, event: InputEvent) -> None:
+        """An input edge, timestamped with the session clock (``t``) and the device's own."""
+
+    def fail(self, error: DeviceError) -> None:
+        """The device failed or vanished: the session ends ``aborted`` with this message, after
+        turning every output off."""
 
 
 class Device(ABC):

@@ -11,7 +11,7 @@ A backend module provides ``Settings`` (a pydantic model of its device keys) and
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,6 +43,7 @@ class BuildContext:
     seed: np.random.SeedSequence
     sink: EventSink
     source: str = "<config>"
+    shared: dict[str, Any] = field(default_factory=dict)  # per session, e.g. one emulated world
 
 
 class BackendModule(Protocol):
