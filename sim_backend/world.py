@@ -81,6 +81,10 @@ class SimWorld(EventSource):
     def wake(self) -> None:
         self._wake.set()
 
+    def next_time(self) -> float:
+        """Time of the next scheduled happening (input or internal), +inf when none."""
+        return self._queue[0][0] if self._queue else math.inf
+
     # --- outputs, called by the simulated drivers -----------------------------------------
     def _now(self) -> float:
         t = self.clock.now()

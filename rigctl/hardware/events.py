@@ -10,7 +10,7 @@ import math
 import queue
 
 from rigctl.errors import DeviceError
-from rigctl.hardware.interfaces import Clock, EventSource, InputEvent
+from rigctl.hardware.interfaces import Clock, EventSource, InputEvent, SignalChunk
 
 _WAKE = InputEvent(t=-1.0, name="__wake__")
 
@@ -35,6 +35,9 @@ class QueueEventSource(EventSource):
 
     def put(self, event: InputEvent) -> None:
         self._q.put(event)
+
+    def put_signal(self, chunk: SignalChunk) -> None:
+        self._q.put(chunk)  # type: ignore[arg-type]  # the loop tells chunks from edges
 
     def fail(self, error: DeviceError) -> None:
         """From a device thread: the device failed; the control loop raises ``error`` at once."""

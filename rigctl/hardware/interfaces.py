@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
+
 from rigctl.errors import DeviceError
 
 if TYPE_CHECKING:
@@ -31,6 +33,22 @@ class InputEvent:
     name: str
     value: float = 1.0
     device_t: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalChunk:
+    """Consecutive samples of a continuous input (the neural signal), hardware-timed.
+
+    ``first`` counts samples since the input started, so chunks can be checked for gaps;
+    ``t0`` is the session time of ``samples[0]``. Chunks arrive through the same path as input
+    events, so the control loop sees signals and edges in one time order.
+    """
+
+    t0: float
+    first: int
+    samples: np.ndarray
+    rate_hz: float
+    name: str = "neural_signal"
 
 
 class Clock(Protocol):
@@ -106,6 +124,9 @@ class EventSink(Protocol):
     def put(self, event: InputEvent) -> None:
         """An input edge, timestamped with the session clock (``t``) and the device's own."""
 
+    def put_signal(self, chunk: SignalChunk) -> None:
+        """A chunk of a continuous input, in sample order."""
+
     def fail(self, error: DeviceError) -> None:
         """The device failed or vanished: the session ends ``aborted`` with this message, after
         turning every output off."""
@@ -140,6 +161,11 @@ class Device(ABC):
 
     def laser(self, channel: str, cfg: LaserConfig) -> LaserDriver:
         raise self._unsupported("laser output", channel)
+
+    def signal_input(self, channel: str, role: str, rate_hz: float) -> None:
+        """Sample ``channel`` continuously at ``rate_hz`` and deliver SignalChunks named
+        ``role`` to the sink (a few ms of samples per chunk)."""
+        raise self._unsupported("analog input", channel)
 
     def event_source(self) -> EventSource | None:
         """The device's own event source, for devices that schedule their inputs (simulation)."""
