@@ -48,6 +48,14 @@ class SimDevice(Device):
     def laser(self, channel: str, cfg: LaserConfig) -> LaserDriver:
         return SimLaser(self.world)
 
+    def signal_input(self, channel: str, role: str, rate_hz: float) -> None:
+        if rate_hz != 1000.0:
+            raise DeviceError(
+                f"device {self.name!r}: the simulated rig samples {channel} at 1000 Hz; set "
+                "neural_signal.rate_hz: 1000"
+            )
+        self.world.enable_signal(role)
+
     def event_source(self) -> EventSource:
         return self.world
 

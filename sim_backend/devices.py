@@ -37,7 +37,7 @@ class SimLaser(LaserDriver):
         self.world = world
 
     def emit(self, power_mw: float, pulses: PulseTrain | None = None) -> None:
-        self.world.laser(power_mw)
+        self.world.laser(power_mw, pulses)
 
     def stop(self, ramp_down_s: float) -> None:
         self.world.laser_ramp_down(ramp_down_s)

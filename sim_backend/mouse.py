@@ -69,13 +69,13 @@ class SimMouse:
         behaviour_seed, noise_seed = seed.spawn(2)
         self.rng = np.random.default_rng(behaviour_seed)
         self.memory_noise = IndexedNormals(noise_seed, stream=0)
+        self.signal_noise = IndexedNormals(noise_seed, stream=1)
         self.astro = np.array([0.0, 0.0, 1.0, 0.0])
         self.mem = np.zeros(1)
         self.phase = REST
         self.o = 0.0
         self.k = 0  # samples integrated so far
         self.last_choice: str | None = None
-        self.last_r = np.empty(0)
 
     # --- continuous part ---------------------------------------------------------------
     def advance(self, n: int) -> np.ndarray:
@@ -89,6 +89,15 @@ class SimMouse:
                             s.baseline_activity, r)
             self.k += n
         return r
+
+    def snapshot(self) -> tuple:
+        """The continuous state, to return to when the engine revises a signal chunk."""
+        return (self.astro.copy(), self.mem.copy(), self.k, self.phase, self.o)
+
+    def restore(self, snap: tuple) -> None:
+        astro, mem, self.k, self.phase, self.o = snap
+        self.astro[:] = astro
+        self.mem[:] = mem
 
     @property
     def gliotransmission(self) -> float:

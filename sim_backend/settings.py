@@ -48,3 +48,9 @@ class SimSettings(BaseModel):
     valve_flow_scale: float = Field(
         1.0, gt=0, le=10, description="True valve flow / calibrated flow (1 = perfect calibration)"
     )
+    signal_chunk_s: float = Field(
+        0.001, ge=0.001, le=0.1, description="Neural-signal chunk length on the wall clock (s)"
+    )
+    max_chunk_samples: int | None = Field(
+        None, ge=1, description="Cap on signal chunks in virtual time; 1 steps every millisecond"
+    )

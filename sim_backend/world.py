@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rigctl.errors import RigctlError
-from rigctl.hardware.interfaces import EventSource, InputEvent
+from rigctl.hardware.interfaces import EventSource, InputEvent, PulseTrain, SignalChunk
 from sim_backend.mouse import SimMouse
 from sim_backend.settings import SimSettings
 
@@ -32,12 +32,18 @@ class WorldRecord:
     licks: list[tuple[float, str]] = field(default_factory=list)
     deliveries: list[tuple[float, str, float, float]] = field(default_factory=list)
     laser: list[tuple[float, float, str]] = field(default_factory=list)  # (t, mW, on|ramp|off)
+    light: list[tuple[float, float]] = field(default_factory=list)  # (t, mW) at the tissue
     valve_closed_early: list[tuple[float, str]] = field(default_factory=list)
 
 
 def grid(t: float) -> int:
     """Millisecond sample index of time ``t`` (the world lives on a 1 kHz grid)."""
     return int(round(t * 1000.0))
+
+
+def floor_grid(t: float) -> int:
+    """Samples that end at or before ``t`` (tolerant of float error in ``t``)."""
+    return int(math.floor(t * 1000.0 + 1e-6))
 
 
 class SimWorld(EventSource):
@@ -50,14 +56,31 @@ class SimWorld(EventSource):
         self._seq = itertools.count()
         self._wake = threading.Event()
         self.laser_power_mw = 0.0
+        self._laser_gen = 0
+        self.signal_name: str | None = None
+        self.signal_noise = mouse.signal_noise
+        self.sig_k = 0
+        self._r_pending: list[np.ndarray] = []
+        self._snapshot: tuple[int, tuple] | None = None
+        self._chunk_n = max(1, round(settings.signal_chunk_s * 1000))
 
     # --- EventSource ----------------------------------------------------------------------
-    def next_event(self, deadline: float) -> InputEvent | None:
+    def next_event(self, deadline: float) -> InputEvent | SignalChunk | None:
+        realtime = self.clock.realtime
         while True:
-            t_next = self._queue[0][0] if self._queue else math.inf
+            t_next = self.next_time()
             target = min(t_next, deadline)
+            if self.signal_name is not None and not realtime and not math.isinf(target):
+                # Virtual time: deliver the signal up to the next happening before the happening.
+                k_target = floor_grid(target)
+                if self.s.max_chunk_samples:
+                    k_target = min(k_target, self.sig_k + self.s.max_chunk_samples)
+                if k_target > self.sig_k:
+                    return self._deliver(k_target, revisable=True)
+            if self.signal_name is not None and realtime:
+                target = min(target, (self.sig_k + self._chunk_n) / 1000.0)
             if math.isinf(target):
-                if not self.clock.realtime:
+                if not realtime:
                     raise RigctlError(
                         "simulation stalled: no timer and no input pending (a protocol state "
                         "waits for an event that cannot come)"
@@ -66,6 +89,10 @@ class SimWorld(EventSource):
             if not self.clock.wait_until(target, self._wake):
                 self._wake.clear()
                 return None
+            if self.signal_name is not None and realtime:
+                k_now = floor_grid(self.clock.now())
+                if k_now >= self.sig_k + self._chunk_n:
+                    return self._deliver(k_now, revisable=False)
             if t_next > deadline or math.isinf(t_next):
                 self._advance(self.clock.now())
                 return None
@@ -77,6 +104,38 @@ class SimWorld(EventSource):
             if value:
                 self.record.licks.append((t, name.removeprefix("lick_")))
             return InputEvent(t=t, name=name, value=value)
+
+    def revise(self, sample: int) -> None:
+        """Forget signal delivered from ``sample`` on: the mouse returns to the state it had
+        there, so what follows is recomputed with the outputs the engine sets now."""
+        snap = self._snapshot
+        if snap is None or not snap[0] <= sample <= self.sig_k:
+            raise RigctlError(f"simulated signal cannot be revised to sample {sample}")
+        self.mouse.restore(snap[1])
+        self.mouse.advance(sample - snap[0])
+        self.sig_k = sample
+        self._r_pending.clear()
+
+    # --- the neural signal ----------------------------------------------------------------
+    def enable_signal(self, name: str) -> None:
+        self.signal_name = name
+
+    def _deliver(self, k_target: int, revisable: bool) -> SignalChunk:
+        """Signal samples [sig_k, k_target): neural activity plus measurement noise."""
+        first = self.sig_k
+        self._snapshot = (first, self.mouse.snapshot()) if revisable else None
+        if self.mouse.k < k_target:
+            self._advance(k_target / 1000.0)
+        r = np.concatenate(self._r_pending) if len(self._r_pending) > 1 else self._r_pending[0]
+        self._r_pending.clear()
+        n = k_target - first
+        if r.size > n:  # the mouse ran ahead (wall clock): keep the rest for the next chunk
+            self._r_pending.append(r[n:])
+            r = r[:n]
+        samples = r + self.s.mouse.neural_noise_sd * self.signal_noise.take(first, n)
+        self.sig_k = k_target
+        return SignalChunk(t0=first / 1000.0, first=first, samples=samples, rate_hz=1000.0,
+                           name=self.signal_name or "neural_signal", revisable=revisable)
 
     def wake(self) -> None:
         self._wake.set()
@@ -98,6 +157,8 @@ class SimWorld(EventSource):
             m.sample_started(m.alternation_target())
         elif name == "trial_start":
             m.delay_started()
+        elif name in ("sample_left", "sample_right") and level:
+            m.sample_started(name.removeprefix("sample_"))
         elif name == "laser_gate":
             return  # the simulated laser's power already says whether light is emitted
         elif name == "go" and level:
@@ -121,11 +182,34 @@ class SimWorld(EventSource):
             if s == side and t0 <= t < t0 + d:
                 self.record.valve_closed_early.append((t, side))
 
-    def laser(self, power_mw: float) -> None:
-        """Set emitted power now (0 = off)."""
+    def laser(self, power_mw: float, pulses: PulseTrain | None = None) -> None:
+        """Set emitted power now (0 = off), continuous or as a pulse train."""
         t = self._now()
+        self._laser_gen += 1  # cancels pulses and ramps already scheduled
         self.laser_power_mw = power_mw
         self.record.laser.append((t, power_mw, "on" if power_mw > 0 else "off"))
+        self._light(t, power_mw)
+        if pulses is not None and power_mw > 0:
+            self._pulse(t, power_mw, pulses, self._laser_gen)
+
+    def _pulse(self, t: float, power_mw: float, pulses: PulseTrain, gen: int) -> None:
+        def off() -> None:
+            if gen == self._laser_gen:
+                self._light(self.clock.now(), 0.0)
+
+        def next_on() -> None:
+            if gen == self._laser_gen:
+                now = self.clock.now()
+                self._light(now, self.laser_power_mw)
+                self._pulse(now, power_mw, pulses, gen)
+
+        self._at(t + pulses.width_s, off)
+        self._at(t + 1.0 / pulses.frequency_hz, next_on)
+
+    def _light(self, t: float, power_mw: float) -> None:
+        """What reaches the tissue: every change is recorded; the astrocytes feel it at once."""
+        if not self.record.light or self.record.light[-1][1] != power_mw:
+            self.record.light.append((t, power_mw))
         self.mouse.o = min(1.0, power_mw / self.s.mouse.laser_saturation_mw)
 
     def laser_ramp_down(self, ramp_s: float) -> None:
@@ -135,7 +219,13 @@ class SimWorld(EventSource):
             return
         t = self._now()
         self.record.laser.append((t, self.laser_power_mw, "ramp"))
-        self._at(t + ramp_s, lambda: self.laser(0.0))
+        gen = self._laser_gen
+
+        def end() -> None:
+            if gen == self._laser_gen:
+                self.laser(0.0)
+
+        self._at(t + ramp_s, end)
 
     # --- internals --------------------------------------------------------------------------
     def _push(self, t: float, name: str, value: float, action: Callable[[], None] | None) -> None:
@@ -149,5 +239,7 @@ class SimWorld(EventSource):
         self._push(t, f"lick_{side}", 1.0, None)
         self._push(t + self.s.mouse.lick_contact_s, f"lick_{side}", 0.0, None)
 
-    def _advance(self, t: float) -> np.ndarray:
-        return self.mouse.advance(grid(t) - self.mouse.k)
+    def _advance(self, t: float) -> None:
+        r = self.mouse.advance(grid(t) - self.mouse.k)
+        if self.signal_name is not None and r.size:
+            self._r_pending.append(r)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rigctl.commands.common import load
+from rigctl.config.rig import CUES
 
 NAME = "check"
 HELP = "validate a rig config and print its devices"
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
               f"{la.max_power_mw:g} mW  max on {la.max_on_s:g} s  ramp {la.ramp_down_s:g} s")
     else:
         print("  laser    none")
-    for name in ("trial_start", "go"):
+    for name in CUES:
         cue = getattr(cfg.cues, name)
         print(f"  cue      {name}: {cue.channel if cue else 'not wired'}")
     if cfg.neural_signal:

@@ -61,12 +61,21 @@ class CueConfig(Strict):
     channel: str = Field(description="Output line of the cue (door, tone, light)")
 
 
+CUES = ("trial_start", "go", "sample_left", "sample_right")
+
+
 class CuesConfig(Strict):
     trial_start: CueConfig | None = Field(
         None, description="Marks the sample period that starts a trial (light, tone)"
     )
     go: CueConfig | None = Field(
         None, description="Opens the response window (door opens, tone, light)"
+    )
+    sample_left: CueConfig | None = Field(
+        None, description="Shows the sample side 'left' (delayed match-to-sample)"
+    )
+    sample_right: CueConfig | None = Field(
+        None, description="Shows the sample side 'right' (delayed match-to-sample)"
     )
 
 
@@ -141,7 +150,7 @@ class RigConfig(Strict):
             out.append(("laser.channel", self.laser.channel))
             if self.laser.gate_channel is not None:
                 out.append(("laser.gate_channel", self.laser.gate_channel))
-        for name in ("trial_start", "go"):
+        for name in CUES:
             cue = getattr(self.cues, name)
             if cue is not None:
                 out.append((f"cues.{name}.channel", cue.channel))

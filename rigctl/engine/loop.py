@@ -11,8 +11,9 @@ import threading
 from collections.abc import Callable
 
 from rigctl.engine.machine import StateMachine
+from rigctl.engine.signals import CROSSING, SignalPipeline
 from rigctl.engine.timers import Timers
-from rigctl.hardware.interfaces import Clock, EventSource, InputEvent
+from rigctl.hardware.interfaces import Clock, EventSource, InputEvent, SignalChunk
 
 LogFn = Callable[[float, str, str, str], None]
 
@@ -36,6 +37,7 @@ class ControlLoop:
         self.stop_requested = threading.Event()
         self.stop_reason = ""
         self.on_input: Callable[[InputEvent], None] | None = None
+        self.signals: SignalPipeline | None = None
 
     def request_stop(self, reason: str) -> None:
         """Thread- and signal-safe: the loop returns after the event in progress."""
@@ -56,14 +58,22 @@ class ControlLoop:
                     callback()
                     callback = timers.pop_due(now)
                 continue
-            self.log(event.t, "input", event.name, _fmt(event.value))
-            if self.on_input is not None:
-                self.on_input(event)
-            if event.value:
-                machine.dispatch(event.name)
-            else:
-                machine.dispatch(event.name + "_off")
+            if isinstance(event, SignalChunk):
+                if self.signals is not None:
+                    self.signals.feed(event)
+                continue
+            self.handle_input(event)
+
+    def handle_input(self, event: InputEvent) -> None:
+        """Log an input event and deliver it to the current state (``name`` or ``name_off``)."""
+        self.log(event.t, "input", event.name, _fmt(event.value))
+        if self.on_input is not None:
+            self.on_input(event)
+        if event.name == CROSSING or event.value:
+            self.machine.dispatch(event.name)
+        else:
+            self.machine.dispatch(event.name + "_off")
 
 
 def _fmt(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    return str(int(value)) if float(value).is_integer() else repr(round(float(value), 6))

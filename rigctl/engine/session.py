@@ -24,11 +24,13 @@ from rigctl.data.writer import SessionWriter, session_folder
 from rigctl.engine.clock import VirtualClock, WallClock
 from rigctl.engine.loop import ControlLoop
 from rigctl.engine.machine import StateMachine
+from rigctl.engine.signals import SignalPipeline
 from rigctl.engine.timers import Timers
 from rigctl.errors import RigctlError
 from rigctl.hardware.events import QueueEventSource
 from rigctl.hardware.registry import BuildContext, open_devices
 from rigctl.hardware.rig import Rig
+from rigctl.predictor.settings import PredictorSettings
 from rigctl.protocols.base import Protocol, ProtocolContext
 from rigctl.protocols.loading import ProtocolSpec
 from rigctl.protocols.trial import TrialRecord
@@ -75,10 +77,19 @@ class Session:
             problems = spec.cls.rig_problems(spec.params, self.rig)
             if problems:
                 raise RigctlError("\n".join(f"{spec.source}: {p}" for p in problems))
+            self.signals: SignalPipeline | None = None
+            if cfg.neural_signal is not None:
+                settings = getattr(spec.params, "predictor", None) or PredictorSettings()
+                self.signals = SignalPipeline(
+                    settings, cfg.neural_signal.rate_hz, self.clock, self.rig.events,
+                    laser=self._laser_state, dispatch=lambda ev: self.loop.handle_input(ev),
+                    log=self._log,
+                )
             ctx = ProtocolContext(
                 rig=self.rig, machine=None,  # type: ignore[arg-type]  # set once states exist
                 clock=self.clock,
                 rng=np.random.default_rng(seeds[0]), log=self._log, write_trial=self._write_trial,
+                signals=self.signals,
             )
             self.protocol: Protocol = spec.cls(spec.params, ctx)
             self.machine = StateMachine(self.clock, self.timers, self.protocol.handlers(),
@@ -86,9 +97,14 @@ class Session:
             ctx.machine = self.machine
             self.loop = ControlLoop(self.clock, self.rig.events, self.timers, self.machine,
                                     self._log)
+            self.loop.signals = self.signals
         except BaseException:
             self.rig.close()
             raise
+
+    def _laser_state(self) -> tuple[float, float]:
+        laser = self.rig.laser
+        return (laser.power_mw, laser.duty) if laser is not None else (0.0, 0.0)
 
     # --- callbacks ------------------------------------------------------------------------
     def _log(self, t: float, kind: str, name: str, value: str) -> None:

@@ -40,8 +40,11 @@ class SignalChunk:
     """Consecutive samples of a continuous input (the neural signal), hardware-timed.
 
     ``first`` counts samples since the input started, so chunks can be checked for gaps;
-    ``t0`` is the session time of ``samples[0]``. Chunks arrive through the same path as input
-    events, so the control loop sees signals and edges in one time order.
+    ``t0`` is the session time at the start of ``samples[0]`` (sample k covers
+    ``[t0 + k/rate, t0 + (k+1)/rate)``). Chunks arrive through the same path as input events, so
+    the control loop sees signals and edges in one time order. ``revisable`` chunks (simulation
+    in virtual time) were computed ahead of the clock and may be regenerated from a sample on
+    with ``EventSource.revise``; measured chunks never are.
     """
 
     t0: float
@@ -49,6 +52,7 @@ class SignalChunk:
     samples: np.ndarray
     rate_hz: float
     name: str = "neural_signal"
+    revisable: bool = False
 
 
 class Clock(Protocol):
@@ -67,6 +71,10 @@ class EventSource(ABC):
     @abstractmethod
     def next_event(self, deadline: float) -> InputEvent | None:
         """The next input event at or before ``deadline``, or None once ``deadline`` is reached."""
+
+    def revise(self, sample: int) -> None:
+        """Discard delivered signal from ``sample`` on and deliver it again (revisable chunks)."""
+        raise NotImplementedError("this event source does not deliver revisable chunks")
 
     def wake(self) -> None:  # noqa: B027 - optional for sources that never block
         """Interrupt a blocking ``next_event`` from another thread (stop, GUI command)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-from rigctl.config.rig import LaserConfig, RigConfig
+from rigctl.config.rig import CUES, LaserConfig, RigConfig
 from rigctl.engine.timers import Timers
 from rigctl.errors import DeviceError, InterlockError
 from rigctl.hardware.calibration import ValveCurve
@@ -101,12 +101,22 @@ class Laser:
         self._timers = timers
         self._log = log
         self.power_mw = 0.0
+        self.pulses: PulseTrain | None = None
         self.on_since: float | None = None
         self._limit_timer: int | None = None
 
     @property
     def is_on(self) -> bool:
         return self.on_since is not None
+
+    @property
+    def duty(self) -> float:
+        """Fraction of time emitting while on (1 for continuous light)."""
+        if self.on_since is None:
+            return 0.0
+        if self.pulses is None:
+            return 1.0
+        return min(1.0, self.pulses.width_s * self.pulses.frequency_hz)
 
     def on(self, power_mw: float, pulses: PulseTrain | None = None) -> None:
         """Emit at ``power_mw``; refuses powers above the ceiling; arms the max on-time cut."""
@@ -116,8 +126,10 @@ class Laser:
                 f"{self.cfg.max_power_mw:g} mW]"
             )
         now = self._clock.now()
-        self._log(now, "output", "laser", f"{power_mw:g}mW")
+        train = "" if pulses is None else f" {pulses.frequency_hz:g}Hz x {pulses.width_s:g}s"
+        self._log(now, "output", "laser", f"{power_mw:g}mW{train}")
         self.driver.emit(power_mw, pulses)
+        self.pulses = pulses
         if self.gate is not None:
             self._timers.cancel(self._gate_timer)
             self.gate.set(True)
@@ -201,13 +213,16 @@ class Rig:
             self._device(pcfg.lick_sensor.channel).digital_input(
                 pcfg.lick_sensor.channel, f"lick_{side}"
             )
-        for name in ("trial_start", "go"):
+        for name in CUES:
             cue_cfg = getattr(cfg.cues, name)
             driver = None
             if cue_cfg is not None:
                 device = self._device(cue_cfg.channel)
                 driver = device.digital_output(cue_cfg.channel, f"cue_{name}")
             self.cues[name] = Cue(name, driver, clock, log)
+        if cfg.neural_signal is not None:
+            sig = cfg.neural_signal
+            self._device(sig.channel).signal_input(sig.channel, "neural_signal", sig.rate_hz)
         if cfg.laser is not None:
             driver = self._device(cfg.laser.channel).laser(cfg.laser.channel, cfg.laser)
             gate = None

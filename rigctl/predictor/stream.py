@@ -197,6 +197,15 @@ class Predictor:
         return self._lookahead_steps
 
     # -- state --
+    def snapshot(self) -> np.ndarray:
+        """Everything the next ``process`` depends on (state and crossing carry), as a copy."""
+        return self._st.copy()
+
+    def restore(self, snap: np.ndarray) -> None:
+        """Return to a ``snapshot``: lets the control loop re-run part of a chunk after a
+        crossing changed the laser input, so a chunk cut anywhere equals one-sample stepping."""
+        self._st[:] = snap
+
     def reset(self) -> None:
         """Back to rest (I=0, C=0, x=1, G=0), crossing detection armed."""
         self._st[:] = (0.0, 0.0, 1.0, 0.0, 0.0, 1.0)

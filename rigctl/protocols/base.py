@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from rigctl.engine.machine import Handler, StateMachine
+from rigctl.engine.signals import SignalPipeline
 from rigctl.hardware.interfaces import Clock
 from rigctl.hardware.rig import Rig
 from rigctl.protocols.trial import TrialRecord
@@ -27,6 +28,7 @@ class ProtocolContext:
     rng: np.random.Generator
     log: Callable[[float, str, str, str], None]
     write_trial: Callable[[TrialRecord], None]
+    signals: SignalPipeline | None = None
 
 
 class Protocol:

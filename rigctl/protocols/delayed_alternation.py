@@ -1,17 +1,19 @@
 """Delayed alternation.
 
 Each trial: inter-trial interval → sample period (trial-start cue) → delay (laser on laser trials,
-per ``stim_mode``) → response window (go cue) → the first lick at the left or right port is the
-choice. A choice opposite to the previous trial's choice is correct and rewarded with
-``reward_ul`` µL; an error is followed by a timeout. The first trial is a free sample: any choice
-is rewarded. Trials without a lick in the window are recorded as ``no_response`` and are neither
-correct nor errors. With ``correction_trials``, an error is followed by a control trial with the
-same correct side (flagged, and excluded from accuracy).
+per ``stim_mode``; in ``closed_loop`` from the moment the predicted Ca²⁺ crosses its threshold)
+→ response window (go cue) → the first lick at the left or right port is the choice. A choice
+opposite to the previous trial's choice is correct and rewarded with ``reward_ul`` µL; an error is
+followed by a timeout. The first trial is a free sample: any choice is rewarded. Trials without a
+lick in the window are recorded as ``no_response`` and are neither correct nor errors. With
+``correction_trials``, an error is followed by a control trial with the same correct side
+(flagged, and excluded from accuracy).
 """
 
 from __future__ import annotations
 
 from rigctl.engine.machine import ENTRY, EXIT
+from rigctl.engine.signals import CROSSING
 from rigctl.protocols.params import TrialTaskParams
 from rigctl.protocols.task import TwoChoiceTask
 
@@ -51,6 +53,8 @@ class DelayedAlternation(TwoChoiceTask):
         if event == ENTRY:
             self.stim.delay_started(self.trial)
             self.timed_goto("response", self.trial.delay_s)
+        elif event == CROSSING:
+            self.stim.crossing()
         elif event == EXIT:
             self.stim.delay_ended()
 

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rigctl.hardware.interfaces import PulseTrain
+from rigctl.predictor.settings import PredictorSettings
 from rigctl.protocols.scheduler import check_feasible
 
 Delay = Annotated[float, Field(ge=0, le=600)]
@@ -38,8 +40,12 @@ class TrialTaskParams(BaseModel):
     correction_trials: bool = Field(
         False, description="Repeat the correct side after an error (inflates accuracy)"
     )
-    stim_mode: Literal["off", "open_loop", "sham"] = Field(
-        "off", description="Laser during the delay of laser trials: off, open_loop or sham"
+    stim_mode: Literal["off", "open_loop", "closed_loop", "sham"] = Field(
+        "off",
+        description="Laser during the delay of laser trials: off, open_loop, closed_loop, sham",
+    )
+    sham_rule: Literal["open_loop", "closed_loop"] = Field(
+        "closed_loop", description="Whose decisions a sham session copies (light held off)"
     )
     laser_fraction: float = Field(
         0.5, ge=0, le=1, description="Fraction of trials that are laser trials (0-1)"
@@ -53,6 +59,30 @@ class TrialTaskParams(BaseModel):
     laser_power_mw: float = Field(
         5.0, gt=0, le=100, description="Laser power at the fibre tip on laser trials (mW)"
     )
+    laser_pulse_hz: float | None = Field(
+        None, gt=0, le=1000, description="Pulse frequency (Hz); empty for continuous light"
+    )
+    laser_pulse_width_s: float = Field(
+        0.01, gt=0, le=1, description="Pulse width when pulsed (s)"
+    )
+    predictor: PredictorSettings = Field(
+        default_factory=PredictorSettings,
+        description="Real-time Ca²⁺ predictor that triggers closed-loop stimulation",
+    )
+
+    def pulse_train(self) -> PulseTrain | None:
+        if self.laser_pulse_hz is None:
+            return None
+        return PulseTrain(self.laser_pulse_hz, self.laser_pulse_width_s)
+
+    @model_validator(mode="after")
+    def _pulses_fit(self) -> TrialTaskParams:
+        if self.laser_pulse_hz is not None and self.laser_pulse_width_s >= 1 / self.laser_pulse_hz:
+            raise ValueError(
+                f"laser_pulse_width_s {self.laser_pulse_width_s:g} s must be shorter than the "
+                f"pulse period 1/laser_pulse_hz = {1 / self.laser_pulse_hz:g} s"
+            )
+        return self
 
     @model_validator(mode="after")
     def _schedule_feasible(self) -> TrialTaskParams:

@@ -32,8 +32,12 @@ class TwoChoiceTask(Protocol):
         self.scheduler = TrialScheduler(
             fraction, p.max_consecutive, p.delays_s, ctx.rng, block_size=p.block_size
         )
-        self.stim = DelayStimulation(p.stim_mode, self.rig.laser, p.laser_power_mw,
-                                     self.now, ctx.log)
+        signals = ctx.signals
+        self.stim = DelayStimulation(
+            p.stim_mode, self.rig.laser, p.laser_power_mw, self.now, ctx.log,
+            predictor_value=(lambda: signals.value) if signals is not None else None,
+            threshold=p.predictor.threshold, sham_rule=p.sham_rule, pulses=p.pulse_train(),
+        )
         self.trial: TrialRecord | None = None
         self.trials_done = 0
         self.last_choice: str | None = None
@@ -45,6 +49,11 @@ class TwoChoiceTask(Protocol):
     def rig_problems(cls, params: BaseModel, rig: Rig) -> list[str]:
         p: TrialTaskParams = params  # type: ignore[assignment]
         problems = []
+        rule = p.sham_rule if p.stim_mode == "sham" else p.stim_mode
+        if rule == "closed_loop" and p.laser_fraction > 0 and rig.cfg.neural_signal is None:
+            problems.append(
+                f"stim_mode: {p.stim_mode} needs a `neural_signal` input in the rig config"
+            )
         if p.stim_mode != "off" and p.laser_fraction > 0:
             if rig.laser is None:
                 problems.append(f"stim_mode: {p.stim_mode} needs a `laser` in the rig config")
