@@ -63,11 +63,17 @@ def run(args: argparse.Namespace) -> int:
         trials=args.trials, seed=args.seed, protocol=args.protocol,
     )
 
+    tty = sys.stderr.isatty()
+
     def progress(done: int, total: int) -> None:
-        print(f"\rsimulated {done}/{total} mice", end="", file=sys.stderr, flush=True)
+        if tty:
+            print(f"\rsimulated {done}/{total} mice", end="", file=sys.stderr, flush=True)
+        elif done == total or done % max(1, total // 10) == 0:
+            print(f"simulated {done}/{total} mice", file=sys.stderr)
 
     folders = run_cohort(design, workers=args.workers, dask_address=args.dask, progress=progress)
-    print(file=sys.stderr)
+    if tty:
+        print(file=sys.stderr)
     mice = per_mouse_table(folders)
     summary = summarise(mice)
     out.mkdir(parents=True, exist_ok=True)
