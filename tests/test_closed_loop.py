@@ -61,7 +61,8 @@ def _delays(events: pd.DataFrame) -> list[tuple[float, float]]:
     return out
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     mode=st.sampled_from(["open_loop", "closed_loop"]),
     delays=st.lists(st.sampled_from([0.5, 1.0, 3.0, 8.0, 15.0]), min_size=1, max_size=3),
