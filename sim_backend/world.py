@@ -112,7 +112,7 @@ class SimWorld(EventSource):
         if snap is None or not snap[0] <= sample <= self.sig_k:
             raise RigctlError(f"simulated signal cannot be revised to sample {sample}")
         self.mouse.restore(snap[1])
-        self.mouse.advance(sample - snap[0])
+        self.mouse.advance(sample - self.mouse.k)
         self.sig_k = sample
         self._r_pending.clear()
 
@@ -123,6 +123,9 @@ class SimWorld(EventSource):
     def _deliver(self, k_target: int, revisable: bool) -> SignalChunk:
         """Signal samples [sig_k, k_target): neural activity plus measurement noise."""
         first = self.sig_k
+        if revisable and self.mouse.k != first:
+            raise RigctlError(f"simulated signal out of step (mouse at {self.mouse.k}, "
+                              f"signal at {first})")
         self._snapshot = (first, self.mouse.snapshot()) if revisable else None
         if self.mouse.k < k_target:
             self._advance(k_target / 1000.0)
@@ -240,6 +243,11 @@ class SimWorld(EventSource):
         self._push(t + self.s.mouse.lick_contact_s, f"lick_{side}", 0.0, None)
 
     def _advance(self, t: float) -> None:
-        r = self.mouse.advance(grid(t) - self.mouse.k)
+        """Integrate the mouse over the samples that have ended by ``t``.
+
+        Flooring (not rounding) keeps the mouse from running ahead of the signal delivered so
+        far when a timer falls between two samples, so revisable chunks always start where the
+        mouse is."""
+        r = self.mouse.advance(floor_grid(t) - self.mouse.k)
         if self.signal_name is not None and r.size:
             self._r_pending.append(r)

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 import rigctl
 from rigctl.config.rig import RigConfig
 from rigctl.config.subject import Subject
 from rigctl.data.writer import SessionWriter, session_folder
 from rigctl.engine.clock import VirtualClock, WallClock
+from rigctl.engine.controls import SessionControls
 from rigctl.engine.loop import ControlLoop
 from rigctl.engine.machine import StateMachine
 from rigctl.engine.signals import SignalPipeline
@@ -66,6 +68,8 @@ class Session:
         self.timers = Timers()
         self.writer: SessionWriter | None = None
         self.trial_listeners: list[Callable[[TrialRecord, dict[str, float]], None]] = []
+        self.event_listeners: list[Callable[[float, str, str, str], None]] = []
+        self.controls = SessionControls()
         self._early_stop = ""
         seeds = np.random.SeedSequence(self.seed).spawn(2)
         queue = QueueEventSource(self.clock)
@@ -89,7 +93,7 @@ class Session:
                 rig=self.rig, machine=None,  # type: ignore[arg-type]  # set once states exist
                 clock=self.clock,
                 rng=np.random.default_rng(seeds[0]), log=self._log, write_trial=self._write_trial,
-                signals=self.signals,
+                signals=self.signals, controls=self.controls,
             )
             self.protocol: Protocol = spec.cls(spec.params, ctx)
             self.machine = StateMachine(self.clock, self.timers, self.protocol.handlers(),
@@ -110,6 +114,8 @@ class Session:
     def _log(self, t: float, kind: str, name: str, value: str) -> None:
         if self.writer is not None:
             self.writer.log_event(t, kind, name, value)
+        for listener in self.event_listeners:
+            listener(t, kind, name, value)
 
     def _write_trial(self, rec: TrialRecord) -> None:
         assert self.writer is not None
@@ -117,6 +123,31 @@ class Session:
         progress = self.protocol.progress()
         for listener in self.trial_listeners:
             listener(rec, progress)
+
+    def request_params(self, changes: dict[str, Any]) -> list[str]:
+        """Validate parameter changes now; if valid they apply from the next trial.
+
+        Returns one line per problem (field-naming); an empty list means accepted. Thread-safe.
+        """
+        from rigctl.config.loading import format_validation_error
+
+        spec = self.opts.protocol
+        if "predictor" in changes:
+            return ["predictor: the predictor cannot change during a session"]
+        current = self.protocol.p.model_dump()
+        try:
+            new = spec.cls.Params.model_validate({**current, **changes})
+        except ValidationError as exc:
+            return format_validation_error(exc)
+        problems = spec.cls.rig_problems(new, self.rig)
+        if not problems:
+            self.controls.offer_params(new)
+        return problems
+
+    def request_pause(self, paused: bool) -> None:
+        """Hold (or release) the session at the next trial boundary. Thread-safe."""
+        self.controls.set_paused(paused)
+        self.rig.events.wake()
 
     def request_stop(self, reason: str) -> None:
         """Thread- and signal-safe: end after the current event; outputs off, status aborted."""

@@ -76,6 +76,8 @@ class Cue:
         self._log = log
 
     def set(self, level: bool) -> None:
+        if level == self.level:
+            return
         self.level = level
         self._log(self._clock.now(), "output", f"cue_{self.name}", "1" if level else "0")
         if self.driver is not None:

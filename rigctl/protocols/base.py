@@ -7,12 +7,13 @@ it declares its parameters once, as a pydantic model in ``Params``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 from pydantic import BaseModel
 
+from rigctl.engine.controls import SessionControls
 from rigctl.engine.machine import Handler, StateMachine
 from rigctl.engine.signals import SignalPipeline
 from rigctl.hardware.interfaces import Clock
@@ -29,6 +30,7 @@ class ProtocolContext:
     log: Callable[[float, str, str, str], None]
     write_trial: Callable[[TrialRecord], None]
     signals: SignalPipeline | None = None
+    controls: SessionControls = field(default_factory=SessionControls)
 
 
 class Protocol:

@@ -43,6 +43,8 @@ class DelayedAlternation(TwoChoiceTask):
 
     def sample(self, event: str) -> None:
         if event == ENTRY:
+            if self.holding():  # paused by the operator: wait in `paused`, then come back
+                return
             self.begin_trial()
             self.rig.cues["trial_start"].set(True)
             self.timed_goto("delay", self.p.sample_s)

@@ -10,6 +10,7 @@ from collections import Counter
 
 from pydantic import BaseModel
 
+from rigctl.engine.machine import ENTRY
 from rigctl.hardware.rig import Rig
 from rigctl.protocols.base import Protocol, ProtocolContext
 from rigctl.protocols.params import TrialTaskParams
@@ -21,13 +22,23 @@ SAMPLE = "sample"
 
 
 class TwoChoiceTask(Protocol):
-    states = ("iti", "sample", "delay", "response", "reward", "timeout")
+    states = ("iti", "sample", "delay", "response", "reward", "timeout", "paused")
     initial_state = "iti"
     p: TrialTaskParams
 
     def __init__(self, params: BaseModel, ctx: ProtocolContext) -> None:
         super().__init__(params, ctx)
-        p = self.p
+        self._configure()
+        self.trial: TrialRecord | None = None
+        self.trials_done = 0
+        self.last_choice: str | None = None
+        self._repeat: TrialRecord | None = None
+        self.scored: Counter[str] = Counter()
+        self.correct: Counter[str] = Counter()
+
+    def _configure(self) -> None:
+        """Build the schedule and the stimulation from the current parameters."""
+        p, ctx = self.p, self.ctx
         fraction = p.laser_fraction if p.stim_mode != "off" else 0.0
         self.scheduler = TrialScheduler(
             fraction, p.max_consecutive, p.delays_s, ctx.rng, block_size=p.block_size
@@ -38,12 +49,36 @@ class TwoChoiceTask(Protocol):
             predictor_value=(lambda: signals.value) if signals is not None else None,
             threshold=p.predictor.threshold, sham_rule=p.sham_rule, pulses=p.pulse_train(),
         )
-        self.trial: TrialRecord | None = None
-        self.trials_done = 0
-        self.last_choice: str | None = None
-        self._repeat: TrialRecord | None = None
-        self.scored: Counter[str] = Counter()
-        self.correct: Counter[str] = Counter()
+
+    def _apply_new_params(self) -> None:
+        """Parameters changed by the operator take effect here, between trials, and are logged."""
+        new = self.ctx.controls.take_params()
+        if new is None:
+            return
+        old, new_d = self.p.model_dump(mode="json"), new.model_dump(mode="json")
+        for key in old:
+            if old[key] != new_d[key]:
+                self.log("params", key, f"{old[key]} -> {new_d[key]}")
+        self.p = new  # type: ignore[assignment]
+        self._configure()
+
+    def holding(self) -> bool:
+        """At a trial boundary: wait in ``paused`` while the operator has paused the session."""
+        if self.ctx.controls.paused:
+            self.goto("paused")
+            return True
+        return False
+
+    def paused(self, event: str) -> None:
+        if event == ENTRY:
+            self.log("session", "paused")
+            self.ctx.machine.set_timer("resume_check", 0.1)
+        elif event == "resume_check":
+            if self.ctx.controls.paused:
+                self.ctx.machine.set_timer("resume_check", 0.1)
+            else:
+                self.log("session", "resumed")
+                self.goto("sample")
 
     @classmethod
     def rig_problems(cls, params: BaseModel, rig: Rig) -> list[str]:
@@ -75,6 +110,7 @@ class TwoChoiceTask(Protocol):
 
     # --- trial bookkeeping ---------------------------------------------------------------
     def begin_trial(self) -> None:
+        self._apply_new_params()
         number = self.trials_done + 1
         rec = TrialRecord(trial=number, start_s=self.now(), stim_mode=self.p.stim_mode)
         if self._repeat is not None:
