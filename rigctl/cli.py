@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -22,12 +23,34 @@ EXIT_USAGE = 2
 
 
 def _commands() -> dict[str, object]:
+    """Built-in commands, plus commands that other packages register under the entry-point
+    group ``rigctl.commands`` (the GUI does: the core never imports it by name)."""
     found = {}
     for info in pkgutil.iter_modules(rigctl.commands.__path__):
         module = importlib.import_module(f"rigctl.commands.{info.name}")
         if hasattr(module, "NAME") and hasattr(module, "run"):
             found[module.NAME] = module
+    for ep in importlib.metadata.entry_points(group="rigctl.commands"):
+        try:
+            module = ep.load()
+        except ImportError as exc:  # e.g. the GUI's Qt libraries are missing
+            module = _Unavailable(ep.name, str(exc))
+        found.setdefault(ep.name, module)
     return dict(sorted(found.items()))
+
+
+class _Unavailable:
+    """Stands in for a plugin command that cannot be imported, and says why when run."""
+
+    def __init__(self, name: str, why: str) -> None:
+        self.NAME, self.HELP, self.why = name, f"(unavailable: {why})", why
+        self.__doc__ = self.HELP
+
+    def register(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("args", nargs=argparse.REMAINDER)
+
+    def run(self, args: argparse.Namespace) -> int:
+        raise RigctlError(f"`rigctl {self.NAME}` is unavailable: {self.why}")
 
 
 def _parser(commands: dict[str, object]) -> argparse.ArgumentParser:

@@ -66,3 +66,18 @@ def test_pause_holds_between_trials_until_resumed(sim_yaml, tmp_path):
     assert t.loc[5, "start_s"] - t.loc[4, "end_s"] < 5.0
     names = list(data.events.loc[data.events["kind"] == "session", "name"])
     assert names == ["paused", "resumed"]
+
+
+def test_finish_after_trial_completes_the_trial_and_marks_aborted(sim_yaml, tmp_path):
+    session = make_session(sim_yaml, tmp_path)
+
+    def on_event(t, kind, name, value):
+        if kind == "trial" and name == "start" and value.startswith("5 "):
+            session.request_finish("GUI closed")
+
+    session.event_listeners.append(on_event)
+    result = session.run()
+    assert result.status == "aborted" and result.reason == "GUI closed"
+    data = load_session(session.writer.folder)
+    assert list(data.trials["trial"]) == [1, 2, 3, 4, 5]  # trial 5 ran to its end
+    assert data.events.iloc[-1]["name"] == "all_off"

@@ -17,6 +17,7 @@ class SessionControls:
         self._lock = threading.Lock()
         self._params: BaseModel | None = None
         self._paused = threading.Event()
+        self._finish_reason = ""
 
     def offer_params(self, params: BaseModel) -> None:
         """Validated parameters to apply from the next trial (a later offer replaces it)."""
@@ -37,3 +38,14 @@ class SessionControls:
     @property
     def paused(self) -> bool:
         return self._paused.is_set()
+
+    def finish_after_trial(self, reason: str) -> None:
+        """End the session at the next trial boundary (the trial in progress completes)."""
+        with self._lock:
+            self._finish_reason = self._finish_reason or reason
+        self._paused.clear()
+
+    @property
+    def finish_reason(self) -> str:
+        with self._lock:
+            return self._finish_reason

@@ -149,6 +149,12 @@ class Session:
         self.controls.set_paused(paused)
         self.rig.events.wake()
 
+    def request_finish(self, reason: str) -> None:
+        """End after the trial in progress (status ``aborted``, reason recorded). Thread-safe:
+        what the engine does when its GUI goes away."""
+        self.controls.finish_after_trial(reason)
+        self.rig.events.wake()
+
     def request_stop(self, reason: str) -> None:
         """Thread- and signal-safe: end after the current event; outputs off, status aborted."""
         self._early_stop = self._early_stop or reason
@@ -196,6 +202,8 @@ class Session:
                 self.loop.run()
             if self.loop.stop_requested.is_set() or self._early_stop:
                 reason = self.loop.stop_reason or self._early_stop
+            elif self.controls.finish_reason:
+                reason = self.controls.finish_reason
             else:
                 status = "completed"
         except BaseException as exc:

@@ -63,7 +63,11 @@ class TwoChoiceTask(Protocol):
         self._configure()
 
     def holding(self) -> bool:
-        """At a trial boundary: wait in ``paused`` while the operator has paused the session."""
+        """At a trial boundary: end here if the operator asked to finish after the trial, or
+        wait in ``paused`` while the session is paused."""
+        if self.ctx.controls.finish_reason:
+            self.finish()
+            return True
         if self.ctx.controls.paused:
             self.goto("paused")
             return True
@@ -74,7 +78,9 @@ class TwoChoiceTask(Protocol):
             self.log("session", "paused")
             self.ctx.machine.set_timer("resume_check", 0.1)
         elif event == "resume_check":
-            if self.ctx.controls.paused:
+            if self.ctx.controls.finish_reason:
+                self.finish()
+            elif self.ctx.controls.paused:
                 self.ctx.machine.set_timer("resume_check", 0.1)
             else:
                 self.log("session", "resumed")
