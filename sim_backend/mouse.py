@@ -79,8 +79,11 @@ class SimMouse:
 
     # --- continuous part ---------------------------------------------------------------
     def advance(self, n: int) -> np.ndarray:
-        """Integrate ``n`` 1-ms steps; returns the neural activity r of those steps."""
-        r = np.empty(n)
+        """Integrate ``n`` 1-ms steps; returns the neural activity r of those steps.
+
+        ``n <= 0`` does nothing: on the wall clock an input edge can be handled after an output
+        already brought the mouse to a later time."""
+        r = np.empty(max(n, 0))
         if n > 0:
             s = self.s
             integrate_mouse(self.astro, self.mem, self.phase, self.o,

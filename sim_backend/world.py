@@ -116,6 +116,11 @@ class SimWorld(EventSource):
         self.sig_k = sample
         self._r_pending.clear()
 
+    def schedule_input(self, t: float, name: str, value: float = 1.0) -> None:
+        """Schedule an input edge at ``t`` (benchmarks and fault tests drive the rig this way)."""
+        self._push(t, name, value, None)
+        self._wake.set()
+
     # --- the neural signal ----------------------------------------------------------------
     def enable_signal(self, name: str) -> None:
         self.signal_name = name
