@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(commands[args.command].run(args))  # type: ignore[attr-defined]
     except RigctlError as exc:
-        for line in str(exc).splitlines():
+        for line in str(exc).split("\n"):
             print(f"rigctl: error: {line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -21,7 +21,10 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> list[str]
     """Turn a pydantic ValidationError into one line per problem: ``field.path: reason``."""
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        loc = ".".join(
+            str(p) if str(p).isprintable() else repr(p)
+            for p in err["loc"] if not str(p).startswith("function-")
+        )
         loc = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
         msg = err["msg"]
         if msg.startswith("Value error, "):

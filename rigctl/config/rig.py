@@ -6,11 +6,12 @@ form and the docs. Every model forbids unknown keys so a typo is an error, not a
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rigctl.config.calibration import ValveCalibrationConfig
+from rigctl.config.calibration import LaserCalibrationConfig, ValveCalibrationConfig
 from rigctl.config.strict import Strict
 
 
@@ -54,6 +55,9 @@ class LaserConfig(Strict):
     )
     ramp_down_s: float = Field(
         0.1, ge=0, le=5, description="Linear ramp to zero at every offset, avoids rebound (s)"
+    )
+    calibration: LaserCalibrationConfig | None = Field(
+        None, description="Command → mW at the fibre tip, measured by `rigctl calibrate laser`"
     )
 
 
@@ -135,8 +139,10 @@ class RigConfig(Strict):
         if not devices:
             raise ValueError("list at least one device")
         for name in devices:
-            if not name or "/" in name:
-                raise ValueError(f"device name {name!r} must be non-empty and contain no '/'")
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                raise ValueError(
+                    f"device name {name!r} must be letters, digits, '_', '.' or '-' (e.g. Dev1)"
+                )
         return devices
 
     def channels(self) -> list[tuple[str, str]]:

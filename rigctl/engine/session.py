@@ -8,8 +8,10 @@ laser off, closes the valves and records the final status.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import secrets
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,7 @@ from rigctl.engine.loop import ControlLoop
 from rigctl.engine.machine import StateMachine
 from rigctl.engine.signals import SignalPipeline
 from rigctl.engine.timers import Timers
-from rigctl.errors import RigctlError
+from rigctl.errors import DataError, RigctlError
 from rigctl.hardware.events import QueueEventSource
 from rigctl.hardware.registry import BuildContext, open_devices
 from rigctl.hardware.rig import Rig
@@ -84,6 +86,10 @@ class Session:
             self.signals: SignalPipeline | None = None
             if cfg.neural_signal is not None:
                 settings = getattr(spec.params, "predictor", None) or PredictorSettings()
+                try:
+                    settings.build(cfg.neural_signal.rate_hz)
+                except ValueError as exc:
+                    raise RigctlError(f"{spec.source}: predictor: {exc}") from None
                 self.signals = SignalPipeline(
                     settings, cfg.neural_signal.rate_hz, self.clock, self.rig.events,
                     laser=self._laser_state, dispatch=lambda ev: self.loop.handle_input(ev),
@@ -112,7 +118,7 @@ class Session:
 
     # --- callbacks ------------------------------------------------------------------------
     def _log(self, t: float, kind: str, name: str, value: str) -> None:
-        if self.writer is not None:
+        if self.writer is not None and not self.writer.closed:
             self.writer.log_event(t, kind, name, value)
         for listener in self.event_listeners:
             listener(t, kind, name, value)
@@ -208,7 +214,14 @@ class Session:
                 status = "completed"
         except BaseException as exc:
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            self._log(self.clock.now(), "error", type(exc).__name__, reason)
+            where = _where(exc)
+            if where:
+                reason = f"{reason} (at {where})"
+            with contextlib.suppress(Exception):  # the disk may be what failed
+                self._log(self.clock.now(), "error", type(exc).__name__, reason)
+            if isinstance(exc, OSError):
+                raise DataError(f"{writer.folder}: {exc.strerror or exc}; session stopped, "
+                                "outputs off, completed trials kept") from exc
             raise
         finally:
             self._shutdown(status, reason)
@@ -216,11 +229,12 @@ class Session:
                              self.protocol.progress())
 
     def _shutdown(self, status: str, reason: str) -> None:
-        failures = self.rig.all_off()
+        failures = self.rig.all_off()  # first, before anything that could fail
         now = self.clock.now()
-        self._log(now, "output", "all_off", "laser off, valves closed")
-        for f in failures:
-            self._log(now, "error", "all_off", f)
+        with contextlib.suppress(Exception):  # a full disk must not stop the shutdown
+            self._log(now, "output", "all_off", "laser off, valves closed")
+            for f in failures:
+                self._log(now, "error", "all_off", f)
         try:
             self.machine.finished = True
             self.rig.close()
@@ -228,3 +242,13 @@ class Session:
         finally:
             assert self.writer is not None
             self.writer.close(status, reason if not failures else f"{reason}; {failures}")
+
+
+def _where(exc: BaseException) -> str:
+    """``file.py:line in function`` where ``exc`` was raised: for a bug in protocol code, the
+    protocol line the operator needs to see in the log."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f"{Path(f.filename).name}:{f.lineno} in {f.name}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rigctl.predictor.params import AstrocyteParams
 from rigctl.predictor.stream import Predictor
@@ -32,6 +32,15 @@ class PredictorSettings(BaseModel):
         1.0, ge=0, le=1, description="Inhibition the predictor assumes while the laser is on (0-1)"
     )
     astrocyte: AstrocyteParams = Field(default_factory=AstrocyteParams)
+
+    @model_validator(mode="after")
+    def _calcium_is_normalised(self) -> PredictorSettings:
+        if self.on == "calcium" and self.threshold > 1:
+            raise ValueError(
+                f"predictor.threshold {self.threshold:g} can never be reached: calcium is "
+                "normalised to 0-1"
+            )
+        return self
 
     def build(self, rate_hz: float) -> Predictor:
         return Predictor(
