@@ -6,6 +6,7 @@ import argparse
 
 from rigctl.commands.common import load
 from rigctl.config.rig import CUES
+from rigctl.hardware.calibration import ValveCurve
 
 NAME = "check"
 HELP = "validate a rig config and print its devices"
@@ -25,9 +26,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  device   {name}: {dev.type}  {extra}".rstrip())
     for side in ("left", "right"):
         port = getattr(cfg.reward_ports, side)
-        lo, hi = port.calibration.points[0][1], port.calibration.points[-1][1]
+        lo, hi = ValveCurve(port.calibration).ul_range
+        date = f" on {port.calibration.date}" if port.calibration.date else ""
         print(f"  {side:<8} valve {port.valve.channel}  lick {port.lick_sensor.channel}  "
-              f"calibrated {lo:g}-{hi:g} µL  max open {port.valve.max_open_s:g} s")
+              f"calibrated {lo:.3g}-{hi:.3g} µL{date}  max open {port.valve.max_open_s:g} s")
     if cfg.laser:
         la = cfg.laser
         print(f"  laser    {la.channel}  {la.wavelength_nm:g} nm {la.opsin}  ceiling "

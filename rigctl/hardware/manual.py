@@ -279,8 +279,7 @@ class ManualRig:
                 for ms in durations_ms:
                     self._service_until(t_next)
                     t_open = self.clock.now()
-                    self._log(t_open, "output", f"valve_{port.side}", f"{ms:.3f}ms")
-                    port.driver.open_for(ms / 1000.0)
+                    port.open_for_ms(ms)
                     done += 1
                     closes_at = t_open + ms / 1000.0
                     t_next = closes_at + interval_s

@@ -9,6 +9,7 @@ output command is logged with its time before it is sent.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 
 from rigctl.config.rig import CUES, LaserConfig, RigConfig
@@ -54,11 +55,23 @@ class RewardPort:
             )
         return ms
 
+    def open_for_ms(self, ms: float) -> None:
+        """Open for ``ms`` (timed by the device where it can be); refuses more than
+        ``max_open_s`` and logs the command before sending it."""
+        if not (math.isfinite(ms) and ms > 0):
+            raise InterlockError(f"reward_ports.{self.side}: open time must be > 0 ms ({ms:g})")
+        if ms / 1000.0 > self.max_open_s:
+            raise InterlockError(
+                f"reward_ports.{self.side}: {ms:g} ms is above valve.max_open_s = "
+                f"{self.max_open_s:g} s"
+            )
+        self._log(self._clock.now(), "output", f"valve_{self.side}", f"{ms:.3f}ms")
+        self.driver.open_for(ms / 1000.0)
+
     def deliver(self, ul: float) -> float:
         """Open the valve for the calibrated time of ``ul`` µL; returns the open time in ms."""
         ms = self.open_ms_for(ul)
-        self._log(self._clock.now(), "output", f"valve_{self.side}", f"{ms:.3f}ms")
-        self.driver.open_for(ms / 1000.0)
+        self.open_for_ms(ms)
         return ms
 
     def close(self) -> None:
@@ -207,7 +220,7 @@ class Rig:
         self.events: EventSource = next(iter(own_sources.values()), None) or self.queue
         for side in SIDES:
             pcfg = getattr(cfg.reward_ports, side)
-            curve = ValveCurve(pcfg.calibration.points, name=f"reward_ports.{side}.calibration")
+            curve = ValveCurve(pcfg.calibration, name=f"reward_ports.{side}.calibration")
             valve = self._device(pcfg.valve.channel).valve(
                 pcfg.valve.channel, f"valve_{side}", curve.ul_for_ms
             )
