@@ -77,7 +77,7 @@ def simulate_mouse(job: dict[str, Any]) -> str:
     spec = resolve_protocol(job["protocol"], cfg, job["config"], job["params"])
     session = Session(cfg, SessionOptions(
         subject=Subject(**job["subject"]), protocol=spec, data_root=Path(job["out"]),
-        seed=job["seed"], realtime=False, config_source=job["config"],
+        seed=job["seed"], realtime=False, config_source=job["config"], summary_figure=False,
     ))
     result = session.run()
     if result.status != "completed":

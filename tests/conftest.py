@@ -54,6 +54,7 @@ def run_sim(config: Path, data: Path, **opts: Any):
     overrides = opts.pop("params", None)
     spec = resolve_protocol(opts.pop("protocol", None), cfg, str(config), overrides)
     subject = Subject(**opts.pop("subject", {}))
+    opts.setdefault("summary_figure", False)
     session = Session(cfg, SessionOptions(subject=subject, protocol=spec, data_root=data,
                                           seed=opts.pop("seed", 1), **opts))
     result = session.run()

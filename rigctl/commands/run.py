@@ -23,8 +23,10 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (recorded)")
     p.add_argument("--data", default=None, help="data root folder (default: the config's)")
     p.add_argument("--realtime", action="store_true",
-                   help="pace on the wall clock (a real rig always does)")
+                   help="pace the simulated rig on the wall clock (real hardware always is)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-figure", action="store_true",
+                   help="do not write summary.png at the end")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     data_root = Path(args.data if args.data is not None else cfg.data_root)
     session = Session(cfg, SessionOptions(
         subject=subject, protocol=spec, data_root=data_root, seed=args.seed,
-        realtime=args.realtime, config_source=args.config,
+        realtime=args.realtime or not simulated_only(cfg), config_source=args.config,
+        summary_figure=not args.no_figure,
     ))
     folder = session.open()
     progress = Progress(spec.params.n_trials, quiet=args.quiet)  # type: ignore[attr-defined]
@@ -64,9 +67,19 @@ def run(args: argparse.Namespace) -> int:
     print(summary_table(folder))
     print(f"status: {result.status}{' (' + result.reason + ')' if result.reason else ''}")
     print(f"data:   {folder}")
+    if result.figure is not None:
+        print(f"figure: {result.figure}")
+    elif result.figure_error:
+        print(f"figure: not written ({result.figure_error})", file=sys.stderr)
     return 0 if result.status == "completed" else 1
 
 
+
+
+def simulated_only(cfg) -> bool:
+    """Virtual time is only possible when every device is simulated; real hardware always runs
+    on the wall clock, whatever the command line says."""
+    return all(dev.type == "sim" for dev in cfg.devices.values())
 
 
 class Progress:

@@ -7,26 +7,38 @@ from pathlib import Path
 import pandas as pd
 
 from rigctl.data.loader import load_session
+from rigctl.data.stats import wilson_ci
 
 
 def accuracy_table(trials: pd.DataFrame) -> pd.DataFrame:
-    """Rows per (trial_type, delay_s): trials, scored, correct %, no-response count."""
+    """Rows per (trial_type, delay_s): trials, scored, correct % with its Wilson 95% interval,
+    no-response count."""
     t = trials[trials["trial_type"] != "sample"]
     if "correction" in t:
         t = t[t["correction"].fillna(0) == 0]
     if t.empty:
-        return pd.DataFrame(columns=["trials", "scored", "correct_pct", "no_response"])
+        return pd.DataFrame(columns=["trials", "scored", "correct_pct", "ci95_pct",
+                                     "no_response"])
     g = t.groupby(["trial_type", "delay_s"])
+    scored = g["correct"].count()
+    correct = g["correct"].sum()
+
+    def ci(key: tuple[str, float]) -> str:
+        lo, hi = wilson_ci(float(correct[key]), float(scored[key]))
+        return f"{100 * lo:.0f}-{100 * hi:.0f}" if scored[key] else ""
+
     return pd.DataFrame({
         "trials": g.size(),
-        "scored": g["correct"].count(),
+        "scored": scored,
         "correct_pct": (100 * g["correct"].mean()).round(1),
+        "ci95_pct": [ci(k) for k in scored.index],
         "no_response": g["outcome"].apply(lambda s: int((s == "no_response").sum())),
     })
 
 
 def summary_table(folder: str | Path) -> str:
-    s = load_session(folder)
+    """The text printed at the end of ``rigctl run``: totals, then the accuracy table."""
+    s = load_session(folder, events=False)
     tab = accuracy_table(s.trials)
     scored = s.trials["correct"].dropna()
     head = (f"{len(s.trials)} trials, {len(scored)} scored, "

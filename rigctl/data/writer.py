@@ -6,6 +6,13 @@
 - ``trials.csv`` gets one row per trial, flushed and fsynced when the trial ends, so a killed
   process loses at most the trial in progress.
 - ``events.csv`` is appended as events happen and fsynced with every trial.
+- ``signals.bin`` (optional, see :mod:`rigctl.data.signals`) is opened by the engine with
+  :meth:`SessionWriter.open_signals`, fsynced with every trial and closed with the session.
+- ``session.json`` records provenance (versions, git commit, exact config text) so a session can
+  be reproduced from its folder alone.
+
+Every name written here is declared in :mod:`rigctl.data.schema` and documented in
+docs/data-format.md.
 """
 
 from __future__ import annotations
@@ -15,15 +22,20 @@ import datetime as dt
 import json
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import rigctl
+from rigctl.data.provenance import provenance
+from rigctl.data.schema import EVENT_COLUMNS, FORMAT_VERSION
+from rigctl.data.signals import SIGNALS_FILE, SignalWriter
 from rigctl.errors import DataError
 from rigctl.protocols.trial import COLUMNS, TrialRecord
 
-FORMAT_VERSION = 1
-EVENT_COLUMNS = ("t_s", "kind", "name", "value")
+__all__ = ["EVENT_COLUMNS", "FORMAT_VERSION", "SessionWriter", "fmt", "session_folder",
+           "write_json_atomic"]
 
 
 def fmt(value: Any) -> str:
@@ -85,7 +97,9 @@ class SessionWriter:
             ) from None
         self.metadata = {
             "format_version": FORMAT_VERSION,
+            "rigctl_version": rigctl.__version__,
             **metadata,
+            "provenance": {**provenance(metadata), **(metadata.get("provenance") or {})},
             "status": "running",
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -96,6 +110,7 @@ class SessionWriter:
         }
         self.n_trials = 0
         self.closed = False
+        self.signals: SignalWriter | None = None
         try:
             write_json_atomic(self.folder / "session.json", self.metadata)
             # Both files stay open for the whole session and are closed in close().
@@ -111,8 +126,22 @@ class SessionWriter:
         self._events.writerow(EVENT_COLUMNS)
         self._sync()
 
-    def log_event(self, t: float, kind: str, name: str, value: str) -> None:
-        self._events.writerow((fmt(t), kind, name, value))
+    def log_event(self, t: float, kind: str, name: str, value: str,
+                  device_t: float | None = None) -> None:
+        """Append one event line (durable at the next trial end); ``device_t`` is the device's
+        own timestamp of an input, when it has a clock."""
+        self._events.writerow((fmt(t), kind, name, value, fmt(device_t)))
+
+    def open_signals(self, channels: Sequence[str], rate_hz: float,
+                     t0_s: float = 0.0) -> SignalWriter:
+        """Create ``signals.bin`` for ``channels`` at ``rate_hz``; the session then flushes it
+        with every trial and closes it in :meth:`close`. One per session."""
+        if self.closed:
+            raise DataError(f"{self.folder}: session is closed; cannot open signals")
+        if self.signals is not None:
+            raise DataError(f"{self.folder / SIGNALS_FILE}: signals are already open")
+        self.signals = SignalWriter(self.folder / SIGNALS_FILE, channels, rate_hz, t0_s)
+        return self.signals
 
     def write_trial(self, rec: TrialRecord) -> None:
         """Append the trial and make it durable before returning."""
@@ -122,6 +151,10 @@ class SessionWriter:
         self._sync()
 
     def _sync(self) -> None:
+        """Events and signals first, the trial row last: a trial that is on disk has its events
+        and samples on disk too."""
+        if self.signals is not None:
+            self.signals.flush()
         try:
             for f in (self._events_f, self._trials_f):
                 f.flush()
@@ -138,6 +171,11 @@ class SessionWriter:
             return
         self.closed = True
         errors = []
+        if self.signals is not None:
+            try:
+                self.signals.close()
+            except (DataError, OSError) as exc:
+                errors.append(str(exc))
         for f in (self._events_f, self._trials_f):
             try:
                 f.flush()

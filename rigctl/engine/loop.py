@@ -15,7 +15,7 @@ from rigctl.engine.signals import CROSSING, SignalPipeline
 from rigctl.engine.timers import Timers
 from rigctl.hardware.interfaces import Clock, EventSource, InputEvent, SignalChunk
 
-LogFn = Callable[[float, str, str, str], None]
+LogFn = Callable[..., None]  # (t, kind, name, value[, device_t])
 
 
 class ControlLoop:
@@ -66,7 +66,7 @@ class ControlLoop:
 
     def handle_input(self, event: InputEvent) -> None:
         """Log an input event and deliver it to the current state (``name`` or ``name_off``)."""
-        self.log(event.t, "input", event.name, _fmt(event.value))
+        self.log(event.t, "input", event.name, _fmt(event.value), event.device_t)
         if self.on_input is not None:
             self.on_input(event)
         if event.name == CROSSING or event.value:

@@ -23,12 +23,13 @@ from pydantic import ValidationError
 import rigctl
 from rigctl.config.rig import RigConfig
 from rigctl.config.subject import Subject
+from rigctl.data.signals import SignalWriter
 from rigctl.data.writer import SessionWriter, session_folder
 from rigctl.engine.clock import VirtualClock, WallClock
 from rigctl.engine.controls import SessionControls
 from rigctl.engine.loop import ControlLoop
 from rigctl.engine.machine import StateMachine
-from rigctl.engine.signals import SignalPipeline
+from rigctl.engine.signals import CHANNELS, SignalPipeline
 from rigctl.engine.timers import Timers
 from rigctl.errors import DataError, RigctlError
 from rigctl.hardware.events import QueueEventSource
@@ -48,6 +49,7 @@ class SessionOptions:
     seed: int | None = None
     realtime: bool = False
     config_source: str = "<config>"
+    summary_figure: bool = True  # write summary.png at the end (cohorts skip it: ~1 s each)
 
 
 @dataclass
@@ -57,6 +59,8 @@ class SessionResult:
     reason: str
     n_trials: int
     progress: dict[str, float] = field(default_factory=dict)
+    figure: Path | None = None
+    figure_error: str = ""
 
 
 class Session:
@@ -117,9 +121,10 @@ class Session:
         return (laser.power_mw, laser.duty) if laser is not None else (0.0, 0.0)
 
     # --- callbacks ------------------------------------------------------------------------
-    def _log(self, t: float, kind: str, name: str, value: str) -> None:
+    def _log(self, t: float, kind: str, name: str, value: str,
+             device_t: float | None = None) -> None:
         if self.writer is not None and not self.writer.closed:
-            self.writer.log_event(t, kind, name, value)
+            self.writer.log_event(t, kind, name, value, device_t)
         for listener in self.event_listeners:
             listener(t, kind, name, value)
 
@@ -189,10 +194,21 @@ class Session:
                                 self.opts.protocol.name, started)
         try:
             self.writer = SessionWriter(folder, self.metadata())
+            if self.signals is not None:
+                self._record_signals(self.writer.open_signals(CHANNELS, self.signals.rate_hz))
         except BaseException:
             self.rig.close()
             raise
         return folder
+
+    def _record_signals(self, sig: SignalWriter) -> None:
+        def record(first: int, block: np.ndarray) -> None:
+            if first > sig.n_samples:  # a gap in the input: keep the file on time with NaN
+                sig.pad_to(first)
+            sig.append(first, block)
+
+        assert self.signals is not None
+        self.signals.recorders.append(record)
 
     def run(self) -> SessionResult:
         """Run to completion or stop; always ends with outputs off and a final status."""
@@ -222,11 +238,22 @@ class Session:
             if isinstance(exc, OSError):
                 raise DataError(f"{writer.folder}: {exc.strerror or exc}; session stopped, "
                                 "outputs off, completed trials kept") from exc
+            if isinstance(exc, DataError):
+                raise DataError(f"{exc}; session stopped, outputs off, completed trials "
+                                "kept") from exc
             raise
         finally:
             self._shutdown(status, reason)
-        return SessionResult(writer.folder, status, reason, writer.n_trials,
-                             self.protocol.progress())
+        result = SessionResult(writer.folder, status, reason, writer.n_trials,
+                               self.protocol.progress())
+        if self.opts.summary_figure and writer.n_trials:
+            try:
+                from rigctl.data.figures import save_summary_figure
+
+                result.figure = save_summary_figure(writer.folder)
+            except Exception as exc:  # noqa: BLE001 - a figure must never fail a session
+                result.figure_error = f"{type(exc).__name__}: {exc}"
+        return result
 
     def _shutdown(self, status: str, reason: str) -> None:
         failures = self.rig.all_off()  # first, before anything that could fail

@@ -28,7 +28,7 @@ def test_disk_full_mid_session_stops_safely_and_keeps_what_was_written(sim_yaml,
         [sys.executable, "-m", "rigctl", "run", str(sim_yaml), "--trials", "400", "--seed", "1",
          "--data", str(tmp_path), "--quiet"],
         capture_output=True, text=True, env=env, timeout=300,
-        preexec_fn=_limit_file_size(64 * 1024),
+        preexec_fn=_limit_file_size(1024 * 1024),
     )
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip().splitlines()

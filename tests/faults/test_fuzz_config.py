@@ -109,7 +109,7 @@ def test_fuzzed_protocol_files(tmp_path_factory, capsys, path, action, value, n)
     proto = folder / "proto.yaml"
     proto.write_text(_dump({"name": "delayed_alternation", "parameters": params}))
     code = main(["run", str(SIM_YAML), "--protocol", str(proto), "--data", str(folder / "d"),
-                 "--subject", f"f{n}", "--quiet"])
+                 "--subject", f"f{n}", "--quiet", "--no-figure"])
     out = capsys.readouterr()
     if code == 0:
         assert "status: completed" in out.out

@@ -1,0 +1,154 @@
+"""Tables derived from ``events.csv``: licks, valve openings, laser epochs, state entries.
+
+The event log is the ground truth of what the rig did (every output command is logged before it
+is sent); trials.csv only keeps each trial's first laser onset. These helpers turn the log into
+intervals once, so the summary figure and the NWB export cannot disagree about them.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+_MW = re.compile(r"^\s*([0-9.eE+-]+)\s*mW")
+_RAMP = re.compile(r"ramp\s+([0-9.eE+-]+)\s*s")
+_MS = re.compile(r"^\s*([0-9.eE+-]+)\s*ms")
+
+
+def _times(events: pd.DataFrame) -> np.ndarray:
+    return pd.to_numeric(events["t_s"], errors="coerce").to_numpy(float)
+
+
+def trial_of(times: np.ndarray, trials: pd.DataFrame) -> pd.api.extensions.ExtensionArray:
+    """Trial number (Int64; <NA> between trials) in which each session time falls."""
+    res = pd.array(np.zeros(len(times), dtype="int64"), dtype="Int64")
+    if trials.empty or not len(times):
+        res[:] = pd.NA
+        return res
+    starts = trials["start_s"].to_numpy(float)
+    ends = trials["end_s"].to_numpy(float)
+    numbers = trials["trial"].to_numpy(dtype="int64", na_value=0)
+    idx = np.searchsorted(starts, times, side="right") - 1
+    safe = np.clip(idx, 0, None)
+    ok = (idx >= 0) & (times <= ends[safe])
+    res = pd.array(numbers[safe], dtype="Int64")
+    res[~ok] = pd.NA
+    return res
+
+
+def _with_trial(df: pd.DataFrame, trials: pd.DataFrame | None, col: str) -> pd.DataFrame:
+    if trials is not None:
+        df["trial"] = trial_of(df[col].to_numpy(float), trials)
+    return df
+
+
+def licks(events: pd.DataFrame, trials: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per lick: ``t_s`` (onset), ``duration_s`` (to the falling edge; NaN if none),
+    ``side`` (left/right) and, with ``trials``, the ``trial`` it fell in."""
+    rows = []
+    if not events.empty:
+        ev = events[(events["kind"] == "input") & events["name"].str.startswith("lick_")]
+        t = _times(ev)
+        for side in ("left", "right"):
+            mask = (ev["name"] == f"lick_{side}").to_numpy()
+            values = ev["value"].to_numpy()[mask]
+            times = t[mask]
+            onset: float | None = None
+            for ti, v in zip(times, values, strict=True):
+                if str(v) not in ("0", "0.0"):
+                    if onset is not None:
+                        rows.append((onset, np.nan, side))
+                    onset = float(ti)
+                elif onset is not None:
+                    rows.append((onset, float(ti) - onset, side))
+                    onset = None
+            if onset is not None:
+                rows.append((onset, np.nan, side))
+    df = pd.DataFrame(rows, columns=["t_s", "duration_s", "side"])
+    df = df.sort_values("t_s", kind="stable").reset_index(drop=True)
+    return _with_trial(df, trials, "t_s")
+
+
+def valve_openings(events: pd.DataFrame, trials: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per valve command: ``t_s``, ``duration_s`` (commanded open time), ``side``."""
+    rows = []
+    if not events.empty:
+        ev = events[(events["kind"] == "output") & events["name"].str.startswith("valve_")]
+        for t, name, value in zip(_times(ev), ev["name"], ev["value"], strict=True):
+            m = _MS.match(str(value))
+            rows.append((float(t), float(m.group(1)) / 1000.0 if m else np.nan,
+                         str(name).removeprefix("valve_")))
+    df = pd.DataFrame(rows, columns=["t_s", "duration_s", "side"])
+    return _with_trial(df, trials, "t_s")
+
+
+def laser_epochs(events: pd.DataFrame, trials: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per laser epoch, from the commands in the event log.
+
+    ``start_s`` is the on command, ``stop_s`` the off command (where the ramp-down starts),
+    ``ramp_down_s`` the ramp that followed, ``power_mw`` the commanded power (the last one
+    if it changed), ``sham`` True for sham epochs (light path held off), ``cut_by_interlock``
+    True when ``max_on_s`` ended it. An epoch still open at the end closes at ``all_off``.
+    """
+    cols = ["start_s", "stop_s", "power_mw", "ramp_down_s", "sham", "cut_by_interlock"]
+    rows: list[tuple[float, float, float, float, bool, bool]] = []
+    if not events.empty:
+        ev = events[events["name"].isin(["laser", "laser_sham", "all_off"])
+                    & events["kind"].isin(["output", "interlock"])]
+        open_: dict[bool, list] = {}
+        cut = False
+        for t, kind, name, value in zip(_times(ev), ev["kind"], ev["name"], ev["value"],
+                                        strict=True):
+            value = str(value)
+            if kind == "interlock":
+                cut = True
+                continue
+            if name == "all_off":
+                for sham, (start, power) in open_.items():
+                    rows.append((start, float(t), power, 0.0, sham, cut))
+                open_.clear()
+                continue
+            sham = name == "laser_sham"
+            m = _MW.match(value)
+            if m:
+                start = open_[sham][0] if sham in open_ else float(t)
+                open_[sham] = [start, float(m.group(1))]
+            elif value.startswith("off") and sham in open_:
+                start, power = open_.pop(sham)
+                r = _RAMP.search(value)
+                rows.append((start, float(t), power, float(r.group(1)) if r else 0.0, sham,
+                             cut and not sham))
+                cut = False
+    df = pd.DataFrame(rows, columns=cols).sort_values("start_s", kind="stable")
+    df = df.reset_index(drop=True).astype({"sham": bool, "cut_by_interlock": bool})
+    return _with_trial(df, trials, "start_s")
+
+
+def state_entries(events: pd.DataFrame, trials: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per state entry: ``t_s``, ``state``."""
+    if events.empty:
+        df = pd.DataFrame({"t_s": pd.Series(dtype=float), "state": pd.Series(dtype="string")})
+    else:
+        ev = events[events["kind"] == "state"]
+        df = pd.DataFrame({"t_s": _times(ev), "state": ev["name"].to_numpy()})
+        df = df.reset_index(drop=True)
+    return _with_trial(df, trials, "t_s")
+
+
+def choice_times(trials: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
+    """Session time of each trial's choice (response-window onset + reaction time), by row."""
+    states = state_entries(events)
+    resp = states[states["state"] == "response"]["t_s"].to_numpy(float)
+    out = np.full(len(trials), np.nan)
+    if len(resp) and not trials.empty:
+        starts = trials["start_s"].to_numpy(float)
+        ends = trials["end_s"].to_numpy(float)
+        rt = pd.to_numeric(trials["reaction_time_s"], errors="coerce").to_numpy(float)
+        k = np.searchsorted(resp, starts, side="left")
+        ok = k < len(resp)
+        onset = np.where(ok, resp[np.clip(k, 0, len(resp) - 1)], np.nan)
+        onset = np.where(onset <= ends, onset, np.nan)
+        out = onset + rt
+    return pd.Series(out, index=trials.index, name="choice_s")

@@ -1,0 +1,430 @@
+"""Export a session folder to NWB (Neurodata Without Borders), the field's archive format.
+
+Needs the ``nwb`` extra (``pip install 'rigctl[nwb]'``: pynwb >= 4, which has the core
+``EventsTable``). What goes where, so an analyst needs nothing but the file:
+
+- ``/intervals/trials`` — every trials.csv column (start_s/end_s become start_time/stop_time);
+- ``/intervals/laser_epochs`` — every laser epoch from the event log (power, ramp-down, sham,
+  interlock cut, trial);
+- ``/stimulus/laser_command`` — an ``OptogeneticSeries`` (watts) at the signals' rate when the
+  session recorded ``laser_mw``, else rebuilt from the logged commands, linked to an
+  ``OptogeneticStimulusSite`` (opsin, wavelength, fibre location) on the laser ``Device``;
+- ``/acquisition/neural_signal`` and ``/processing/ogen/{calcium,gliotransmission}`` —
+  the continuous traces of ``signals.bin``;
+- ``/events/{licks,valve_openings,task_states,rig_event_log}`` — core ``EventsTable``s;
+- subject (genotype, treatment), and the protocol, rig config and provenance as JSON in the
+  file's ``protocol``, ``data_collection`` and ``notes`` fields.
+
+Everything is on the session clock: NWB time 0 is ``start_time`` of session.json.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import uuid
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rigctl.data.events import laser_epochs, licks, state_entries, valve_openings
+from rigctl.data.loader import SessionData, load_session, typed_trials, writer_alive
+from rigctl.data.schema import EVENT_COLUMN_DOCS, SIGNAL_CHANNELS
+from rigctl.data.signals import SIGNALS_FILE, read_header
+from rigctl.errors import DataError, RigctlError
+from rigctl.protocols.trial import column_docs
+
+INSTALL_HINT = "NWB export needs the nwb extra: pip install 'rigctl[nwb]'"
+GENOTYPES = MappingProxyType({"wt": "wild type", "ip3r2_ko": "IP3R2 knockout (Itpr2-/-)"})
+TREATMENTS = MappingProxyType({"none": "no treatment", "saline": "saline (control injection)",
+              "cno": "CNO (activates hM3Dq in astrocytes)"})
+PREDICTOR_CHANNELS = ("calcium", "gliotransmission")
+# Tables and series rigctl writes, for readers and tests.
+TRIAL_NWB_RENAME = MappingProxyType({"start_s": "start_time", "end_s": "stop_time"})
+#: Metadata rigctl does not record (yet) that an export may add: NWB Subject fields, then
+#: NWBFile fields. Subject fields recorded in session.json (a future Subject model) are used too.
+SUBJECT_FIELDS = ("age", "date_of_birth", "sex", "species", "strain", "weight")
+FILE_FIELDS = ("experimenter", "institution", "lab")
+UNKNOWN_AGE = "P0D/"  # ISO 8601 open range "0 days or older": the honest form of "unknown"
+
+
+def _pynwb() -> Any:
+    try:
+        import pynwb
+        from pynwb import event  # noqa: F401 - EventsTable arrived in pynwb 4
+    except ImportError:
+        raise RigctlError(INSTALL_HINT) from None
+    return pynwb
+
+
+def default_output(s: SessionData) -> Path:
+    """``<session folder>/<subject>_<folder name>.nwb``."""
+    subject = (s.metadata.get("subject") or {}).get("id", "subject")
+    return s.path / f"{subject}_{s.path.name}.nwb"
+
+
+def check_exportable(s: SessionData) -> None:
+    """Refuse sessions that are still being written, crashed without ``rigctl recover``, or
+    whose signals file cannot be read (an export must not silently lack the traces)."""
+    if (s.path / SIGNALS_FILE).is_file() and s.signals_header is None:
+        read_header(s.path / SIGNALS_FILE)  # raises the one-line reason
+    if s.metadata.get("status") == "running":
+        if writer_alive(s.metadata):
+            raise DataError(f"{s.path}: session is still running (pid {s.metadata.get('pid')}); "
+                            "export it when it has ended")
+        raise DataError(f"{s.path}: session crashed and was not recovered; run "
+                        f"`rigctl recover {s.path}` first")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=1, sort_keys=False, ensure_ascii=False, default=str)
+
+
+def _start_time(meta: dict[str, Any]) -> dt.datetime:
+    try:
+        start = dt.datetime.fromisoformat(str(meta.get("start_time")))
+    except ValueError:
+        raise DataError(f"session.json: start_time {meta.get('start_time')!r} is not an ISO "
+                        "date-time") from None
+    return start if start.tzinfo else start.astimezone()
+
+
+def _identifier(s: SessionData) -> str:
+    m = s.metadata
+    key = f"rigctl:{m.get('host')}:{(m.get('subject') or {}).get('id')}:{s.path.name}:" \
+          f"{m.get('start_time')}:{m.get('seed')}"
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+
+
+def _compressed(data: np.ndarray) -> Any:
+    from hdmf.backends.hdf5.h5_utils import H5DataIO
+
+    if data.size < 4096:
+        return data
+    return H5DataIO(data, compression="gzip", compression_opts=4, shuffle=True,
+                    chunks=(min(data.shape[0], 1 << 16),))
+
+
+def _text(values: pd.Series) -> list[str]:
+    return ["" if v is pd.NA or v is None or v != v else str(v) for v in values]
+
+
+def _trial_values(trials: pd.DataFrame, col: str) -> list[Any]:
+    values = trials[col]
+    if str(values.dtype) == "string":
+        return _text(values)
+    if str(values.dtype) == "Int64":
+        if values.isna().any():
+            return values.astype("Float64").to_numpy(dtype=float, na_value=np.nan).tolist()
+        return values.astype(int).tolist()
+    return values.to_numpy(dtype=float).tolist()
+
+
+def _add_trials(nwb: Any, trials: pd.DataFrame) -> None:
+    if trials.empty:
+        return  # NWB cannot type empty columns; no trials table means no trials
+    docs = {name: (unit, doc) for name, unit, doc in column_docs()}
+    for col in trials.columns:
+        if col in TRIAL_NWB_RENAME:
+            continue
+        unit, doc = docs[col]
+        extra = "; NaN when not scored" if str(trials[col].dtype) == "Int64" and \
+            trials[col].isna().any() else ""
+        nwb.add_trial_column(name=col, description=f"{doc}{' (' + unit + ')' if unit else ''}"
+                                                   f"{extra}")
+    values = {c: _trial_values(trials, c) for c in trials.columns}
+    for i in range(len(trials)):
+        row = {c: v[i] for c, v in values.items() if c not in TRIAL_NWB_RENAME}
+        nwb.add_trial(start_time=values["start_s"][i], stop_time=values["end_s"][i], **row)
+
+
+def _add_laser(nwb: Any, s: SessionData, epochs: pd.DataFrame) -> None:
+    from pynwb.epoch import TimeIntervals
+    from pynwb.ogen import OptogeneticSeries
+
+    laser = (s.metadata.get("rig") or {}).get("laser")
+    if not laser:
+        return
+    params = (s.metadata.get("protocol") or {}).get("parameters") or {}
+    device = nwb.create_device(
+        name="laser",
+        description=(f"{laser.get('wavelength_nm', 0):g} nm laser on channel "
+                     f"{laser.get('channel')}; interlocks: power ceiling "
+                     f"{laser.get('max_power_mw')} mW at the fibre tip, longest continuous "
+                     f"emission {laser.get('max_on_s')} s, ramp-down {laser.get('ramp_down_s')} "
+                     f"s at every offset"),
+    )
+    site = nwb.create_ogen_site(
+        name="astrocyte_inhibition_site",
+        device=device,
+        description=(f"Optogenetic inhibition of astrocytes expressing {laser.get('opsin')}; "
+                     f"stimulation mode {params.get('stim_mode', '?')}, "
+                     f"{params.get('laser_power_mw', '?')} mW at the fibre tip during the delay "
+                     f"of laser trials"),
+        excitation_lambda=float(laser.get("wavelength_nm", np.nan)),
+        location=str(laser.get("fibre_location") or "unknown"),
+    )
+    sig = s.signals
+    description = ("Laser power commanded at the fibre tip (stored in mW, conversion 0.001 to "
+                   "watts); 0 when off; the ramp-down at each offset included")
+    if sig is not None and "laser_mw" in sig.data and sig.n_samples:
+        series = OptogeneticSeries(
+            name="laser_command", site=site,
+            data=_compressed(np.asarray(sig.data["laser_mw"], dtype=np.float32)),
+            conversion=1e-3, rate=sig.rate_hz, starting_time=sig.t0_s,
+            description=description + f"; sampled at {sig.rate_hz:g} Hz (signals.bin)",
+        )
+    else:
+        t = [0.0]
+        p = [0.0]
+        for ep in epochs[~epochs["sham"]].itertuples():
+            t += [ep.start_s, ep.start_s, ep.stop_s, ep.stop_s + ep.ramp_down_s]
+            p += [0.0, ep.power_mw, ep.power_mw, 0.0]
+        order = np.argsort(np.asarray(t), kind="stable")
+        series = OptogeneticSeries(
+            name="laser_command", site=site,
+            data=np.asarray(p, dtype=np.float32)[order], conversion=1e-3,
+            timestamps=np.asarray(t, dtype=np.float64)[order],
+            description=description + "; rebuilt from the logged laser commands (piecewise "
+                                      "linear between timestamps)",
+        )
+    nwb.add_stimulus(series)
+    if epochs.empty:
+        return
+    table = TimeIntervals(name="laser_epochs",
+                          description="Laser epochs from the logged commands: start at the on "
+                                      "command, stop at the off command (the ramp-down follows)")
+    table.add_column("power_mw", "Commanded power at the fibre tip (mW)")
+    table.add_column("ramp_down_s", "Ramp-down after the off command (s)")
+    table.add_column("sham", "True when the light path was held off (sham stimulation)")
+    table.add_column("cut_by_interlock", "True when the max_on_s interlock ended the epoch")
+    table.add_column("trial", "Trial number the epoch started in (-1: between trials)")
+    for ep in epochs.itertuples():
+        table.add_interval(start_time=float(ep.start_s), stop_time=float(ep.stop_s),
+                           power_mw=float(ep.power_mw), ramp_down_s=float(ep.ramp_down_s),
+                           sham=bool(ep.sham), cut_by_interlock=bool(ep.cut_by_interlock),
+                           trial=-1 if ep.trial is pd.NA else int(ep.trial))
+    nwb.add_time_intervals(table)
+
+
+def _add_signals(nwb: Any, s: SessionData) -> None:
+    from pynwb import TimeSeries
+
+    sig = s.signals
+    if sig is None or not sig.n_samples:
+        return
+    module = None
+    neural = (s.metadata.get("rig") or {}).get("neural_signal") or {}
+    for name in sig.channels:
+        if name == "laser_mw":
+            continue  # the OptogeneticSeries
+        doc = SIGNAL_CHANNELS[name].doc if name in SIGNAL_CHANNELS else f"signal {name}"
+        if name == "neural_signal" and neural.get("channel"):
+            doc += f" (input {neural['channel']})"
+        ts = TimeSeries(name=name, data=_compressed(np.asarray(sig.data[name], np.float32)),
+                        unit=sig.units.get(name, "a.u."), rate=sig.rate_hz,
+                        starting_time=sig.t0_s, description=doc)
+        if name in PREDICTOR_CHANNELS:
+            if module is None:
+                module = nwb.create_processing_module(
+                    name="ogen",
+                    description="Traces of the real-time astrocyte predictor that drives "
+                                "closed-loop stimulation (computed online from neural_signal)")
+            module.add(ts)
+        else:
+            nwb.add_acquisition(ts)
+
+
+def _events_table(name: str, description: str, source: str, timestamps: np.ndarray,
+                  durations: np.ndarray | None, columns: dict[str, tuple[str, Any]]) -> Any:
+    from hdmf.common import VectorData
+    from pynwb.event import DurationVectorData, EventsTable, TimestampVectorData
+
+    cols = [TimestampVectorData(name="timestamp", description="Session-clock time (s)",
+                                data=np.asarray(timestamps, dtype=np.float64))]
+    if durations is not None:
+        cols.append(DurationVectorData(name="duration", description="Duration (s); NaN if "
+                                       "unknown", data=np.asarray(durations, dtype=np.float64)))
+    for cname, (cdesc, data) in columns.items():
+        cols.append(VectorData(name=cname, description=cdesc, data=data))
+    return EventsTable(name=name, description=description, source_description=source,
+                       columns=cols)
+
+
+def _add_events(nwb: Any, s: SessionData) -> None:
+    lk = licks(s.events, s.trials)
+    if not lk.empty:
+        nwb.add_events_table(_events_table(
+            "licks", "Licks at the reward ports: onset, duration to the falling edge, side",
+            "lick sensor inputs of the rig (rising and falling edges in events.csv)",
+            lk["t_s"].to_numpy(), lk["duration_s"].to_numpy(),
+            {"side": ("left or right port", lk["side"].astype(str).tolist())}))
+    vo = valve_openings(s.events, s.trials)
+    if not vo.empty:
+        nwb.add_events_table(_events_table(
+            "valve_openings", "Water valve openings: command time, commanded open time, side",
+            "valve output commands (logged before they were sent)",
+            vo["t_s"].to_numpy(), vo["duration_s"].to_numpy(),
+            {"side": ("left or right port", vo["side"].astype(str).tolist())}))
+    st = state_entries(s.events)
+    if not st.empty:
+        t = st["t_s"].to_numpy(float)
+        dur = np.append(np.diff(t), np.nan)
+        nwb.add_events_table(_events_table(
+            "task_states", "Task state entries; duration until the next state",
+            "state machine of the protocol", t, dur,
+            {"state": ("state entered", st["state"].astype(str).tolist())}))
+    ev = s.events
+    if not ev.empty:
+        docs = {d.name: d.doc for d in EVENT_COLUMN_DOCS}
+        # 'name' would shadow the table's own name attribute, hence event_name.
+        cols = {"kind": (docs["kind"], _text(ev["kind"])),
+                "event_name": (docs["name"], _text(ev["name"])),
+                "value": (docs["value"], _text(ev["value"]))}
+        if ev["device_t_s"].notna().any():
+            cols["device_t_s"] = (docs["device_t_s"] + " (NaN when none)",
+                                  ev["device_t_s"].to_numpy(float))
+        nwb.add_events_table(_events_table(
+            "rig_event_log", "Every line of events.csv: states, inputs, output commands, trial "
+            "boundaries, interlocks, errors (kinds documented in rigctl docs/data-format.md)",
+            "rigctl session event log", ev["t_s"].to_numpy(float), None,
+            cols))
+
+
+def subject_info(s: SessionData, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Subject fields for NWB: session.json's subject, then ``extra`` (export options) on top.
+
+    Age is required by NWB best practice; when neither age nor date of birth is known it is
+    written as ``P0D/`` (ISO 8601 for "0 days or older") rather than invented.
+    """
+    subj = dict(s.metadata.get("subject") or {})
+    info = {k: subj[k] for k in SUBJECT_FIELDS if subj.get(k) not in (None, "")}
+    info.update({k: v for k, v in (extra or {}).items() if k in SUBJECT_FIELDS and v})
+    info.setdefault("species", "Mus musculus")
+    info.setdefault("sex", "U")
+    if "date_of_birth" in info and not isinstance(info["date_of_birth"], dt.datetime):
+        try:
+            dob = dt.datetime.fromisoformat(str(info["date_of_birth"]))
+        except ValueError:
+            raise DataError(f"date_of_birth: {info['date_of_birth']!r} is not an ISO date "
+                            "(YYYY-MM-DD)") from None
+        info["date_of_birth"] = dob if dob.tzinfo else dob.replace(
+            tzinfo=_start_time(s.metadata).tzinfo)
+    if "age" not in info and "date_of_birth" not in info:
+        info["age"] = UNKNOWN_AGE
+    return info
+
+
+def build_nwbfile(s: SessionData, extra: dict[str, Any] | None = None) -> Any:
+    """The in-memory ``NWBFile`` of a loaded session; ``extra`` adds metadata rigctl does not
+    record (``SUBJECT_FIELDS`` and ``FILE_FIELDS``)."""
+    pynwb = _pynwb()
+    from pynwb.file import Subject
+
+    import rigctl
+
+    m = s.metadata
+    subj = m.get("subject") or {}
+    proto = m.get("protocol") or {}
+    params = proto.get("parameters") or {}
+    rig = m.get("rig") or {}
+    simulated = any((d or {}).get("type") == "sim" for d in (rig.get("devices") or {}).values())
+    start = _start_time(m)
+    genotype, treatment = subj.get("genotype", "unknown"), subj.get("treatment", "none")
+    subject = Subject(
+        subject_id=str(subj.get("id", "unknown")),
+        **subject_info(s, extra),
+        genotype=GENOTYPES.get(genotype, str(genotype)),
+        description=(f"treatment: {TREATMENTS.get(treatment, treatment)}; rigctl genotype "
+                     f"code {genotype}, treatment code {treatment}"
+                     + ("; simulated mouse (rigctl sim backend)" if simulated else "")),
+    )
+    delays = ", ".join(f"{d:g}" for d in params.get("delays_s", []))
+    prov = m.get("provenance") or {}
+    git = prov.get("git") or {}
+    version = str(m.get("rigctl_version") or rigctl.__version__)
+    source = f"rigctl {version}"
+    if git.get("commit"):
+        source += f" (git {git['commit']}{', dirty' if git.get('dirty') else ''})"
+    notes = {k: m.get(k) for k in ("status", "reason", "n_trials", "start_time", "end_time",
+                                   "host", "format_version", "recovered") if k in m}
+    notes["provenance"] = prov
+    nwb = pynwb.NWBFile(
+        session_description=(f"{proto.get('name', 'session')} on rig {rig.get('name', '?')}: "
+                             f"{len(s.trials)} trials, delays {delays} s, stimulation "
+                             f"{params.get('stim_mode', '?')}; status {s.status}"),
+        identifier=_identifier(s),
+        session_start_time=start,
+        session_id=s.path.name,
+        experiment_description=(
+            "Delayed alternation working-memory task in mice with optogenetic inhibition of "
+            "astrocytes during the delay, chosen in real time by a model predicting astrocytic "
+            "Ca2+ from a neural signal (rigctl)."),
+        keywords=["working memory", "delayed alternation", "astrocytes", "optogenetics",
+                  "closed loop"],
+        protocol=_json(proto),
+        data_collection=_json({"rig": rig, "config_source": m.get("config_source"),
+                               "seed": m.get("seed"), "clock": m.get("clock")}),
+        notes=_json(notes),
+        stimulus_notes=(f"Laser during the delay of laser trials, mode "
+                        f"{params.get('stim_mode', '?')}, {params.get('laser_power_mw', '?')} mW; "
+                        "epochs in /intervals/laser_epochs, command in /stimulus/laser_command"),
+        source_script=source,
+        source_script_file_name="rigctl",
+        was_generated_by=[["rigctl", version]],
+        subject=subject,
+        **{k: v for k, v in (extra or {}).items() if k in FILE_FIELDS and v},
+    )
+    trials = s.trials
+    _add_trials(nwb, trials)
+    epochs = laser_epochs(s.events, trials)
+    _add_laser(nwb, s, epochs)
+    _add_signals(nwb, s)
+    _add_events(nwb, s)
+    return nwb
+
+
+def export_nwb(folder: str | Path, out: str | Path | None = None, overwrite: bool = False,
+               extra: dict[str, Any] | None = None) -> Path:
+    """Write the session at ``folder`` to ``out`` (default :func:`default_output`).
+
+    The file appears atomically (written beside, then renamed); an existing file is refused
+    unless ``overwrite``. ``extra``: see :func:`build_nwbfile`.
+    """
+    s = load_session(folder)
+    check_exportable(s)
+    pynwb = _pynwb()
+    path = Path(out) if out is not None else default_output(s)
+    if path.is_dir():
+        path = path / default_output(s).name
+    if path.exists() and not overwrite:
+        raise DataError(f"{path}: already exists (pass --force to replace it)")
+    nwb = build_nwbfile(s, extra)
+    tmp = path.with_name(path.stem + ".partial.nwb")
+    try:
+        with pynwb.NWBHDF5IO(str(tmp), mode="w") as io:
+            io.write(nwb)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def read_nwb_trials(path: str | Path) -> pd.DataFrame:
+    """The trials table of an exported file as trials.csv columns and dtypes (for checks)."""
+    pynwb = _pynwb()
+    with pynwb.NWBHDF5IO(str(path), mode="r") as io:
+        nwb = io.read()
+        df = nwb.trials.to_dataframe() if nwb.trials is not None else pd.DataFrame()
+    df = df.rename(columns={v: k for k, v in TRIAL_NWB_RENAME.items()}).reset_index(drop=True)
+    for col in ("trial_type", "stim_mode", "correct_side", "choice", "outcome"):
+        if col in df:
+            df[col] = df[col].map(lambda v: v.decode() if isinstance(v, bytes) else v)
+    if "correct" in df:
+        df["correct"] = pd.array(df["correct"].to_numpy(float), dtype="Float64").astype("Int64")
+    return typed_trials(df)

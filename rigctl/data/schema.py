@@ -1,0 +1,170 @@
+"""The names, units and meanings of everything in a session folder, declared once.
+
+The writer, the loader, the NWB export and ``docs/data-format.md`` all take their column names
+and descriptions from here (trials.csv columns from :class:`rigctl.protocols.trial.TrialRecord`),
+and a test checks the doc's tables against these declarations and against a fresh session, so
+the files and their description cannot drift apart. After changing a declaration,
+``python -m rigctl.data --write-doc docs/data-format.md`` rewrites the doc's generated tables
+(the prose stays as it is); ``python -m rigctl.data`` prints them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import NamedTuple
+
+from rigctl.protocols.trial import column_docs
+
+#: Version of the session folder layout, written to ``session.json`` as ``format_version``.
+#: 1: session.json, trials.csv, events.csv (t_s, kind, name, value).
+#: 2: events.csv gains ``device_t_s``; optional ``signals.bin``; ``provenance`` in session.json.
+FORMAT_VERSION = 2
+
+
+class Doc(NamedTuple):
+    """A documented name: its unit ('' when none) and what it means."""
+
+    name: str
+    unit: str
+    doc: str
+
+
+EVENT_COLUMN_DOCS: tuple[Doc, ...] = (
+    Doc("t_s", "s", "Session-clock time of the event (seconds since the session started)"),
+    Doc("kind", "", "Event kind (see the table of kinds)"),
+    Doc("name", "", "What the event is about: a state, an input, an output, ..."),
+    Doc("value", "", "Kind-specific value (text)"),
+    Doc("device_t_s", "s",
+        "The device's own timestamp of an input, when the device has a clock; empty otherwise"),
+)
+EVENT_COLUMNS: tuple[str, ...] = tuple(d.name for d in EVENT_COLUMN_DOCS)
+
+#: Every ``kind`` the engine, rig and protocols write, with the names and values it carries.
+EVENT_KINDS: Mapping[str, str] = MappingProxyType({
+    "state": "State entry. name: the state entered (iti, sample, delay, response, reward, "
+             "timeout, paused); value empty",
+    "input": "Input edge. name: the input (lick_left, lick_right, ...); value 1 rising, 0 falling",
+    "output": "Output command, logged before it is sent. name: valve_left / valve_right (value "
+              "'<open ms>ms'); cue_<cue> such as cue_trial_start, cue_go (1 on, 0 off); laser "
+              "('<P>mW' on, '<P>mW <F>Hz x <W>s' pulsed, 'off ramp <R>s' off); laser_sham "
+              "('<P>mW (held off)', 'off'); all_off (the last event of every session)",
+    "trial": "Trial boundary. name start (value '<n> <trial_type> delay=<s>') or end (value "
+             "'<n> <outcome>')",
+    "params": "An operator changed a protocol parameter; it applies from the next trial. "
+              "name: the parameter; value: '<old> -> <new>'",
+    "session": "Operator control of the session. name: paused or resumed; value empty",
+    "warning": "Something the analysis should know that did not stop the session. name: the "
+               "input (neural_signal); value: what happened (e.g. a gap in the signal)",
+    "interlock": "A safety interlock acted. name: the device (laser); value: what happened",
+    "error": "An error ended the session or an output failed to turn off. name: the exception "
+             "type or all_off; value: the message",
+})
+
+#: Values of ``status`` in ``session.json``.
+STATUSES: Mapping[str, str] = MappingProxyType({
+    "running": "The session is being written (or its process died: the loader then reports "
+               "crashed)",
+    "completed": "All trials ran; outputs off",
+    "aborted": "Stopped early (Ctrl-C, SIGTERM, GUI stop, error); outputs off; every completed "
+               "trial kept; reason says why",
+    "crashed": "The process died without closing the session; written by `rigctl recover`, or "
+               "reported by the loader for a `running` session whose process is gone",
+})
+
+#: Channels of ``signals.bin`` that rigctl knows. Other channel names are allowed (unit a.u.).
+SIGNAL_CHANNELS: Mapping[str, Doc] = MappingProxyType({
+    "neural_signal": Doc("neural_signal", "a.u.",
+                         "Neural signal as acquired (photometry channel), normalised activity"),
+    "calcium": Doc("calcium", "a.u.",
+                   "Astrocytic Ca²⁺ predicted in real time by the astrocyte model (normalised)"),
+    "gliotransmission": Doc("gliotransmission", "a.u.",
+                            "Gliotransmitter level predicted in real time by the astrocyte model"),
+    "laser_mw": Doc("laser_mw", "mW",
+                    "Laser power commanded at the fibre tip (0 when off, follows the ramp-down; "
+                    "0 in sham mode)"),
+})
+DEFAULT_SIGNAL_UNIT = "a.u."
+
+#: Top-level keys of ``session.json``. ``(optional)`` keys may be absent.
+SESSION_KEYS: Mapping[str, str] = MappingProxyType({
+    "format_version": "Layout version of the folder (this doc: 2); a newer one is refused",
+    "rigctl_version": "Version of rigctl that wrote the session",
+    "subject": "id, genotype (wt, ip3r2_ko), treatment (none, saline, cno)",
+    "protocol": "name, source (file or rig config it came from), sha256 of the protocol file "
+                "('' when it came from the rig config), parameters (every value, defaults "
+                "included)",
+    "rig": "Snapshot of the validated rig config (devices, ports, calibration, laser, cues, "
+           "neural signal, interlocks)",
+    "config_source": "Path of the rig config file as given",
+    "seed": "Random seed of the session (simulated mouse and trial schedule)",
+    "clock": "virtual (simulation) or wall (real time)",
+    "provenance": "rigctl version, git commit and dirty flag of a checkout (null when not run "
+                  "from one), Python and package versions, platform, command line, and the "
+                  "exact text and sha256 of the rig config (and protocol) files",
+    "status": "running, completed, aborted or crashed (see the status table)",
+    "pid": "Process ID of the writer (tells a crashed session from a running one)",
+    "host": "Host name of the writer",
+    "start_time": "Wall-clock time (ISO 8601, with UTC offset) the session folder was created",
+    "end_time": "Wall-clock time the session was closed; null while running",
+    "n_trials": "Trials written (rows of trials.csv)",
+    "reason": "Why the session ended early ('' when completed)",
+    "recovered": "(optional) Written by `rigctl recover`: when, by which rigctl, what was "
+                 "dropped",
+})
+
+
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def generated_tables() -> dict[str, list[str]]:
+    """The doc's generated tables (Markdown lines), by the heading they sit under."""
+    def table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+        return [_row(*head), _row(*("---",) * len(head))] + [_row(*r) for r in rows]
+
+    return {
+        "trials.csv columns": table(("column", "unit", "description"),
+                                    [(f"`{n}`", u, d) for n, u, d in column_docs()]),
+        "events.csv columns": table(("column", "unit", "description"),
+                                    [(f"`{d.name}`", d.unit, d.doc) for d in EVENT_COLUMN_DOCS]),
+        "Event kinds": table(("kind", "meaning"), [(f"`{k}`", v) for k, v in EVENT_KINDS.items()]),
+        "Session status": table(("status", "meaning"),
+                                [(f"`{k}`", v) for k, v in STATUSES.items()]),
+        "Signal channels": table(("channel", "unit", "description"),
+                                 [(f"`{d.name}`", d.unit, d.doc)
+                                  for d in SIGNAL_CHANNELS.values()]),
+        "session.json keys": table(("key", "description"),
+                                   [(f"`{k}`", v) for k, v in SESSION_KEYS.items()]),
+    }
+
+
+def markdown_tables() -> str:
+    """The generated tables, each under its heading, as Markdown."""
+    return "\n\n".join(f"### {h}\n\n" + "\n".join(t) for h, t in generated_tables().items())
+
+
+def update_doc(path: str) -> None:
+    """Replace each generated table of the doc at ``path`` (the first table under its
+    heading) with the current declarations; the prose around them is left alone."""
+    tables = generated_tables()
+    lines = Path(path).read_text(encoding="utf-8").split("\n")
+    out: list[str] = []
+    pending: str | None = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("#"):
+            heading = line.lstrip("#").strip().strip("`")
+            pending = heading if heading in tables else None
+        if line.startswith("|") and pending is not None:
+            while i < len(lines) and lines[i].startswith("|"):
+                i += 1
+            out += tables[pending]
+            pending = None
+            continue
+        out.append(line)
+        i += 1
+    Path(path).write_text("\n".join(out), encoding="utf-8")
+

@@ -1,0 +1,301 @@
+"""``signals.bin``: continuous traces, append-only, crash-tolerant, readable with numpy alone.
+
+Layout (all little-endian; see docs/data-format.md)::
+
+    offset  size  field
+    0       8     magic b"RIGCTLSG"
+    8       4     uint32 format version of this file (SIGNALS_VERSION)
+    12      4     uint32 data_offset: bytes from the start of the file to the first record
+    16      ...   header JSON (UTF-8), padded with spaces up to data_offset (a multiple of 16)
+    data_offset   records, one per sample: one float32 per channel, in channel order
+
+Sample k of every channel is at ``t0_s + k / rate_hz`` on the session clock. Why this shape:
+
+- One fixed-size record per sample, nothing between records, so the data are a plain
+  ``(n_samples, n_channels)`` float32 array (``np.fromfile``/``np.memmap`` with an offset) and a
+  torn last record, the only damage an append-only file gets when its process dies, is simply
+  the bytes past the last whole record: the reader drops them with a warning.
+- The header is written to a temporary file, fsynced and renamed into place, so a
+  ``signals.bin`` that exists always has a whole header; it never changes afterwards.
+- JSON in the header keeps channel names and units self-describing and lets the header grow
+  without a new binary layout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from rigctl.data.schema import DEFAULT_SIGNAL_UNIT, SIGNAL_CHANNELS
+from rigctl.errors import DataError
+
+SIGNALS_FILE = "signals.bin"
+SIGNALS_MAGIC = b"RIGCTLSG"
+SIGNALS_VERSION = 1
+SIGNALS_DTYPE = "<f4"
+PREFIX = struct.Struct("<8sII")  # magic, version, data_offset
+ALIGN = 16
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def encode_header(channels: Sequence[str], rate_hz: float, t0_s: float) -> bytes:
+    """The header bytes (prefix + padded JSON); data start right after them."""
+    meta = {
+        "format": "rigctl-signals",
+        "version": SIGNALS_VERSION,
+        "rate_hz": float(rate_hz),
+        "t0_s": float(t0_s),
+        "channels": list(channels),
+        "units": {c: SIGNAL_CHANNELS[c].unit if c in SIGNAL_CHANNELS else DEFAULT_SIGNAL_UNIT
+                  for c in channels},
+        "dtype": SIGNALS_DTYPE,
+        "record": "one value per channel, in channel order, for every sample",
+    }
+    body = json.dumps(meta, ensure_ascii=False).encode("utf-8") + b"\n"
+    offset = -(-(PREFIX.size + len(body)) // ALIGN) * ALIGN
+    body += b" " * (offset - PREFIX.size - len(body))
+    return PREFIX.pack(SIGNALS_MAGIC, SIGNALS_VERSION, offset) + body
+
+
+class SignalWriter:
+    """Appends samples of ``channels`` at ``rate_hz`` to a new ``signals.bin``.
+
+    Called from the control loop: ``append`` only checks, converts and hands bytes to a buffered
+    file; ``flush`` (at each trial end) makes everything so far durable. Not thread-safe.
+    """
+
+    def __init__(self, path: Path, channels: Sequence[str], rate_hz: float,
+                 t0_s: float = 0.0) -> None:
+        self.path = Path(path)
+        self.channels: tuple[str, ...] = tuple(channels)
+        self.rate_hz = float(rate_hz)
+        self.t0_s = float(t0_s)
+        self.n_samples = 0
+        self.closed = False
+        if not self.channels or len(set(self.channels)) != len(self.channels):
+            raise DataError(f"{self.path}: signal channels must be distinct names, got "
+                            f"{list(self.channels)}")
+        if not all(isinstance(c, str) and c for c in self.channels):
+            raise DataError(f"{self.path}: signal channel names must be non-empty text")
+        if not (np.isfinite(self.rate_hz) and self.rate_hz > 0):
+            raise DataError(f"{self.path}: sample rate must be > 0 Hz, got {rate_hz!r}")
+        if self.path.exists():
+            raise DataError(f"{self.path}: already exists (signals are never overwritten)")
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(encode_header(self.channels, self.rate_hz, self.t0_s))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            _fsync_dir(self.path.parent)
+            self._f = open(self.path, "ab")  # noqa: SIM115 - open until close()
+        except OSError as exc:
+            raise DataError(f"cannot write {self.path}: {exc.strerror}") from None
+        self._width = len(self.channels)
+
+    def append(self, first_sample: int, block: np.ndarray) -> None:
+        """Append ``block`` (shape (n, n_channels)) whose first row is sample ``first_sample``.
+
+        ``first_sample`` must equal the samples written so far: a gap or an overlap would
+        silently shift every later sample in time, so it is refused.
+        """
+        if self.closed:
+            raise DataError(f"{self.path}: append after close")
+        arr = np.asarray(block)
+        if arr.ndim != 2 or arr.shape[1] != self._width:
+            raise DataError(f"{self.path}: block of shape {arr.shape}, expected (n, "
+                            f"{self._width}) for channels {', '.join(self.channels)}")
+        if first_sample != self.n_samples:
+            raise DataError(f"{self.path}: block starts at sample {first_sample} but "
+                            f"{self.n_samples} samples are written (gap or overlap)")
+        if arr.shape[0] == 0:
+            return
+        out = np.ascontiguousarray(arr, dtype=SIGNALS_DTYPE)
+        try:
+            self._f.write(out.data)
+        except OSError as exc:
+            raise DataError(f"cannot write to {self.path}: {exc.strerror} (disk full or "
+                            "removed?)") from None
+        self.n_samples += arr.shape[0]
+
+    def pad_to(self, sample: int, value: float = float("nan")) -> None:
+        """Fill with ``value`` (NaN: missing) up to, not including, ``sample``.
+
+        For a caller that detected a gap in its input and wants the recording to stay on time
+        instead of stopping: ``pad_to(chunk.first)`` then ``append(chunk.first, block)``.
+        """
+        if sample < self.n_samples:
+            raise DataError(f"{self.path}: cannot pad back to sample {sample}; "
+                            f"{self.n_samples} samples are written")
+        step = 1 << 14
+        while self.n_samples < sample:
+            n = min(step, sample - self.n_samples)
+            self.append(self.n_samples, np.full((n, self._width), value, dtype=np.float32))
+
+    def flush(self) -> None:
+        """Make every appended sample durable (flush + fsync)."""
+        if self.closed:
+            return
+        try:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except OSError as exc:
+            raise DataError(f"cannot write to {self.path}: {exc.strerror} (disk full or "
+                            "removed?)") from None
+
+    def close(self) -> None:
+        """Flush and close; safe to call more than once."""
+        if self.closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self.closed = True
+            # If the buffer cannot be written (disk full), flush() has already raised the
+            # DataError that says so; the records written before stay readable.
+            with contextlib.suppress(OSError):
+                self._f.close()
+
+    def __enter__(self) -> SignalWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+@dataclass
+class SignalsHeader:
+    """What the header says, plus what the file size implies."""
+
+    path: Path
+    version: int
+    data_offset: int
+    rate_hz: float
+    t0_s: float
+    channels: tuple[str, ...]
+    units: dict[str, str]
+    n_samples: int
+    torn_bytes: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def record_size(self) -> int:
+        return 4 * len(self.channels)
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.rate_hz
+
+
+def read_header(path: Path) -> SignalsHeader:
+    """Parse and check the header; DataError (one line) for anything that is not ours."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            prefix = f.read(PREFIX.size)
+            if len(prefix) < PREFIX.size or prefix[:8] != SIGNALS_MAGIC:
+                raise DataError(f"{path}: not a rigctl signals file (bad magic)")
+            _, version, offset = PREFIX.unpack(prefix)
+            if version > SIGNALS_VERSION:
+                raise DataError(f"{path}: signals format {version} is newer than this rigctl "
+                                f"reads ({SIGNALS_VERSION}); upgrade rigctl")
+            if not PREFIX.size < offset <= size:
+                raise DataError(f"{path}: corrupt header (data offset {offset}, file size "
+                                f"{size})")
+            raw = f.read(offset - PREFIX.size)
+    except OSError as exc:
+        raise DataError(f"{path}: unreadable ({exc.strerror})") from None
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+        channels = tuple(str(c) for c in meta["channels"])
+        rate_hz = float(meta["rate_hz"])
+        t0_s = float(meta.get("t0_s", 0.0))
+        dtype = meta.get("dtype", SIGNALS_DTYPE)
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{path}: corrupt header ({type(exc).__name__})") from None
+    if not channels or not rate_hz > 0 or dtype != SIGNALS_DTYPE:
+        raise DataError(f"{path}: unsupported header (channels {list(channels)}, rate "
+                        f"{rate_hz}, dtype {dtype})")
+    units = {c: str(meta.get("units", {}).get(c, DEFAULT_SIGNAL_UNIT)) for c in channels}
+    record = 4 * len(channels)
+    n, torn = divmod(size - offset, record)
+    return SignalsHeader(path, version, offset, rate_hz, t0_s, channels, units, n, torn, meta)
+
+
+@dataclass
+class SignalsData:
+    """Continuous traces on the session clock: ``data[name][k]`` was sampled at ``t[k]`` (s)."""
+
+    path: Path
+    rate_hz: float
+    t0_s: float
+    channels: tuple[str, ...]
+    units: dict[str, str]
+    t: np.ndarray
+    data: dict[str, np.ndarray]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.t.size)
+
+    def index(self, t_s: float) -> int:
+        """Sample index of session time ``t_s``, clipped to the recording."""
+        k = int(round((t_s - self.t0_s) * self.rate_hz))
+        return min(max(k, 0), self.n_samples)
+
+    def window(self, start_s: float, stop_s: float) -> slice:
+        """The slice of samples from ``start_s`` to ``stop_s`` (session clock)."""
+        return slice(self.index(start_s), self.index(stop_s))
+
+
+def torn_warning(header: SignalsHeader) -> str:
+    return (f"{header.path.name}: dropped a torn last record ({header.torn_bytes} bytes; "
+            f"{header.n_samples} whole samples kept)")
+
+
+def read_signals(path: Path, mmap: bool = False) -> SignalsData:
+    """Read a ``signals.bin``; a torn last record is dropped with a warning.
+
+    With ``mmap=True`` the arrays are read-only views of a memory map: nothing is read until
+    touched, which suits long recordings of which a few windows are plotted.
+    """
+    header = read_header(Path(path))
+    warnings = [torn_warning(header)] if header.torn_bytes else []
+    width, n = len(header.channels), header.n_samples
+    if mmap and n:
+        records = np.memmap(header.path, dtype=SIGNALS_DTYPE, mode="r", offset=header.data_offset,
+                            shape=(n, width))
+        data = {c: records[:, i] for i, c in enumerate(header.channels)}
+    else:
+        flat = np.fromfile(header.path, dtype=SIGNALS_DTYPE, count=n * width,
+                           offset=header.data_offset)
+        records = flat.reshape(n, width)
+        data = {c: np.ascontiguousarray(records[:, i]) for i, c in enumerate(header.channels)}
+    t = header.t0_s + np.arange(n, dtype=np.float64) / header.rate_hz
+    return SignalsData(header.path, header.rate_hz, header.t0_s, header.channels, header.units,
+                       t, data, warnings)

@@ -1,0 +1,143 @@
+"""NWB export: passes nwbinspector, reads back to the same trials, signals and laser data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rigctl.cli import main
+from rigctl.data import load_session
+from rigctl.data.events import laser_epochs, licks, valve_openings
+from tests.conftest import run_sim
+from tests.test_data_synth import run_with_recorded_signals
+
+pynwb = pytest.importorskip("pynwb")
+nwbinspector = pytest.importorskip("nwbinspector")
+
+from rigctl.data.nwb import export_nwb, read_nwb_trials  # noqa: E402 - after the skip
+
+BAD = {"CRITICAL", "PYNWB_VALIDATION", "ERROR", "BEST_PRACTICE_VIOLATION"}
+
+
+def _inspect(path) -> list:
+    messages = list(nwbinspector.inspect_nwbfile(nwbfile_path=str(path)))
+    return [m for m in messages if m.importance.name in BAD]
+
+
+@pytest.fixture(scope="module")
+def closed_loop(tmp_path_factory):
+    """A simulated closed-loop session with its recorded signals, exported once."""
+    tmp = tmp_path_factory.mktemp("cl")
+    folder = run_with_recorded_signals(
+        tmp, 21, {"n_trials": 16, "stim_mode": "closed_loop", "delays_s": [2, 10]},
+        subject={"id": "KO7", "genotype": "ip3r2_ko", "treatment": "cno"})
+    return folder, export_nwb(folder)
+
+
+def test_closed_loop_export_passes_nwbinspector(closed_loop):
+    _, path = closed_loop
+    assert path.name.startswith("KO7_") and path.suffix == ".nwb"
+    bad = _inspect(path)
+    assert not bad, [f"{m.importance.name} {m.check_function_name}: {m.message}" for m in bad]
+
+
+def test_export_reads_back_to_the_same_trials_and_metadata(closed_loop):
+    folder, path = closed_loop
+    s = load_session(folder)
+    pd.testing.assert_frame_equal(read_nwb_trials(path), s.trials)
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        assert nwb.subject.subject_id == "KO7"
+        assert "IP3R2" in nwb.subject.genotype and "cno" in nwb.subject.description
+        assert nwb.subject.species == "Mus musculus"
+        proto = json.loads(nwb.protocol)
+        assert proto["parameters"] == s.metadata["protocol"]["parameters"]
+        collection = json.loads(nwb.data_collection)
+        assert collection["rig"] == s.metadata["rig"] and collection["seed"] == 21
+        notes = json.loads(nwb.notes)
+        assert notes["status"] == "completed" and "provenance" in notes
+        assert nwb.session_start_time.isoformat(timespec="seconds") == s.metadata["start_time"]
+
+
+def test_export_holds_signals_laser_and_events(closed_loop):
+    folder, path = closed_loop
+    s = load_session(folder)
+    sig = s.signals
+    assert sig is not None
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        neural = nwb.acquisition["neural_signal"]
+        assert neural.rate == sig.rate_hz and neural.starting_time == sig.t0_s
+        assert np.array_equal(neural.data[:], sig.data["neural_signal"])
+        for name in ("calcium", "gliotransmission"):
+            assert np.array_equal(nwb.processing["ogen"][name].data[:], sig.data[name])
+        cmd = nwb.stimulus["laser_command"]
+        assert cmd.unit == "watts"
+        assert np.allclose(cmd.data[:] * cmd.conversion, sig.data["laser_mw"] * 1e-3)
+        site = cmd.site
+        laser_cfg = s.metadata["rig"]["laser"]
+        assert site.excitation_lambda == laser_cfg["wavelength_nm"]
+        assert site.location == laser_cfg["fibre_location"]
+        assert laser_cfg["opsin"] in site.description
+        assert "15" in site.device.description  # the power ceiling
+        epochs = nwb.intervals["laser_epochs"].to_dataframe()
+        expected = laser_epochs(s.events, s.trials)
+        assert len(epochs) == len(expected) > 0
+        assert np.allclose(epochs["start_time"], expected["start_s"])
+        assert np.allclose(epochs["stop_time"], expected["stop_s"])
+        assert list(epochs["trial"]) == [int(t) for t in expected["trial"]]
+        lk = nwb.events["licks"].to_dataframe()
+        assert len(lk) == len(licks(s.events))
+        assert len(nwb.events["valve_openings"].to_dataframe()) == len(
+            valve_openings(s.events))
+        log = nwb.events["rig_event_log"].to_dataframe()
+        assert len(log) == len(s.events) and list(log["event_name"][:3]) == list(
+            s.events["name"][:3])
+
+
+def test_sham_session_without_signals_exports_the_commands(sim_yaml, tmp_path):
+    result, data, _ = run_sim(sim_yaml, tmp_path, seed=5,
+                              params={"n_trials": 10, "stim_mode": "sham"})
+    path = export_nwb(result.folder, tmp_path / "out.nwb",
+                      extra={"age": "P12W", "sex": "F", "experimenter": "Doe, Jane"})
+    assert not _inspect(path)
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        assert nwb.subject.age == "P12W" and nwb.subject.sex == "F"
+        assert "neural_signal" not in nwb.acquisition
+        cmd = nwb.stimulus["laser_command"]
+        assert cmd.timestamps is not None and np.all(cmd.data[:] == 0)  # sham: no light
+        epochs = nwb.intervals["laser_epochs"].to_dataframe()
+        assert epochs["sham"].all()
+        assert len(epochs) == int((data.trials["trial_type"] == "laser").sum())
+
+
+def _cli(capsys, *args):
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_export_refuses_crashed_until_recovered_and_existing_files(capsys, sim_yaml,
+                                                                       tmp_path):
+    result, _, _ = run_sim(sim_yaml, tmp_path, seed=6, params={"n_trials": 5})
+    folder = result.folder
+    meta = json.loads((folder / "session.json").read_text())
+    meta.update(status="running", pid=2**22 + 99)
+    (folder / "session.json").write_text(json.dumps(meta))
+    code, _, err = _cli(capsys, "export", str(folder), "--nwb")
+    assert code == 2 and err.count("\n") == 1 and "rigctl recover" in err
+    assert _cli(capsys, "recover", str(folder))[0] == 0
+    code, out, _ = _cli(capsys, "export", str(folder), "--nwb")
+    assert code == 0 and "nwb: " in out
+    nwb_path = out.split("nwb: ")[1].split("\n")[0]
+    assert not _inspect(nwb_path)
+    code, _, err = _cli(capsys, "export", str(folder), "--nwb")
+    assert code == 2 and "already exists" in err and "Traceback" not in err
+    assert _cli(capsys, "export", str(folder), "--nwb", "--force")[0] == 0
+    code, _, err = _cli(capsys, "export", str(folder))
+    assert code == 2 and "--nwb" in err
+
