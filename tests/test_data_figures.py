@@ -45,8 +45,9 @@ def test_figure_with_signals_shows_laser_trials_against_the_predictor(sim_yaml, 
     assert (tab["ci_lo"] <= tab["accuracy"]).all() and (tab["accuracy"] <= tab["ci_hi"]).all()
 
 
-def test_figure_without_signals_says_so_and_cli_writes_it(capsys, sim_yaml, tmp_path):
-    result, _, _ = run_sim(sim_yaml, tmp_path, seed=8, params={"n_trials": 3})
+def test_figure_without_signals_says_so_and_cli_writes_it(capsys, make_config, tmp_path):
+    no_signal = make_config({"neural_signal": None})
+    result, _, _ = run_sim(no_signal, tmp_path, seed=8, params={"n_trials": 3})
     from rigctl.data import load_session
 
     assert "No signals recorded" in _texts(summary_figure(load_session(result.folder)))

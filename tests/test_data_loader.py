@@ -113,15 +113,16 @@ def test_load_sessions_skips_unreadable_folders_with_warnings(cohort_root, tmp_p
     assert set(crashed["session"]) == {folders[2].relative_to(root).as_posix()}
 
 
-def test_signals_are_read_on_first_access(sim_yaml, tmp_path):
-    result, data, _ = run_sim(sim_yaml, tmp_path, seed=3, params={"n_trials": 6})
+def test_signals_are_read_on_first_access(make_config, sim_yaml, tmp_path):
+    no_signal = make_config({"neural_signal": None})
+    _, data, _ = run_sim(no_signal, tmp_path / "n", seed=3, params={"n_trials": 6})
     assert data.signals is None and data.signals_header is None
-    write_synthetic_signals(result.folder)
+    result, _, _ = run_sim(sim_yaml, tmp_path, seed=3, params={"n_trials": 6})
     s = load_session(result.folder)
     assert s._signals is None and s.signals_header is not None
     sig = s.signals
     assert sig is not None and sig is s.signals  # cached
-    assert sig.t[-1] >= s.trials["end_s"].max()
+    assert sig.t[-1] + 1 / sig.rate_hz >= s.trials["end_s"].max()  # t: sample start times
     assert np.isfinite(sig.data["calcium"]).all()
 
 

@@ -98,9 +98,11 @@ def test_export_holds_signals_laser_and_events(closed_loop):
             s.events["name"][:3])
 
 
-def test_sham_session_without_signals_exports_the_commands(sim_yaml, tmp_path):
-    result, data, _ = run_sim(sim_yaml, tmp_path, seed=5,
-                              params={"n_trials": 10, "stim_mode": "sham"})
+def test_sham_session_without_signals_exports_the_commands(make_config, tmp_path):
+    no_signal = make_config({"neural_signal": None})
+    result, data, _ = run_sim(no_signal, tmp_path, seed=5,
+                              params={"n_trials": 10, "stim_mode": "sham",
+                                      "sham_rule": "open_loop"})
     path = export_nwb(result.folder, tmp_path / "out.nwb",
                       extra={"age": "P12W", "sex": "F", "experimenter": "Doe, Jane"})
     assert not _inspect(path)

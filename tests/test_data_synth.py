@@ -26,9 +26,11 @@ CHANNELS = ("neural_signal", "calcium", "gliotransmission", "laser_mw")
 
 def write_synthetic_signals(folder: Path, seed: int = 0, rate_hz: float = 1000.0,
                             block: int = 997) -> Path:
-    """Write ``folder/signals.bin`` covering the session; returns its path."""
+    """Write ``folder/signals.bin`` covering the session (replacing the one the engine
+    recorded, so tests know exactly what the file holds); returns its path."""
     from rigctl.predictor import predict_offline
 
+    (folder / "signals.bin").unlink(missing_ok=True)
     s = load_session(folder)
     rng = np.random.default_rng(seed)
     end = float(s.events["t_s"].max()) if not s.events.empty else 1.0
