@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class MouseSettings(BaseModel):
     """Behaviour and working memory of the simulated mouse."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     lambda0_per_s: float = Field(
         0.22, ge=0, description="Memory decay rate without astrocytes (1/s)"
@@ -42,7 +42,7 @@ class MouseSettings(BaseModel):
 class SimSettings(BaseModel):
     """The whole ``simulation:`` section."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     mouse: MouseSettings = Field(default_factory=MouseSettings)
     valve_flow_scale: float = Field(

@@ -64,7 +64,14 @@ class _CalibrationRecord(Strict):
     @model_validator(mode="after")
     def _fit_matches_points(self) -> _CalibrationRecord:
         fit: MonotoneFitConfig | None = getattr(self, "fit", None)
-        if fit is not None:
+        if fit is None:
+            from rigctl.hardware.calibration import CalibrationError, fit_monotone
+
+            try:
+                fit_monotone(self.points)  # type: ignore[attr-defined]
+            except CalibrationError as exc:
+                raise ValueError(f"points: {exc}; re-run `rigctl calibrate`") from None
+        else:
             # Lazy: the fitting code lives with the hardware-side curves; importing it at module
             # level would make the config layer import the hardware package.
             from rigctl.hardware.calibration import check_stored_fit

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Strict(BaseModel):
-    """Base for config models: unknown keys are errors; values are immutable once loaded."""
+    """Base for config models: unknown keys are errors, NaN and infinity are refused, values are
+    immutable once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

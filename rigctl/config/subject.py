@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class Subject(BaseModel):
     """Subject metadata; genotype and treatment select the simulated mouse's model too."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     id: str = Field(
         "sim-mouse-1", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$",

@@ -13,7 +13,7 @@ from rigctl.predictor.stream import Predictor
 class PredictorSettings(BaseModel):
     """Threshold, tracked variable, look-ahead and input scaling of the Ca²⁺ predictor."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     on: Literal["calcium", "gliotransmission"] = Field(
         "calcium", description="Variable whose threshold crossing triggers the laser"

@@ -20,7 +20,7 @@ Delay = Annotated[float, Field(ge=0, le=600)]
 class TrialTaskParams(BaseModel):
     """Timing, reward and stimulation of a delayed two-choice task."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     n_trials: int = Field(200, ge=1, le=100_000, description="Trials in the session (count)")
     delays_s: list[Delay] = Field(
