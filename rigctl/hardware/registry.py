@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 BACKENDS = MappingProxyType(
     {
         "sim": "sim_backend.device",
+        "nidaq": "rigctl.hardware.nidaq",
     }
 )
 

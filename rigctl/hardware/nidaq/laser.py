@@ -1,0 +1,166 @@
+"""The laser on an NI analog output (power as voltage) or on a digital line (on/off only).
+
+Analog: every command is a waveform played by the card's AO sample clock, so pulse widths and the
+ramp-down are timed to the sample, never by Python. Constant emission and off are two-sample finite
+generations (an AO channel holds its last sample), a pulse train is one period regenerated
+continuously, and the ramp-down is the current emission under a linear envelope ending at 0 V.
+Power becomes volts through ``laser_volts_per_mw`` of the device; the whole range up to the
+config's ``laser.max_power_mw`` is checked against ``ao_max_v`` when the rig is built.
+
+Digital: the line is high while emitting; the laser's own power setting applies. A TTL line can
+neither ramp nor pulse on its own, so a ramp-down must be 0 and a pulse train is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rigctl.config.rig import LaserConfig
+from rigctl.errors import DeviceError
+from rigctl.hardware.interfaces import LaserDriver, PulseTrain
+from rigctl.hardware.nidaq import waveforms
+from rigctl.hardware.nidaq.lines import NiDigitalOutput, close_task
+from rigctl.hardware.nidaq.ni import Ni
+from rigctl.hardware.nidaq.settings import NiDaqSettings
+
+
+class PowerToVolts:
+    """Laser power at the fibre tip (mW) → command voltage, linear through 0 V at 0 mW."""
+
+    def __init__(self, volts_per_mw: float, max_v: float) -> None:
+        self.volts_per_mw = volts_per_mw
+        self.max_v = max_v
+
+    def __call__(self, mw: np.ndarray) -> np.ndarray:
+        volts = np.asarray(mw, dtype=float) * self.volts_per_mw
+        if volts.size and float(volts.max()) > self.max_v + 1e-12:
+            raise DeviceError(f"laser command {float(volts.max()):g} V is above ao_max_v "
+                              f"{self.max_v:g} V (check laser_volts_per_mw)")
+        return volts
+
+
+class AoLaser(LaserDriver):
+    """Laser power on ``Dev1/aoN``, every waveform hardware-timed at ``ao_rate_hz``."""
+
+    def __init__(self, ni: Ni, channel: str, cfg: LaserConfig, settings: NiDaqSettings) -> None:
+        if settings.laser_volts_per_mw is None:
+            raise DeviceError(
+                f"device {ni.device!r}: laser on {channel} needs "
+                f"devices.{ni.device}.laser_volts_per_mw (command V per mW at the fibre tip, "
+                "from a power-meter calibration)"
+            )
+        top_v = cfg.max_power_mw * settings.laser_volts_per_mw
+        if top_v > settings.ao_max_v:
+            raise DeviceError(
+                f"device {ni.device!r}: laser.max_power_mw {cfg.max_power_mw:g} mW needs "
+                f"{top_v:g} V, above ao_max_v {settings.ao_max_v:g} V; lower the ceiling or "
+                "check laser_volts_per_mw"
+            )
+        self.ni, self.channel = ni, channel
+        self.rate_hz = settings.ao_rate_hz
+        self.volts = PowerToVolts(settings.laser_volts_per_mw, settings.ao_max_v)
+        self.what = f"laser on {channel}"
+        self._period_mw = np.zeros(1)  # the emission now, one period, for the ramp-down
+        self._dead = False  # task given up after an error; off goes through a fresh task
+        self.task: Any = ni.task("laser", self.what)
+        try:
+            with ni.translated(self.what):
+                self.task.ao_channels.add_ao_voltage_chan(
+                    channel, min_val=settings.ao_min_v, max_val=settings.ao_max_v
+                )
+            self._play(waveforms.constant(0.0), continuous=False)
+        except BaseException:
+            close_task(self.task)
+            raise
+
+    def _play(self, mw: np.ndarray, continuous: bool) -> None:
+        if self._dead:
+            raise DeviceError(f"device {self.ni.device!r}: {self.what} was shut down after an "
+                              "error")
+        volts = self.volts(mw)
+        mode = self.ni.constants.AcquisitionType
+        with self.ni.translated(self.what):
+            self.task.stop()
+            self.task.timing.cfg_samp_clk_timing(
+                self.rate_hz, sample_mode=mode.CONTINUOUS if continuous else mode.FINITE,
+                samps_per_chan=len(volts),
+            )
+            self.task.write(volts, auto_start=False)
+            self.task.start()
+
+    def emit(self, power_mw: float, pulses: PulseTrain | None = None) -> None:
+        if pulses is None:
+            self._play(waveforms.constant(power_mw), continuous=False)
+            self._period_mw = np.array([power_mw])
+            return
+        try:
+            period = waveforms.pulse_period(power_mw, pulses, self.rate_hz)
+        except ValueError as exc:
+            raise DeviceError(f"device {self.ni.device!r}: {self.what}: {exc}") from None
+        self._play(period, continuous=True)
+        self._period_mw = period
+
+    def stop(self, ramp_down_s: float) -> None:
+        ramp = waveforms.ramp_down(self._period_mw, ramp_down_s, self.rate_hz)
+        self._period_mw = np.zeros(1)
+        self._play(ramp, continuous=False)
+
+    def force_off(self) -> None:
+        """0 V now through the task, or through a fresh task if it is broken. Never raises."""
+        self._off()
+
+    def _off(self) -> str | None:
+        self._period_mw = np.zeros(1)
+        if not self._dead:
+            try:
+                self._play(waveforms.constant(0.0), continuous=False)
+                return None
+            except Exception:  # noqa: BLE001 - the off path must not raise: give the task up
+                self._dead = True
+                close_task(self.task)
+        return self.ni.write_once([self.channel], 0.0, self.what)
+
+    def close(self) -> str | None:
+        """0 V, task closed. Never raises; returns what failed."""
+        problem = self._off()
+        if not self._dead:
+            try:
+                self.task.wait_until_done(timeout=0.5)
+                self.task.stop()
+            except Exception as exc:  # noqa: BLE001 - 0 V was written; report and close
+                problem = f"{self.what}: {exc}"
+        self._dead = True
+        close_task(self.task)
+        return problem
+
+
+class LineLaser(LaserDriver):
+    """A laser switched by a TTL line: on/off only (its power is set on the laser itself)."""
+
+    def __init__(self, ni: Ni, line: str, cfg: LaserConfig) -> None:
+        if cfg.ramp_down_s > 0:
+            raise DeviceError(
+                f"device {ni.device!r}: laser.channel {line} is a digital line and cannot ramp "
+                f"down; drive the laser's analog input from an ao channel, or set "
+                f"laser.ramp_down_s: 0 (now {cfg.ramp_down_s:g})"
+            )
+        self.output = NiDigitalOutput(ni, line, "laser")
+
+    def emit(self, power_mw: float, pulses: PulseTrain | None = None) -> None:
+        if pulses is not None:
+            raise DeviceError(
+                f"device {self.output.ni.device!r}: laser on {self.output.line}: a digital line "
+                "cannot time pulse trains; drive the laser from an ao channel"
+            )
+        self.output.set(True)
+
+    def stop(self, ramp_down_s: float) -> None:
+        self.output.set(False)
+
+    def force_off(self) -> None:
+        self.output.off()
+
+    def close(self) -> str | None:
+        return self.output.close()
