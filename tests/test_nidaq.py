@@ -1150,3 +1150,32 @@ def test_mixed_rig_session_gate_on_the_card_valves_on_the_controller(fake_ni, tm
     assert gate.lines == ["Dev1/port1/line2"] and True in gate.writes
     assert gate.writes[-1] is False and gate.closed
     assert load_session(result.folder).status == "completed"
+
+
+# --- the laser's measured calibration (rigctl calibrate laser) --------------------------------
+
+
+def test_calibrated_laser_commands_volts_from_the_fit(fake_ni, open_device):
+    from rigctl.config.calibration import LaserCalibrationConfig
+    from rigctl.hardware.calibration import LaserCurve
+
+    cal = LaserCalibrationConfig(command_unit="V", points=[(0.5, 1.0), (1.0, 3.0), (2.0, 8.0),
+                                                           (3.0, 14.0), (4.0, 20.0)])
+    device, _ = open_device(laser_volts_per_mw=None, ao_max_v=5.0)
+    laser = device.laser("Dev1/ao0", laser_cfg(max_power_mw=15, calibration=cal))
+    task = fake_ni.named("laser")
+    laser.emit(8.0)
+    volts = LaserCurve(cal).command_for_mw(8.0)
+    np.testing.assert_allclose(task.last_write, [volts, volts])
+    assert 1.8 < volts < 2.2  # near the measured point (2 V -> 8 mW)
+    laser.stop(0.0)
+    np.testing.assert_array_equal(task.last_write, [0.0, 0.0])
+
+
+def test_calibration_in_milliwatts_is_refused_on_an_analog_output(fake_ni, open_device):
+    from rigctl.config.calibration import LaserCalibrationConfig
+
+    cal = LaserCalibrationConfig(command_unit="mW", points=[(1.0, 0.9), (10.0, 9.1)])
+    device, _ = open_device()
+    with pytest.raises(DeviceError, match="commanded in V"):
+        device.laser("Dev1/ao0", laser_cfg(calibration=cal))

@@ -19,6 +19,7 @@ import numpy as np
 
 from rigctl.config.rig import LaserConfig
 from rigctl.errors import DeviceError
+from rigctl.hardware.calibration import LaserCurve, command_waveform
 from rigctl.hardware.interfaces import LaserDriver, PulseTrain
 from rigctl.hardware.nidaq import waveforms
 from rigctl.hardware.nidaq.lines import NiDigitalOutput, close_task
@@ -41,17 +42,48 @@ class PowerToVolts:
         return volts
 
 
+class CalibratedVolts:
+    """Laser power (mW) → command voltage through the laser's measured calibration
+    (``laser.calibration`` with ``command_unit: V``); refuses powers outside it."""
+
+    def __init__(self, cfg: LaserConfig, max_v: float) -> None:
+        self.cfg, self.max_v = cfg, max_v
+
+    def __call__(self, mw: np.ndarray) -> np.ndarray:
+        volts = command_waveform(self.cfg, np.asarray(mw, dtype=float))
+        if volts.size and float(volts.max()) > self.max_v + 1e-12:
+            raise DeviceError(f"laser command {float(volts.max()):g} V is above ao_max_v "
+                              f"{self.max_v:g} V (check laser.calibration)")
+        return volts
+
+
 class AoLaser(LaserDriver):
-    """Laser power on ``Dev1/aoN``, every waveform hardware-timed at ``ao_rate_hz``."""
+    """Laser power on ``Dev1/aoN``, every waveform hardware-timed at ``ao_rate_hz``.
+
+    Power becomes volts through the laser's calibration when it has one in volts, otherwise
+    through the device's linear ``laser_volts_per_mw``."""
 
     def __init__(self, ni: Ni, channel: str, cfg: LaserConfig, settings: NiDaqSettings) -> None:
-        if settings.laser_volts_per_mw is None:
+        cal = cfg.calibration
+        if cal is not None and cal.command_unit != "V":
+            raise DeviceError(
+                f"device {ni.device!r}: laser.calibration is in {cal.command_unit}, but a laser "
+                f"on the analog output {channel} is commanded in V; recalibrate with "
+                "`rigctl calibrate laser`"
+            )
+        if cal is None and settings.laser_volts_per_mw is None:
             raise DeviceError(
                 f"device {ni.device!r}: laser on {channel} needs "
                 f"devices.{ni.device}.laser_volts_per_mw (command V per mW at the fibre tip, "
                 "from a power-meter calibration)"
             )
-        top_v = cfg.max_power_mw * settings.laser_volts_per_mw
+        if cal is not None:
+            self.volts: Any = CalibratedVolts(cfg, settings.ao_max_v)
+            top_v = float(self.volts(np.array([min(cfg.max_power_mw,
+                                                   LaserCurve(cal).mw_range[1])]))[0])
+        else:
+            self.volts = PowerToVolts(settings.laser_volts_per_mw, settings.ao_max_v)
+            top_v = cfg.max_power_mw * settings.laser_volts_per_mw
         if top_v > settings.ao_max_v:
             raise DeviceError(
                 f"device {ni.device!r}: laser.max_power_mw {cfg.max_power_mw:g} mW needs "
@@ -60,7 +92,6 @@ class AoLaser(LaserDriver):
             )
         self.ni, self.channel = ni, channel
         self.rate_hz = settings.ao_rate_hz
-        self.volts = PowerToVolts(settings.laser_volts_per_mw, settings.ao_max_v)
         self.what = f"laser on {channel}"
         self._period_mw = np.zeros(1)  # the emission now, one period, for the ramp-down
         self._dead = False  # task given up after an error; off goes through a fresh task
