@@ -18,7 +18,6 @@ from rigctl.data.events import choice_times, laser_epochs, licks, valve_openings
 from rigctl.errors import DataError
 from rigctl.protocols.trial import COLUMNS
 from tests.conftest import SIM_YAML, run_sim
-from tests.test_data_synth import write_synthetic_signals
 
 N_SUBJECTS, PER_SUBJECT = 10, 10
 DAY0 = dt.datetime(2026, 3, 2, 9, 0, 0)

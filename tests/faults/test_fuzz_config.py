@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import re
@@ -78,10 +79,8 @@ def check_output(code: int, err: str) -> None:
        value=values, second=st.sampled_from(ALL_PATHS), value2=values)
 def test_fuzzed_rig_configs(tmp_path_factory, capsys, path, action, value, second, value2):
     data = mutate(BASE, path, action, value)
-    try:
+    with contextlib.suppress(KeyError, IndexError, TypeError):
         data = mutate(data, second, "set", value2)
-    except (KeyError, IndexError, TypeError):
-        pass
     cfg = tmp_path_factory.mktemp("c") / "rig.yaml"
     cfg.write_text(_dump(data))
     code = main(["check", str(cfg)])
@@ -119,8 +118,10 @@ def test_fuzzed_protocol_files(tmp_path_factory, capsys, path, action, value, n)
 
 
 def test_garbage_yaml_files(tmp_path: Path, capsys):
-    for i, text in enumerate(["\x00\x01", "a: [", "- just\n- a list\n", "{{{", "key: !!python/object:os.system ls",
-                              "name: x\nreward_ports: 3\n", "\ufeffname: x"]):
+    garbage = ["\x00\x01", "a: [", "- just\n- a list\n", "{{{",
+               "key: !!python/object:os.system ls", "name: x\nreward_ports: 3\n",
+               "\ufeffname: x"]
+    for i, text in enumerate(garbage):
         cfg = tmp_path / f"g{i}.yaml"
         cfg.write_text(text)
         check_output(main(["check", str(cfg)]), capsys.readouterr().err)
