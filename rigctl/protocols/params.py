@@ -60,10 +60,10 @@ class TrialTaskParams(BaseModel):
         5.0, gt=0, le=100, description="Laser power at the fibre tip on laser trials (mW)"
     )
     laser_pulse_hz: float | None = Field(
-        None, gt=0, le=1000, description="Pulse frequency (Hz); empty for continuous light"
+        None, ge=0.1, le=1000, description="Pulse frequency (Hz); empty for continuous light"
     )
     laser_pulse_width_s: float = Field(
-        0.01, gt=0, le=1, description="Pulse width when pulsed (s)"
+        0.01, ge=0.001, le=1, description="Pulse width when pulsed (s)"
     )
     predictor: PredictorSettings = Field(
         default_factory=PredictorSettings,
