@@ -30,6 +30,8 @@ BACKENDS = MappingProxyType(
     {
         "sim": "sim_backend.device",
         "nidaq": "rigctl.hardware.nidaq",
+        "reward_controller": "rigctl.hardware.reward_controller",
+        "obis": "rigctl.hardware.obis",
     }
 )
 
