@@ -9,6 +9,9 @@ traceback); a traceback means a bug in rigctl.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import os
 import importlib
 import importlib.metadata
 import pkgutil
@@ -69,8 +72,14 @@ def _parser(commands: dict[str, object]) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     commands = _commands()
     args = _parser(commands).parse_args(argv)
+    if not logging.getLogger().handlers:  # device warnings (garbage lines...) as one-liners
+        logging.basicConfig(format="rigctl: warning: %(message)s", level=logging.WARNING)
     try:
         return int(commands[args.command].run(args))  # type: ignore[attr-defined]
+    except BrokenPipeError:  # `rigctl check ... | head`
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the exit-time flush
+        return 0
     except RigctlError as exc:
         for line in str(exc).split("\n"):
             print(f"rigctl: error: {line}", file=sys.stderr)
