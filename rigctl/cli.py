@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
-import os
 import importlib
 import importlib.metadata
+import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
