@@ -1,0 +1,251 @@
+"""The main window: one tab per rig, each with its own engine process.
+
+Closing the window while sessions run asks first; then each session is told to finish its trial
+("GUI closed") and the window waits for them, so nothing is cut short. If the GUI dies instead
+(killed, crashed), each engine child notices its parent is gone and does the same by itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from PyQt5.QtCore import QSettings, QTimer
+from PyQt5.QtGui import QCloseEvent
+from PyQt5.QtWidgets import (
+    QAction,
+    QApplication,
+    QFileDialog,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QToolButton,
+)
+
+from gui.rig_tab import IDLE, RigTab
+
+DEFAULT_SIZE = (1400, 900)
+PHASE_MARK = {"idle": "", "starting": " ◌", "running": " ●", "ending": " ◐"}
+
+
+def make_settings(path: str | None = None) -> QSettings:
+    """QSettings in ``path`` (an ini file), ``$RIGCTL_GUI_SETTINGS``, or the user's default."""
+    path = path or os.environ.get("RIGCTL_GUI_SETTINGS")
+    if path:
+        return QSettings(str(path), QSettings.IniFormat)
+    return QSettings("rigctl", "rigctl-gui")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings, configs: list[str] | None = None,
+                 virtual: bool = False) -> None:
+        super().__init__()
+        self.settings = settings
+        self.virtual = virtual
+        self.closing = False
+        #: ``confirm(title, text) -> bool``; tests and scripts may replace it
+        self.confirm = self._ask
+        self.setWindowTitle("rigctl — rig control")
+        self.resize(*DEFAULT_SIZE)
+        self.tabs = QTabWidget()
+        self.tabs.setTabsClosable(True)
+        self.tabs.tabCloseRequested.connect(self.close_tab)
+        self.setCentralWidget(self.tabs)
+        add = QToolButton()
+        add.setText("+ Add rig")
+        add.setToolTip("Open another rig config in a new tab")
+        add.clicked.connect(self.add_rig_dialog)
+        self.tabs.setCornerWidget(add)
+
+        menu = self.menuBar().addMenu("&File")
+        act = QAction("&Add rig…", self)
+        act.triggered.connect(self.add_rig_dialog)
+        menu.addAction(act)
+        act = QAction("&Quit", self)
+        act.triggered.connect(self.close)
+        menu.addAction(act)
+
+        if configs is None:
+            remembered = settings.value("tabs", [])
+            configs = [c for c in (remembered if isinstance(remembered, list)
+                                   else [remembered]) if c]
+        for config in configs or [""]:
+            self.add_rig(config)
+
+    # --- tabs -------------------------------------------------------------------------------------
+    def rig_tabs(self) -> list[RigTab]:
+        return [self.tabs.widget(i) for i in range(self.tabs.count())]  # type: ignore[misc]
+
+    def add_rig(self, config: str = "") -> RigTab:
+        tab = RigTab(self.settings, config=config, virtual=self.virtual)
+        index = self.tabs.addTab(tab, tab.rig_name or "new rig")
+        tab.status_changed.connect(lambda _p, t=tab: self._retitle(t))
+        tab.setup.config_loaded.connect(lambda _c, t=tab: self._retitle(t))
+        self.tabs.setCurrentIndex(index)
+        self._remember_tabs()
+        return tab
+
+    def add_rig_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Rig config", str(Path.cwd()),
+                                              "YAML (*.yaml *.yml)")
+        if path:
+            self.add_rig(path)
+
+    def close_tab(self, index: int) -> None:
+        tab: RigTab = self.tabs.widget(index)  # type: ignore[assignment]
+        if tab.running:
+            QMessageBox.information(self, "Session running",
+                                    f"A session is running on {tab.rig_name}; stop it first.")
+            return
+        tab.shutdown()
+        self.tabs.removeTab(index)
+        tab.deleteLater()
+        self._remember_tabs()
+
+    def _retitle(self, tab: RigTab) -> None:
+        i = self.tabs.indexOf(tab)
+        if i >= 0:
+            self.tabs.setTabText(i, (tab.rig_name or "new rig") + PHASE_MARK.get(tab.phase, ""))
+        if self.closing and all(not t.running for t in self.rig_tabs()):
+            self.close()
+
+    def _remember_tabs(self) -> None:
+        paths = [t.setup.config_path for t in self.rig_tabs() if t.setup.config_path]
+        self.settings.setValue("tabs", paths)
+
+    # --- closing ----------------------------------------------------------------------------------
+    def _ask(self, title: str, text: str) -> bool:
+        return QMessageBox.question(self, title, text, QMessageBox.Yes | QMessageBox.No,
+                                    QMessageBox.No) == QMessageBox.Yes
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        running = [t for t in self.rig_tabs() if t.running]
+        if running and not self.closing:
+            names = ", ".join(t.rig_name for t in running)
+            if not self.confirm("Sessions are running",
+                                f"Sessions are running on: {names}.\n\nClose anyway? Each "
+                                "session finishes the trial in progress, turns its outputs off "
+                                "and is saved as aborted (\"GUI closed\")."):
+                event.ignore()
+                return
+            self.closing = True
+            for t in running:
+                t.finish("GUI closed")
+            self.statusBar().showMessage("Finishing the trials in progress before closing…")
+            event.ignore()
+            return
+        self._remember_tabs()
+        for t in self.rig_tabs():
+            t.shutdown()
+        self.settings.sync()
+        event.accept()
+
+
+class Unattended:
+    """``--autostart --exit-after-trials N --screenshot FILE``: start every tab, take the
+    screenshot once each session has N trials (or has ended), finish the sessions, quit."""
+
+    def __init__(self, window: MainWindow, exit_after: int | None, screenshot: str | None) -> None:
+        self.window = window
+        self.exit_after = exit_after
+        self.screenshot = screenshot
+        self.shot_taken = False
+        self.exit_code = 0
+        self.started = False
+        self.timer = QTimer(window)
+        self.timer.setInterval(100)
+        self.timer.timeout.connect(self.check)
+
+    def start(self) -> None:
+        tabs = self.window.rig_tabs()
+        for tab in tabs:
+            if tab.start_button.isEnabled():
+                tab.start()
+            else:
+                for p in tab.setup.problems():
+                    print(f"rigctl gui: {tab.rig_name}: {p}", file=sys.stderr)
+                self.exit_code = 2
+        self.started = True
+        self.timer.start()
+
+    def _done(self, tab: RigTab) -> bool:
+        return (self.exit_after is not None and tab.n_trials >= self.exit_after) or \
+            tab.ended is not None or tab.phase == IDLE
+
+    def check(self) -> None:
+        tabs = self.window.rig_tabs()
+        if self.exit_after is None and self.screenshot is None:
+            return  # autostart only: the operator takes over
+        if not self.shot_taken and all(self._done(t) for t in tabs):
+            QApplication.processEvents()
+            for t in tabs:  # bring every view up to the same moment, then grab at once
+                t.pump()
+                t.live.refresh(t.phase != IDLE)
+            if self.screenshot:
+                save_screenshot(self.window, self.screenshot, process_events=False)
+            self.shot_taken = True
+            for t in tabs:
+                t.finish(f"exit after {self.exit_after} trials" if self.exit_after
+                         else "unattended run ended")
+        if self.shot_taken and all(t.phase == IDLE for t in tabs):
+            for t in tabs:
+                if t.ended is None or t.ended.get("status") not in ("completed", "aborted"):
+                    print(f"rigctl gui: {t.rig_name}: session did not end cleanly: "
+                          f"{t.ended or t.status.text()}", file=sys.stderr)
+                    self.exit_code = max(self.exit_code, 1)
+            self.timer.stop()
+            self.window.closing = True
+            self.window.close()
+            QApplication.instance().exit(self.exit_code)  # type: ignore[union-attr]
+
+
+def save_screenshot(window: QMainWindow, path: str, process_events: bool = True) -> str:
+    """Render the window to a PNG (works on the offscreen platform too)."""
+    if process_events:
+        QApplication.processEvents()
+    Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(path)):
+        raise OSError(f"cannot write the screenshot {path}")
+    return str(path)
+
+
+def _excepthook(window: MainWindow | None) -> Any:
+    """Show an unexpected exception in the log instead of aborting the whole GUI (PyQt5 aborts
+    on an exception escaping a slot); the sessions run in their own processes regardless."""
+
+    def hook(exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        print(text, file=sys.stderr)
+        if window is not None:
+            tab = window.tabs.currentWidget()
+            if isinstance(tab, RigTab):
+                tab.log("error", f"GUI error (sessions unaffected): {exc_type.__name__}: {exc}")
+
+    return hook
+
+
+def run_app(configs: list[str], autostart: bool = False, exit_after: int | None = None,
+            screenshot: str | None = None, virtual: bool = False,
+            settings_path: str | None = None, data: str | None = None) -> int:
+    """Create the application and the window, run until closed; returns the exit code."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("rigctl")
+    # Ctrl-C in the terminal ends the GUI at once; the engines notice and finish their trial.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    window = MainWindow(make_settings(settings_path),
+                        configs=[str(Path(c)) for c in configs] or None, virtual=virtual)
+    sys.excepthook = _excepthook(window)
+    if data:
+        for tab in window.rig_tabs():
+            tab.setup.data_edit.setText(str(Path(data).expanduser().resolve()))
+    window.show()
+    runner = None
+    if autostart or exit_after is not None or screenshot:
+        runner = Unattended(window, exit_after, screenshot)
+        QTimer.singleShot(0, runner.start)
+    code = app.exec_()
+    return runner.exit_code if runner is not None else code

@@ -1,0 +1,392 @@
+"""The device panel: manual valve pulses and flushes, a laser test pulse, live lick sensors.
+
+Manual control goes through :class:`rigctl.hardware.manual.ManualRig` in a child process
+(:class:`rigctl.engine.remote.ManualProcess`), so the interlocks of a session hold here too
+(valve ``max_open_s``, laser ceiling and ``max_on_s``, ramp-down) and a slow device never freezes
+the window. A rig is opened by one process at a time: the panel is disabled while a session
+runs (the session owns the devices) and its rig is closed before a session starts. The sensor
+indicators stay live in both cases — from the manual rig, or from the session's input events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PyQt5.QtCore import QTimer, pyqtSignal
+from PyQt5.QtWidgets import (
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from rigctl.engine.remote import ManualProcess, ManualRequest
+
+ON_STYLE = "background:#2ecc71; border-radius:9px; border:1px solid #1e8449;"
+OFF_STYLE = "background:#d5d8dc; border-radius:9px; border:1px solid #99a3a4;"
+
+
+class Indicator(QWidget):
+    """A round lamp with a label: a lick sensor's level."""
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.lamp = QLabel()
+        self.lamp.setFixedSize(18, 18)
+        self.lamp.setStyleSheet(OFF_STYLE)
+        lay.addWidget(self.lamp)
+        lay.addWidget(QLabel(text))
+        lay.addStretch(1)
+        self.on = False
+        self.count = 0
+
+    def set(self, on: bool) -> None:
+        if on and not self.on:
+            self.count += 1
+        self.on = on
+        self.lamp.setStyleSheet(ON_STYLE if on else OFF_STYLE)
+        self.lamp.setToolTip(f"{self.count} licks seen")
+
+
+class DevicePanel(QWidget):
+    """Manual control of one rig. ``log(kind, text)`` goes to the tab's log pane."""
+
+    message = pyqtSignal(str, object)  # every manual-process message, for dialogs
+
+    def __init__(self, log: Callable[[str, str], None], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.log = log
+        self.config_path = ""
+        self.proc: ManualProcess | None = None
+        self.info: dict[str, Any] = {}
+        self.session_running = False
+        self.busy = ""
+        self._after_close: list[Callable[[], None]] = []
+        self._after_ready: list[Callable[[], None]] = []
+        self.timer = QTimer(self)
+        self.timer.setInterval(30)
+        self.timer.timeout.connect(self.pump)
+
+        lay = QVBoxLayout(self)
+        conn = QHBoxLayout()
+        self.connect_button = QPushButton("Open rig for manual control")
+        self.connect_button.setObjectName("manual_connect")
+        self.connect_button.setCheckable(True)
+        self.connect_button.toggled.connect(self._toggle)
+        conn.addWidget(self.connect_button)
+        lay.addLayout(conn)
+        self.state_label = QLabel("closed")
+        self.state_label.setWordWrap(True)
+        lay.addWidget(self.state_label)
+
+        sensors = QGroupBox("Lick sensors (live)")
+        sl = QHBoxLayout(sensors)
+        self.indicators = {side: Indicator(side) for side in ("left", "right")}
+        for ind in self.indicators.values():
+            sl.addWidget(ind)
+        lay.addWidget(sensors)
+
+        self.controls = QWidget()
+        cl = QVBoxLayout(self.controls)
+        cl.setContentsMargins(0, 0, 0, 0)
+        self.valve_buttons: dict[str, dict[str, QPushButton]] = {}
+        valves = QGroupBox("Valves")
+        vl = QFormLayout(valves)
+        self.open_ms = QDoubleSpinBox()
+        self.open_ms.setRange(1, 5000)
+        self.open_ms.setValue(40)
+        self.open_ms.setSuffix(" ms")
+        self.open_ms.setToolTip("Open time of each pulse (valve.max_open_s still applies)")
+        self.count = QSpinBox()
+        self.count.setRange(1, 10000)
+        self.count.setValue(1)
+        self.interval = QDoubleSpinBox()
+        self.interval.setRange(0, 60)
+        self.interval.setValue(0.3)
+        self.interval.setSuffix(" s")
+        self.flush_s = QDoubleSpinBox()
+        self.flush_s.setRange(0.1, 600)
+        self.flush_s.setValue(2)
+        self.flush_s.setSuffix(" s")
+        self.flush_s.setToolTip("Total open time of a flush, as openings of at most "
+                                "valve.max_open_s")
+        vl.addRow("open time", self.open_ms)
+        vl.addRow("pulses", self.count)
+        vl.addRow("interval", self.interval)
+        vl.addRow("flush", self.flush_s)
+        for side in ("left", "right"):
+            row = QHBoxLayout()
+            pulse = QPushButton(f"Pulse {side}")
+            pulse.setObjectName(f"pulse_{side}")
+            pulse.clicked.connect(lambda _=False, s=side: self.pulse(s))
+            flush = QPushButton(f"Flush {side}")
+            flush.setObjectName(f"flush_{side}")
+            flush.clicked.connect(lambda _=False, s=side: self.flush(s))
+            row.addWidget(pulse)
+            row.addWidget(flush)
+            vl.addRow(side, row)
+            self.valve_buttons[side] = {"pulse": pulse, "flush": flush}
+        cl.addWidget(valves)
+
+        laser = QGroupBox("Laser test pulse")
+        ll = QFormLayout(laser)
+        self.laser_mw = QDoubleSpinBox()
+        self.laser_mw.setRange(0.1, 100)
+        self.laser_mw.setValue(5)
+        self.laser_mw.setSuffix(" mW")
+        self.laser_mw.setToolTip("Refused above laser.max_power_mw")
+        self.laser_s = QDoubleSpinBox()
+        self.laser_s.setRange(0.01, 600)
+        self.laser_s.setValue(1)
+        self.laser_s.setSuffix(" s")
+        self.laser_s.setToolTip("Cut by the interlock at laser.max_on_s")
+        self.laser_button = QPushButton("Emit test pulse")
+        self.laser_button.setObjectName("laser_test")
+        self.laser_button.clicked.connect(self.laser_pulse)
+        ll.addRow("power", self.laser_mw)
+        ll.addRow("duration", self.laser_s)
+        ll.addRow("", self.laser_button)
+        self.laser_box = laser
+        cl.addWidget(laser)
+
+        cal = QGroupBox("Calibration")
+        cal_l = QHBoxLayout(cal)
+        self.cal_valve = QPushButton("Calibrate valve…")
+        self.cal_valve.setObjectName("calibrate_valve")
+        self.cal_laser = QPushButton("Calibrate laser…")
+        self.cal_laser.setObjectName("calibrate_laser")
+        cal_l.addWidget(self.cal_valve)
+        cal_l.addWidget(self.cal_laser)
+        cl.addWidget(cal)
+
+        prog = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        prog.addWidget(self.progress, 1)
+        prog.addWidget(self.cancel_button)
+        cl.addLayout(prog)
+        lay.addWidget(self.controls)
+        lay.addStretch(1)
+        self._update()
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self.proc is not None and bool(self.info)
+
+    def set_config(self, path: str, valid: bool) -> None:
+        if path != self.config_path and self.proc is not None:
+            self.close_rig()
+        self.config_path = path if valid else ""
+        self._update()
+
+    def set_session_running(self, running: bool) -> None:
+        self.session_running = running
+        self._update()
+
+    def _toggle(self, on: bool) -> None:
+        if on and self.proc is None:
+            self.open_rig()
+        elif not on and self.proc is not None:
+            self.close_rig()
+
+    def open_rig(self, calibrated_laser: bool = True,
+                 then: Callable[[], None] | None = None) -> None:
+        """Open the rig in a manual child process (``then`` runs once it is ready)."""
+        if self.session_running or not self.config_path:
+            return
+        if self.proc is not None:
+            if self.info.get("calibrated_laser", True) == calibrated_laser and self.info:
+                if then:
+                    then()
+                return
+            self.close_rig(then=lambda: self.open_rig(calibrated_laser, then))
+            return
+        self.proc = ManualProcess(ManualRequest(self.config_path, calibrated_laser))
+        self.proc.start()
+        if then:
+            self._after_ready.append(then)
+        self.state_label.setText("opening the rig…")
+        self.timer.start()
+        self._update()
+
+    def close_rig(self, then: Callable[[], None] | None = None) -> None:
+        """Close the manual rig (outputs off); ``then`` runs once its process has exited."""
+        if then:
+            self._after_close.append(then)
+        if self.proc is None:
+            self._run_after_close()
+            return
+        self.proc.send("close")
+        self.state_label.setText("closing the rig…")
+
+    def _run_after_close(self) -> None:
+        callbacks, self._after_close = self._after_close, []
+        for cb in callbacks:
+            cb()
+
+    def cancel(self) -> None:
+        """Stop the operation in progress (its outputs go off); also the laser-off path."""
+        if self.proc is not None:
+            self.proc.send("cancel")
+
+    def shutdown(self, timeout: float = 3.0) -> None:
+        """Close at once (window closing): ask the child to close and wait briefly."""
+        if self.proc is not None:
+            self.proc.send("close")
+            self.proc.join(timeout)
+            self.proc.close_pipe()
+            self.proc = None
+
+    # --- operations -------------------------------------------------------------------------------
+    def _op(self, *cmd: Any) -> None:
+        if not self.connected or self.busy or self.proc is None:
+            return
+        self.busy = str(cmd[0])
+        self.proc.send(*cmd)
+        self.progress.setRange(0, 0)
+        self.progress.setFormat(f"{self.busy}…")
+        self._update()
+
+    def pulse(self, side: str) -> None:
+        self._op("valve_pulse", side, self.open_ms.value(), self.count.value(),
+                 self.interval.value())
+
+    def flush(self, side: str) -> None:
+        self._op("flush", side, self.flush_s.value())
+
+    def laser_pulse(self) -> None:
+        self._op("laser_pulse", self.laser_mw.value(), self.laser_s.value())
+
+    def run_calibration(self, *cmd: Any) -> None:
+        self._op(*cmd)
+
+    def set_sensor(self, side: str, on: bool) -> None:
+        if side in self.indicators:
+            self.indicators[side].set(on)
+
+    # --- messages ---------------------------------------------------------------------------------
+    def pump(self) -> None:
+        proc = self.proc
+        if proc is None:
+            self.timer.stop()
+            return
+        for kind, body in proc.poll():
+            self._handle(kind, body)
+            self.message.emit(kind, body)
+        if proc.closed or not proc.is_alive():
+            for kind, body in proc.poll():
+                self._handle(kind, body)
+            if not proc.is_alive():
+                proc.join(0.1)
+                self.proc = None
+                self.info = {}
+                self.busy = ""
+                self.state_label.setText("closed")
+                self.connect_button.blockSignals(True)
+                self.connect_button.setChecked(False)
+                self.connect_button.blockSignals(False)
+                self.progress.setRange(0, 1)
+                self.progress.setFormat("")
+                self._update()
+                self._run_after_close()
+
+    def _handle(self, kind: str, body: Any) -> None:
+        if kind == "manual_ready":
+            self.info = dict(body)
+            limits = ""
+            if body.get("has_laser"):
+                limits = (f"; laser ≤ {body['max_power_mw']:g} mW, ≤ {body['max_on_s']:g} s"
+                          + ("" if body.get("calibrated_laser", True)
+                             else " (uncalibrated, for calibration)"))
+                self.laser_mw.setMaximum(float(body["max_power_mw"]) * 2)
+            self.state_label.setText(f"open: {body['rig']}{limits}")
+            self.connect_button.blockSignals(True)
+            self.connect_button.setChecked(True)
+            self.connect_button.blockSignals(False)
+            self.log("session", f"rig opened for manual control ({body['rig']})")
+            callbacks, self._after_ready = self._after_ready, []
+            for cb in callbacks:
+                cb()
+        elif kind == "failed":
+            for line in body["problems"]:
+                self.log("error", line)
+            self.state_label.setText("could not open the rig: " + "; ".join(body["problems"]))
+        elif kind == "input":
+            _t, name, value = body
+            if name.startswith("lick_"):
+                self.set_sensor(name.removeprefix("lick_"), bool(value))
+        elif kind == "event":
+            t, k, name, value = body
+            if k in ("interlock", "error", "warning"):
+                self.log(k, f"{name}: {value}")
+            elif k == "output" and not name.startswith("cue"):
+                self.log("output", f"{name} {value}")
+        elif kind == "progress":
+            total = float(body["total"]) or 1.0
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * min(1.0, float(body["done"]) / total)))
+            self.progress.setFormat(f"{body['op']}: {body['done']:g}/{body['total']:g}")
+        elif kind == "op_done":
+            self.busy = ""
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1)
+            self.progress.setFormat(f"{body['op']}: done")
+            self.log("session", f"{body['op']} done: {_short(body['result'])}")
+        elif kind == "op_error":
+            self.busy = ""
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setFormat(f"{body['op']}: refused")
+            self.log("error", f"{body['op']}: {body['message']}")
+        elif kind == "closed":
+            for f in body.get("failures", []):
+                self.log("error", f"turning off failed: {f}")
+            self.log("session", "manual rig closed (outputs off)")
+        self._update()
+
+    def _update(self) -> None:
+        self.connect_button.setText("Close the manual rig (outputs off)" if self.proc is not None
+                                    else "Open rig for manual control")
+        can_open = bool(self.config_path) and not self.session_running
+        self.connect_button.setEnabled(can_open or self.proc is not None)
+        enabled = self.connected and not self.session_running and not self.busy
+        for side, buttons in self.valve_buttons.items():
+            for b in buttons.values():
+                b.setEnabled(enabled and side in self.info.get("sides", []))
+        self.laser_button.setEnabled(enabled and bool(self.info.get("has_laser"))
+                                     and self.info.get("calibrated_laser", True))
+        for w in (self.open_ms, self.count, self.interval, self.flush_s, self.laser_mw,
+                  self.laser_s):
+            w.setEnabled(not self.session_running)
+        self.cal_valve.setEnabled(can_open and not self.busy)
+        self.cal_laser.setEnabled(can_open and not self.busy)
+        self.cancel_button.setEnabled(bool(self.busy))
+        if self.session_running:
+            self.state_label.setText("a session is running: manual control is disabled "
+                                     "(the emergency laser-off stays available)")
+
+
+def _short(result: Any) -> str:
+    if isinstance(result, dict):
+        if "on_s" in result:
+            cut = " (cut by the max on-time interlock)" if result.get("cut_by_interlock") else ""
+            return f"{result['command']:g} {result['unit']} for {result['on_s']:.2f} s{cut}"
+        return "calibration measured"
+    if isinstance(result, float):
+        return f"{result:.3g} s open"
+    return str(result)
+

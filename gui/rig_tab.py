@@ -1,0 +1,463 @@
+"""One rig: setup, controls, live view, log, device panel and summary, with its own engine.
+
+A tab owns at most one engine process (a running session) and at most one manual process
+(device panel), never both at once. Messages from the engine are pumped by a 30 ms timer and
+only stored; the plots redraw at ``REFRESH_MS``. Nothing here touches a device: every command
+goes to a child process, so this window may freeze, crash or close without a session noticing
+more than "GUI closed".
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+from typing import Any
+
+from PyQt5.QtCore import QSettings, Qt, QTimer, pyqtSignal
+from PyQt5.QtGui import QFont, QPixmap
+from PyQt5.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.calibration import LaserCalibrationDialog, ValveCalibrationDialog
+from gui.devices import DevicePanel
+from gui.live import LiveView
+from gui.setup import SetupPanel
+from rigctl.engine.remote import EngineProcess
+
+PUMP_MS = 30
+REFRESH_MS = 100
+LOG_KINDS = {"session", "params", "interlock", "error", "warning"}
+LOG_COLOURS = {"error": "#c0392b", "interlock": "#d35400", "warning": "#b7950b",
+               "params": "#1f618d", "session": "#117a65", "trial": "#333333",
+               "gui": "#555555", "output": "#6c3483"}
+LOG_LINES = 5000
+
+IDLE, STARTING, RUNNING, ENDING = "idle", "starting", "running", "ending"
+
+
+class SummaryView(QWidget):
+    """End of session: the accuracy table and the summary figure from the session folder."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        self.head = QLabel("No session has ended yet.")
+        self.head.setWordWrap(True)
+        self.head.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        lay.addWidget(self.head)
+        self.table = QTableWidget(0, 0)
+        self.table.setObjectName("summary_table")
+        self.table.setMaximumHeight(220)
+        lay.addWidget(self.table)
+        self.figure = QLabel("")
+        self.figure.setAlignment(Qt.AlignCenter)
+        self.figure_path = ""
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.figure)
+        lay.addWidget(scroll, 1)
+
+    def show_end(self, ended: dict[str, Any]) -> None:
+        reason = f" ({ended['reason']})" if ended.get("reason") else ""
+        self.head.setText(f"<b>Session {ended['status']}</b>{html.escape(reason)} — "
+                          f"{ended['n_trials']} trials<br>{html.escape(ended['folder'])}")
+
+    def show_summary(self, summary: dict[str, Any]) -> None:
+        rows = summary.get("rows") or []
+        cols = list(rows[0]) if rows else []
+        self.table.setColumnCount(len(cols))
+        self.table.setRowCount(len(rows))
+        self.table.setHorizontalHeaderLabels([c.replace("_", " ") for c in cols])
+        for i, row in enumerate(rows):
+            for j, c in enumerate(cols):
+                v = row[c]
+                self.table.setItem(i, j, QTableWidgetItem(f"{v:g}" if isinstance(v, float)
+                                                          else str(v)))
+        self.table.resizeColumnsToContents()
+        first = summary.get("table", "").splitlines()[:1]
+        if first:
+            self.head.setText(self.head.text() + f"<br>{html.escape(first[0])}")
+        self.figure_path = summary.get("figure") or ""
+        if self.figure_path:
+            pix = QPixmap(self.figure_path)
+            self.figure.setPixmap(pix.scaledToWidth(min(pix.width(), 1000),
+                                                    Qt.SmoothTransformation))
+            self.figure.setToolTip(self.figure_path)
+        else:
+            self.figure.setText(summary.get("figure_error") or "no summary figure")
+
+
+class RigTab(QWidget):
+    """Everything about one rig. ``status_changed`` fires with the new phase."""
+
+    status_changed = pyqtSignal(str)
+    trial_arrived = pyqtSignal(int)
+
+    def __init__(self, settings: QSettings, config: str = "", virtual: bool = False,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.engine: EngineProcess | None = None
+        self.phase = IDLE
+        self.paused = False
+        self.ready: dict[str, Any] = {}
+        self.ended: dict[str, Any] | None = None
+        self.summary: dict[str, Any] | None = None
+        self.pending_params: dict[int, dict[str, Any]] = {}
+        self.n_trials = 0
+        self.started_params: dict[str, Any] = {}
+        self.start_failed = False
+        #: ``confirm(title, text) -> bool``; a test or a script may replace it
+        self.confirm = self._ask
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+        outer.addLayout(self._controls())
+
+        split = QSplitter(Qt.Horizontal)
+        outer.addWidget(split, 1)
+        self.left = QTabWidget()
+        self.setup = SetupPanel(settings, virtual_default=virtual)
+        self.left.addTab(self.setup, "Session setup")
+        self.devices = DevicePanel(self.log)
+        self.left.addTab(self.devices, "Devices")
+        split.addWidget(self.left)
+
+        right = QSplitter(Qt.Vertical)
+        self.right = QTabWidget()
+        self.live = LiveView()
+        self.summary_view = SummaryView()
+        self.right.addTab(self.live, "Live")
+        self.right.addTab(self.summary_view, "Summary")
+        right.addWidget(self.right)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setObjectName("log")
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(LOG_LINES)
+        mono = QFont("DejaVu Sans Mono")
+        mono.setStyleHint(QFont.Monospace)
+        mono.setPointSize(9)
+        self.log_view.setFont(mono)
+        right.addWidget(self.log_view)
+        right.setSizes([680, 120])
+        split.addWidget(right)
+        split.setSizes([420, 980])
+        split.setStretchFactor(1, 1)
+
+        self.setup.changed.connect(self._update)
+        self.setup.config_loaded.connect(self._config_loaded)
+        self.setup.apply_button.clicked.connect(self.apply_params)
+        self.devices.cal_valve.clicked.connect(lambda: ValveCalibrationDialog(
+            self.devices, self).show())
+        self.devices.cal_laser.clicked.connect(lambda: LaserCalibrationDialog(
+            self.devices, self).show())
+
+        self.pump_timer = QTimer(self)
+        self.pump_timer.setInterval(PUMP_MS)
+        self.pump_timer.timeout.connect(self.pump)
+        self.refresh_timer = QTimer(self)
+        self.refresh_timer.setInterval(REFRESH_MS)
+        self.refresh_timer.timeout.connect(lambda: self.live.refresh(self.phase == RUNNING))
+        if config:
+            self.setup.load_config(config)
+        self._update()
+
+    def _controls(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.title = QLabel("no rig")
+        f = QFont()
+        f.setPointSize(13)
+        f.setBold(True)
+        self.title.setFont(f)
+        self.status = QLabel("idle")
+        self.status.setObjectName("session_status")
+        self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        # a long folder path must not widen the window: clip it (the tooltip has it all)
+        self.status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        row.addWidget(self.title)
+        row.addWidget(self.status, 1)
+        self.start_button = QPushButton("Start")
+        self.start_button.setObjectName("start")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setObjectName("pause")
+        self.pause_button.setCheckable(True)
+        self.stop_button = QPushButton("Stop…")
+        self.stop_button.setObjectName("stop")
+        self.laser_off_button = QPushButton("EMERGENCY LASER OFF")
+        self.laser_off_button.setObjectName("laser_off")
+        self.laser_off_button.setToolTip("Always available: ends the session through the engine "
+                                         "(laser off at once, no ramp) or cancels a manual "
+                                         "laser pulse")
+        self.laser_off_button.setStyleSheet(
+            "QPushButton {background:#c0392b; color:white; font-weight:bold; padding:6px 14px;}")
+        for b in (self.start_button, self.pause_button, self.stop_button):
+            b.setMinimumWidth(90)
+            b.setMinimumHeight(30)
+            row.addWidget(b)
+        row.addSpacing(20)
+        row.addWidget(self.laser_off_button)
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.toggled.connect(self.pause)
+        self.stop_button.clicked.connect(self.stop)
+        self.laser_off_button.clicked.connect(self.emergency_laser_off)
+        return row
+
+    # --- helpers ----------------------------------------------------------------------------------
+    def _ask(self, title: str, text: str) -> bool:
+        return QMessageBox.question(self, title, text, QMessageBox.Yes | QMessageBox.No,
+                                    QMessageBox.No) == QMessageBox.Yes
+
+    @property
+    def running(self) -> bool:
+        return self.phase != IDLE
+
+    @property
+    def rig_name(self) -> str:
+        return self.setup.cfg.name if self.setup.cfg else Path(self.setup.config_path).stem
+
+    def log(self, kind: str, text: str, t: float | None = None) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        when = f"{stamp}" + (f" t={t:9.3f}" if t is not None else " " * 12)
+        colour = LOG_COLOURS.get(kind, "#333")
+        self.log_view.appendHtml(f"<span style='color:{colour}'>{when} {kind:<9} "
+                                 f"{html.escape(text)}</span>".replace("  ", "&nbsp;&nbsp;"))
+
+    def log_text(self) -> str:
+        return self.log_view.toPlainText()
+
+    def _config_loaded(self, cfg: Any) -> None:
+        self.title.setText(cfg.name if cfg is not None else "invalid config")
+        self.devices.set_config(self.setup.config_path, cfg is not None)
+        if cfg is None:
+            for line in self.setup.problem_lines():
+                self.log("error", html.unescape(line.replace("<b>", "").replace("</b>", "")))
+        self._update()
+
+    def _update(self) -> None:
+        problems = self.setup.problems()
+        self.start_button.setEnabled(self.phase == IDLE and not problems)
+        self.start_button.setToolTip("\n".join(problems) if problems else "Start a session")
+        self.pause_button.setEnabled(self.phase == RUNNING)
+        self.stop_button.setEnabled(self.phase in (STARTING, RUNNING, ENDING))
+        self.setup.set_running(self.running)
+        self.devices.set_session_running(self.running)
+        if self.running and self.setup.form is not None:
+            self.setup.apply_button.setEnabled(not self.setup.form.problems())
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
+        self.status.setToolTip(text)
+
+    def _set_phase(self, phase: str) -> None:
+        self.phase = phase
+        self._update()
+        self.status_changed.emit(phase)
+
+    # --- commands ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start a session with the current setup (closing the manual rig first)."""
+        if self.phase != IDLE:
+            return
+        problems = self.setup.problems()
+        if problems:
+            for p in problems:
+                self.log("error", p)
+            return
+        self.setup.remember()
+        self._set_phase(STARTING)
+        self.set_status("starting…")
+        self.devices.close_rig(then=self._spawn)
+
+    def _spawn(self) -> None:
+        req = self.setup.start_request()
+        self.ended = self.summary = None
+        self.start_failed = False
+        self.n_trials = 0
+        self.paused = False
+        self.pause_button.setChecked(False)
+        self.started_params = dict(req.params)
+        self.engine = EngineProcess(req)
+        self.engine.start()
+        self.log("gui", f"starting {req.protocol} on {self.rig_name} "
+                        f"({'wall clock' if req.realtime else 'virtual time'}), "
+                        f"subject {req.subject.get('id')}")
+        self.pump_timer.start()
+
+    def pause(self, on: bool) -> None:
+        if self.engine is None or self.phase != RUNNING:
+            return
+        self.paused = on
+        self.engine.pause(on)
+        self.pause_button.setText("Resume" if on else "Pause")
+        self.log("gui", "pause requested: holds at the next trial boundary" if on
+                 else "resume requested")
+
+    def stop(self) -> None:
+        """Stop after the current event, after asking (data so far are kept)."""
+        if self.engine is None:
+            return
+        if not self.confirm("Stop the session?",
+                            f"Stop the session on {self.rig_name} now?\n\nThe trial in progress "
+                            "is abandoned; every completed trial is kept, outputs go off and the "
+                            "session is marked aborted."):
+            return
+        self.engine.stop("stopped by the operator")
+        self.log("gui", "stop requested")
+        self._set_phase(ENDING)
+
+    def finish(self, reason: str) -> None:
+        """End after the trial in progress (no question asked: used on close and by scripts)."""
+        if self.engine is not None and self.phase in (STARTING, RUNNING):
+            self.engine.finish(reason)
+            self.log("gui", f"finish requested: {reason}")
+            self._set_phase(ENDING)
+
+    def emergency_laser_off(self) -> None:
+        """Laser off now, whatever is running: through the engine, or by cancelling a manual
+        operation. Never asks."""
+        if self.engine is not None and self.phase != IDLE:
+            self.engine.laser_off("emergency laser off (operator)")
+            self.log("interlock", "EMERGENCY LASER OFF: session ends now, laser off")
+            self._set_phase(ENDING)
+        elif self.devices.proc is not None:
+            self.devices.cancel()
+            self.log("interlock", "EMERGENCY LASER OFF: manual operation cancelled, laser off")
+        else:
+            self.log("interlock", "laser off: nothing is running on this rig")
+
+    def apply_params(self) -> None:
+        """Send the edited parameters to the running session (from the next trial)."""
+        if self.engine is None or self.phase != RUNNING or self.setup.form is None:
+            return
+        form = self.setup.form
+        if form.problems():
+            self.setup.apply_status.setText("fix the fields in red first")
+            return
+        applied = self.ready.get("params", {})
+        changes = {k: v for k, v in form.values().items()
+                   if k != "predictor" and applied.get(k) != v}
+        if not changes:
+            self.setup.apply_status.setText("nothing changed")
+            return
+        rid = self.engine.set_params(changes)
+        self.pending_params[rid] = changes
+        self.setup.apply_status.setText("sent; waiting for the engine…")
+
+    # --- messages ---------------------------------------------------------------------------------
+    def pump(self) -> None:
+        engine = self.engine
+        if engine is None:
+            self.pump_timer.stop()
+            return
+        for kind, body in engine.poll():
+            self.handle(kind, body)
+        if not engine.is_alive():
+            for kind, body in engine.poll():
+                self.handle(kind, body)
+            engine.join(0.1)
+            if self.ended is None and not self.start_failed:
+                code = engine.exitcode
+                self.log("error", f"the engine process ended without a final status "
+                                  f"(exit code {code}); the session folder says what was kept")
+                self.set_status(f"engine process ended (exit code {code})")
+            self.engine = None
+            self.pump_timer.stop()
+            self.refresh_timer.stop()
+            self.live.refresh(False)
+            self._set_phase(IDLE)
+
+    def handle(self, kind: str, body: Any) -> None:
+        self.live.on_message(kind, body)
+        if kind == "ready":
+            self.ready = dict(body)
+            self.ready["params"] = dict(self.started_params)
+            self.live.reset(body)
+            self.refresh_timer.start()
+            self._set_phase(RUNNING if self.phase == STARTING else self.phase)
+            self.set_status(f"running — {body['folder']}")
+            self.log("session", f"session started: {body['folder']} (seed {body['seed']})")
+        elif kind == "event":
+            t, k, name, value = body
+            if name.startswith("lick_") and k == "input":
+                self.devices.set_sensor(name.removeprefix("lick_"), value not in ("0", "0.0"))
+            if k in LOG_KINDS:
+                self.log(k, f"{name} {value}".strip(), t)
+                if k == "session" and name in ("paused", "resumed"):
+                    self.set_status(f"{name} — {self.ready.get('folder', '')}")
+        elif kind == "trial":
+            rec = body["record"]
+            self.n_trials = int(rec["trial"])
+            rt = rec.get("reaction_time_s")
+            rt_txt = f", RT {rt:.2f} s" if isinstance(rt, (int, float)) else ""
+            laser = (f", laser {rec['laser_power_mw']:g} mW"
+                     if rec.get("laser_onset_s") is not None else "")
+            self.log("trial", f"trial {rec['trial']} {rec['trial_type']} delay "
+                              f"{rec['delay_s']:g} s: {rec['outcome']}{rt_txt}{laser}",
+                     rec.get("end_s"))
+            self.trial_arrived.emit(self.n_trials)
+        elif kind == "params_result":
+            changes = self.pending_params.pop(body["id"], {})
+            if body["problems"]:
+                self.setup.form.show_external(body["problems"])  # type: ignore[union-attr]
+                self.setup.apply_status.setText("refused: " + "; ".join(body["problems"]))
+                self.setup.apply_status.setStyleSheet("color:#c0392b;")
+                self.log("error", "parameter change refused: " + "; ".join(body["problems"]))
+            else:
+                self.ready.setdefault("params", {}).update(changes)
+                self.setup.apply_status.setText("accepted: applies from the next trial ("
+                                                + ", ".join(changes) + ")")
+                self.setup.apply_status.setStyleSheet("color:#117a65;")
+                self.log("gui", "parameter change accepted: " + ", ".join(
+                    f"{k}={v}" for k, v in changes.items()))
+        elif kind == "failed":
+            self.start_failed = True
+            problems = body["problems"]
+            self.set_status("could not start: " + problems[0])
+            for p in problems:
+                self.log("error", p)
+            if self.setup.form is not None:
+                self.setup.form.show_external(problems)
+        elif kind == "crashed":
+            self.log("error", f"session crashed: {body['message']} (outputs off, status "
+                              f"{body['status']})")
+            self.ended = {"status": body["status"], "reason": body["message"], "n_trials":
+                          self.n_trials, "folder": body["folder"]}
+            self.summary_view.show_end(self.ended)
+            self.set_status(f"crashed: {body['message']}")
+        elif kind == "ended":
+            self.ended = dict(body)
+            reason = f" ({body['reason']})" if body["reason"] else ""
+            self.set_status(f"{body['status']}{reason} — {body['n_trials']} trials — "
+                                f"{body['folder']}")
+            self.log("session", f"session {body['status']}{reason}: {body['n_trials']} trials")
+            self.summary_view.show_end(self.ended)
+            self._set_phase(ENDING)
+        elif kind == "summary":
+            self.summary = dict(body)
+            self.summary_view.show_summary(body)
+            self.log("session", "summary: " + (body.get("figure") or body.get("figure_error")
+                                               or "no figure"))
+        elif kind == "dropped":
+            pass  # signal rows dropped while the window was busy; the data on disk are whole
+
+    # --- closing ----------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """The window is closing: let a running session finish its trial on its own."""
+        if self.engine is not None:
+            self.engine.finish("GUI closed")
+            self.engine.close_pipe()
+        self.devices.shutdown()

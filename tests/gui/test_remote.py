@@ -1,0 +1,85 @@
+"""The engine-process plumbing without Qt: decimation, coalescing, and an outbox that never
+blocks the control loop, even when the GUI stops reading."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import numpy as np
+
+from rigctl.engine.remote import SIGNAL_COLUMNS, Decimator, Outbox, SignalBuffer
+
+
+def test_decimator_bins_one_sample_chunks_like_one_big_chunk():
+    rng = np.random.default_rng(0)
+    block = rng.random((1000, 4)).astype(np.float32)
+    big, small = [], []
+    Decimator(1000, 100, big.append)(0, block)
+    d = Decimator(1000, 100, small.append)
+    for i in range(1000):  # a rig delivers one sample at a time
+        d(i, block[i:i + 1])
+    a, b = np.concatenate(big), np.concatenate(small)
+    assert a.shape == (100, len(SIGNAL_COLUMNS)) and np.allclose(a, b)
+    assert np.allclose(a[:, 0], np.arange(100) / 100)
+    assert np.allclose(a[3, 1], block[30:40, 0].mean())
+    assert np.allclose(a[3, 2], block[30:40, 0].min())
+    assert np.allclose(a[3, 3], block[30:40, 0].max())
+    assert np.allclose(a[3, 6], block[30:40, 3].max())
+
+
+def test_decimator_restarts_after_a_gap():
+    out = []
+    d = Decimator(1000, 100, out.append)
+    d(0, np.ones((5, 4), np.float32))  # half a bin, then a gap
+    d(100, np.zeros((10, 4), np.float32))
+    (rows,) = out
+    assert rows.shape[0] == 1 and rows[0, 0] == 0.1 and rows[0, 1] == 0.0
+
+
+def test_signal_buffer_keeps_only_the_newest_rows():
+    buf = SignalBuffer(keep_rows=100)
+    for i in range(50):
+        buf.add(np.full((10, 7), i, float))
+    rows = buf.take()
+    assert 100 <= len(rows) < 110 and rows[-1, 0] == 49
+    assert buf.dropped == 500 - len(rows)
+    assert buf.take() is None
+
+
+def test_outbox_never_blocks_and_never_drops_trials():
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    out = Outbox(child, keep_rows=300)
+    big = np.zeros((100, 7))
+    t0 = time.perf_counter()
+    for i in range(2000):  # the parent does not read: the pipe fills up
+        out.put(("trial", {"trial": i, "pad": "x" * 500}))
+        out.signals.add(big)
+    assert time.perf_counter() - t0 < 2.0  # appends only (generous bound: no pipe waits)
+    trials, rows = [], 0
+    deadline = time.monotonic() + 20
+    while len(trials) < 2000 and time.monotonic() < deadline:
+        if parent.poll(0.1):
+            _, batch = parent.recv()
+            trials += [m[1]["trial"] for m in batch["msgs"] if m[0] == "trial"]
+            if batch["signal"] is not None:
+                rows += len(batch["signal"])
+    assert trials == list(range(2000))
+    assert rows < 2000 * 100 and out.signals.dropped > 0  # signal was coalesced and trimmed
+    out.close(timeout=1)
+
+
+def test_outbox_reports_a_vanished_parent():
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    out = Outbox(child)
+    gone = []
+    out.on_parent_gone = lambda: gone.append(True)
+    parent.close()
+    out.put(("event", (0.0, "state", "iti", "")))
+    deadline = time.monotonic() + 5
+    while not gone and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert gone == [True] and out.parent_gone.is_set()
+    out.close(timeout=1)
