@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from rigctl.data.durable import fsync_dir
 from rigctl.data.schema import DEFAULT_SIGNAL_UNIT, SIGNAL_CHANNELS
 from rigctl.errors import DataError
 
@@ -46,17 +47,6 @@ PREFIX = struct.Struct("<8sII")  # magic, version, data_offset
 ALIGN = 16
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def encode_header(channels: Sequence[str], rate_hz: float, t0_s: float) -> bytes:
@@ -109,7 +99,7 @@ class SignalWriter:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
             self._f = open(self.path, "ab")  # noqa: SIM115 - open until close()
         except OSError as exc:
             raise DataError(f"cannot write {self.path}: {exc.strerror}") from None

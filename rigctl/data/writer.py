@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import rigctl
+from rigctl.data.durable import fsync_dir
 from rigctl.data.provenance import provenance
 from rigctl.data.schema import EVENT_COLUMNS, FORMAT_VERSION
 from rigctl.data.signals import SIGNALS_FILE, SignalWriter
@@ -61,20 +62,9 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class SessionWriter:
