@@ -68,19 +68,34 @@ def _delays(events: pd.DataFrame) -> list[tuple[float, float]]:
     delays=st.lists(st.sampled_from([0.5, 1.0, 3.0, 8.0, 15.0]), min_size=1, max_size=3),
     threshold=st.floats(0.3, 0.9),
     power=st.floats(0.5, 15.0),
+    reward=st.floats(1.2, 12.0),
+    max_open=st.floats(0.02, 0.5),
     max_on=st.floats(0.2, 20.0),
     ramp=st.sampled_from([0.0, 0.05, 0.1, 0.5]),
     pulse=st.sampled_from([None, 10.0, 40.0]),
     seed=st.integers(0, 2**16),
 )
-def test_laser_only_inside_laser_trial_delays(make_config, tmp_path_factory, mode, delays,
-                                              threshold, power, max_on, ramp, pulse, seed):
-    cfg = make_config({"laser": {"max_on_s": max_on, "ramp_down_s": ramp}},
+def test_laser_only_inside_laser_trial_delays(make_config, tmp_path_factory, capsys, mode,
+                                              delays, threshold, power, reward, max_open, max_on,
+                                              ramp, pulse, seed):
+    valve = {"valve": {"max_open_s": max_open}}
+    cfg = make_config({"laser": {"max_on_s": max_on, "ramp_down_s": ramp},
+                       "reward_ports": {"left": valve, "right": valve}},
                       name=f"rig{seed}.yaml")
     params = {"n_trials": 100, "stim_mode": mode, "delays_s": delays, "laser_power_mw": power,
               "predictor": {"threshold": threshold}, "laser_pulse_hz": pulse,
-              "laser_pulse_width_s": 0.005, "iti_s": 0.5, "reward_consumption_s": 0.5}
-    _, data, session = run_sim(cfg, tmp_path_factory.mktemp("s"), seed=seed, params=params)
+              "laser_pulse_width_s": 0.005, "iti_s": 0.5, "reward_consumption_s": 0.5,
+              "reward_ul": reward}
+    from rigctl.errors import RigctlError
+
+    try:
+        _, data, session = run_sim(cfg, tmp_path_factory.mktemp("s"), seed=seed, params=params)
+    except RigctlError as exc:  # a reward the valve cannot give within max_open_s: refused
+        assert "max_open_s" in str(exc)
+        return
+    # Valves: never open longer than max_open_s, whatever the protocol asked.
+    for _t, _side, duration_s, _ul in session.rig.devices["sim"].world.record.deliveries:
+        assert duration_s <= max_open + 1e-9
     world = session.rig.devices["sim"].world
     laser_trials = data.trials[data.trials["trial_type"] == "laser"]
     windows = [(s, e) for (s, e) in _delays(data.events)]
