@@ -171,7 +171,7 @@ def run(quick: bool = False) -> list[dict]:
     ]
     rows.append({"name": "  tick / event-driven (p50 ratio)", "unit": "x",
                  "value": float(np.median(tick) / np.median(ev)), "target": "", "ok": None})
-    lat_us, iters = crossing_to_laser(6 if quick else 20)
+    lat_us, iters = crossing_to_laser(4 if quick else 20)
     rows.append({"name": "predictor crossing -> laser command", "unit": "us",
                  "value": float(np.median(lat_us)), "p50": float(np.median(lat_us)),
                  "p99": float(np.percentile(lat_us, 99)), "n": int(lat_us.size),
