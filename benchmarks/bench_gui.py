@@ -28,8 +28,9 @@ and its handler arming the timer (the same in both runs) and everything that del
 wake-up: the scheduler, the GIL shared with the outbox thread, and — in the GUI run — the GUI
 process competing for the machine's cores. The first ``WARMUP_TRIALS`` trials of both runs are
 left out (numba compiles the predictor, the window paints for the first time). Each trial gives
-three samples; ``--quick`` runs 40 trials a condition (~110 samples: its p99 is about the
-second-worst sample, so one scheduler hiccup moves it), the full run 120 (~350 samples).
+three samples; ``--quick`` runs 25 trials a condition (~70 samples: its p99 is the worst
+sample or nearly, so one scheduler hiccup moves it; quick reports the ratio without judging it),
+the full run 120 (~350 samples).
 
 Numbers move with machine load; run it on an idle machine. The two conditions run one after the
 other, not interleaved, so a change of background load between them shows up in the ratio.
@@ -168,7 +169,7 @@ def _row(name: str, ms: np.ndarray) -> dict[str, Any]:
 
 
 def run(quick: bool = False) -> list[dict]:
-    n_trials = 40 if quick else 120
+    n_trials = 25 if quick else 120
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         config = _config(tmpdir, n_trials)
@@ -177,10 +178,13 @@ def run(quick: bool = False) -> list[dict]:
     rows = [_row("state-timer lateness, headless engine child", headless),
             _row("state-timer lateness, GUI plotting live", gui)]
     ratio = rows[1]["p99"] / rows[0]["p99"] if rows[0]["p99"] > 0 else float("inf")
-    rows.append({"name": "GUI / headless, p99 ratio", "unit": "x", "value": ratio,
+    # ~70 samples (quick) cannot resolve a p99: the quick run is a smoke test of the method
+    # and reports the ratio without judging it; the full run (~350 samples) is the measurement.
+    rows.append({"name": "GUI / headless, p99 ratio" + (" (quick: not judged)" if quick else ""),
+                 "unit": "x", "value": ratio,
                  "p50": rows[1]["p50"] / rows[0]["p50"] if rows[0]["p50"] > 0 else float("nan"),
-                 "p99": ratio, "target": f"<= {TARGET_RATIO:g}",
-                 "ok": bool(ratio <= TARGET_RATIO)})
+                 "p99": ratio, "target": f"<= {TARGET_RATIO:g} (full run)",
+                 "ok": None if quick else bool(ratio <= TARGET_RATIO)})
     return rows
 
 
