@@ -353,7 +353,8 @@ def test_killed_host_process_gets_its_valves_closed_by_the_watchdog(tmp_path):
         seen: list[dict] = []
         deadline = time.monotonic() + 30
         while not any(r["kind"] == "watchdog" for r in seen):
-            assert time.monotonic() < deadline, "the watchdog never fired"
+            if time.monotonic() >= deadline:  # hang guard, not a speed check
+                pytest.fail("the watchdog never fired")
             seen.append(json.loads(emulator.stdout.readline()))
         seen.append(json.loads(emulator.stdout.readline()))  # what the trip did next
         closes = [r for r in seen if r["kind"] == "valve_close"]
