@@ -45,7 +45,7 @@ from rigctl.hardware.serial_link import (
     EMULATED,
     REPLY,
     SerialLink,
-    require_wall_clock,
+    open_connected,
     start_emulator,
     validate_emulator_settings,
 )
@@ -377,13 +377,4 @@ class _Cancelled(Exception):
 
 
 def open(name: str, settings: Settings, ctx: BuildContext) -> ObisLaser:  # noqa: A001
-    require_wall_clock(name, ctx)
-    dev = ObisLaser(name, settings, ctx)
-    try:
-        dev.connect()
-    except BaseException as exc:
-        dev.close()
-        if isinstance(exc, DeviceError):
-            raise DeviceError(f"{ctx.source}: {exc}") from None
-        raise
-    return dev
+    return open_connected(ObisLaser, name, settings, ctx)

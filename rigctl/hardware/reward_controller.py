@@ -43,7 +43,7 @@ from rigctl.hardware.serial_link import (
     REPLY,
     Reply,
     SerialLink,
-    require_wall_clock,
+    open_connected,
     start_emulator,
     validate_emulator_settings,
 )
@@ -422,13 +422,4 @@ class _Output(DigitalOutputDriver):
 
 
 def open(name: str, settings: Settings, ctx: BuildContext) -> RewardController:  # noqa: A001
-    require_wall_clock(name, ctx)
-    dev = RewardController(name, settings, ctx)
-    try:
-        dev.connect()
-    except BaseException as exc:
-        dev.close()
-        if isinstance(exc, DeviceError):
-            raise DeviceError(f"{ctx.source}: {exc}") from None
-        raise
-    return dev
+    return open_connected(RewardController, name, settings, ctx)

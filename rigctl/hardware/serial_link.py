@@ -84,6 +84,21 @@ def emulator_module(kind: str) -> Any:
         ) from None
 
 
+def open_connected(cls: Any, name: str, settings: Any, ctx: BuildContext) -> Any:
+    """Construct a serial device and run its handshake; on any failure close it again, and
+    prefix a DeviceError with the config file so the operator knows which rig it was."""
+    require_wall_clock(name, ctx)
+    dev = cls(name, settings, ctx)
+    try:
+        dev.connect()
+    except BaseException as exc:
+        dev.close()
+        if isinstance(exc, DeviceError):
+            raise DeviceError(f"{ctx.source}: {exc}") from None
+        raise
+    return dev
+
+
 def validate_emulator_settings(kind: str, port: str, emulator: dict[str, Any]) -> None:
     """For a Settings validator: ``emulator`` keys are checked by the emulator's own model, so
     ``rigctl check`` catches typos in them without the core importing the simulator eagerly."""

@@ -17,8 +17,6 @@ parameter out of range.
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -29,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from sim_backend.emulators.bench import Bench, bench_for
-from sim_backend.emulators.ptyport import LineEmulator
+from sim_backend.emulators.ptyport import LineEmulator, serve_until_signalled
 
 ERR_UNKNOWN, ERR_INVALID, ERR_RANGE = "ERR-100", "ERR-101", "ERR-102"
 ST_FAULT, ST_EMISSION, ST_READY, ST_STANDBY, ST_EXTERNAL = 0x1, 0x2, 0x4, 0x8, 0x400
@@ -223,23 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="print every command and emission change as a JSON line")
     args = ap.parse_args(argv)
     emu = ObisEmulator(max_power_mw=args.max_power_mw)
-    lock = threading.Lock()
-
-    def show(kind: str, data: dict[str, Any]) -> None:
-        with lock:
-            print(json.dumps({"kind": kind, **data}), flush=True)
-
-    if args.log:
-        emu.record.listener = show
-    emu.start()
-    print(emu.port, flush=True)
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
-    while not done.wait(0.5):
-        pass
-    emu.close()
-    return 0
+    return serve_until_signalled(emu, args.log)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,15 @@ import contextlib
 import errno
 import heapq
 import itertools
+import json
 import os
 import select
+import signal
 import threading
 import time
 import tty
 from collections.abc import Callable
+from typing import Any
 
 _IDLE_S = 0.05  # the serve loop looks at its stop flag at least this often
 
@@ -235,3 +238,25 @@ def _split(data: bytes) -> list[bytes | None]:
     if start < len(data):
         out.append(data[start:])
     return out
+
+
+def serve_until_signalled(emu: Any, log: bool) -> int:
+    """Run ``emu`` as its own process: print its pty path (and, with ``log``, every recorded
+    command as a JSON line) until SIGINT or SIGTERM, then close it (its outputs go off)."""
+    lock = threading.Lock()
+
+    def show(kind: str, data: dict[str, Any]) -> None:
+        with lock:
+            print(json.dumps({"kind": kind, **data}), flush=True)
+
+    if log:
+        emu.record.listener = show
+    emu.start()
+    print(emu.port, flush=True)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    while not done.wait(0.5):
+        pass
+    emu.close()
+    return 0

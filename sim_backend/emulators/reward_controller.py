@@ -19,10 +19,7 @@ prints the pty path, then serves until killed.
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -31,7 +28,7 @@ from typing import Any
 from pydantic import Field
 
 from sim_backend.emulators.bench import Bench, LiveWorld, bench_for
-from sim_backend.emulators.ptyport import LineEmulator
+from sim_backend.emulators.ptyport import LineEmulator, serve_until_signalled
 from sim_backend.settings import SimSettings
 
 IDENTITY = "rigctl-reward"
@@ -400,23 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     emu = ControllerEmulator(bench=bench, world=world)
     emu.owns_world = world is not None
     emu.use_default_wiring()
-    lock = threading.Lock()
-
-    def show(kind: str, data: dict[str, Any]) -> None:
-        with lock:
-            print(json.dumps({"kind": kind, **data}), flush=True)
-
-    if args.log:
-        emu.record.listener = show
-    emu.start()
-    print(emu.port, flush=True)
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
-    while not done.wait(0.5):
-        pass
-    emu.close()
-    return 0
+    return serve_until_signalled(emu, args.log)
 
 
 if __name__ == "__main__":
