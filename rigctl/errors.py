@@ -31,3 +31,7 @@ class InterlockError(RigctlError):
 
 class DataError(RigctlError):
     """A session folder or data file cannot be written or read."""
+
+
+class TaskError(RigctlError):
+    """A task file's own code failed while a session ran (the message names file:line)."""

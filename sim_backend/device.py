@@ -1,13 +1,17 @@
 """Backend entry point for devices of ``type: sim``: the simulated world and its drivers.
 
 A sim device is the whole simulated rig: it knows by each channel's role which port a valve
-waters and which cue a line drives, as a real rig knows by its wiring.
+waters and which output a line drives, as a real rig knows by its wiring. Which subject is in
+the box (the working-memory agent, the generic agent, a user's agent) comes from the session.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
+from rigctl.config.agent import AgentChoice
 from rigctl.config.rig import LaserConfig
 from rigctl.errors import DeviceError
 from rigctl.hardware.interfaces import (
@@ -18,37 +22,47 @@ from rigctl.hardware.interfaces import (
     ValveDriver,
 )
 from rigctl.hardware.registry import BuildContext
+from sim_backend.agents import make_agent
 from sim_backend.devices import SimCue, SimLaser, SimValve
 from sim_backend.mouse import SimMouse
 from sim_backend.settings import SimSettings
 from sim_backend.world import SimWorld
 
 Settings = SimSettings
-SIDES = ("left", "right")
 
 
 class SimDevice(Device):
     def __init__(self, name: str, settings: SimSettings, ctx: BuildContext) -> None:
         self.name = name
-        self.world = SimWorld(ctx.clock, settings, SimMouse(ctx.subject, settings.mouse, ctx.seed))
+        body = SimMouse(ctx.subject, settings.mouse, ctx.seed)
+        choice = ctx.agent if ctx.agent is not None else AgentChoice()
+        agent = make_agent(choice, body, settings.generic_agent,
+                           np.random.default_rng(ctx.seed.spawn(1)[0]))
+        self.world = SimWorld(ctx.clock, settings, agent)
 
     def valve(self, channel: str, role: str, nominal_ul: Callable[[float], float]) -> ValveDriver:
-        side = role.removeprefix("valve_")
-        if side not in SIDES:
+        if not role.startswith("valve_"):
             raise DeviceError(f"device {self.name!r}: no simulated valve for {role!r}")
-        return SimValve(self.world, side, nominal_ul)
+        return SimValve(self.world, role.removeprefix("valve_"), nominal_ul)
 
     def digital_input(self, channel: str, role: str) -> None:
-        if role not in ("lick_left", "lick_right"):
-            raise DeviceError(f"device {self.name!r}: the simulated mouse has no input {role!r}")
+        port = role.removeprefix("lick_") if role.startswith("lick_") else None
+        self.world.add_input(role, port)
 
     def digital_output(self, channel: str, role: str) -> DigitalOutputDriver:
+        if role == "laser_gate":  # the simulated laser's power already says what is emitted
+            return SimCue(None, role)
         return SimCue(self.world, role.removeprefix("cue_"))
 
     def laser(self, channel: str, cfg: LaserConfig) -> LaserDriver:
         return SimLaser(self.world)
 
     def signal_input(self, channel: str, role: str, rate_hz: float) -> None:
+        if role != "neural_signal":
+            raise DeviceError(
+                f"device {self.name!r}: the simulated rig has no analog input {role!r} (it "
+                "simulates the neural signal only); route it to a real device or remove it"
+            )
         if rate_hz != 1000.0:
             raise DeviceError(
                 f"device {self.name!r}: the simulated rig samples {channel} at 1000 Hz; set "
@@ -58,6 +72,9 @@ class SimDevice(Device):
 
     def event_source(self) -> EventSource:
         return self.world
+
+    def start(self) -> None:
+        self.world.start_agent()
 
 
 def open(name: str, settings: SimSettings, ctx: BuildContext) -> SimDevice:  # noqa: A001

@@ -22,14 +22,18 @@ class SimValve(ValveDriver):
 
 
 class SimCue(DigitalOutputDriver):
-    def __init__(self, world: SimWorld, name: str) -> None:
+    """A digital output line of the box; the agent perceives every change (none without a
+    world: the laser gate, whose effect the simulated laser's power already carries)."""
+
+    def __init__(self, world: SimWorld | None, name: str) -> None:
         self.world, self.name = world, name
         self.level = False
 
     def set(self, level: bool) -> None:
         if level != self.level:
             self.level = level
-            self.world.cue(self.name, level)
+            if self.world is not None:
+                self.world.output(self.name, level)
 
 
 class SimLaser(LaserDriver):

@@ -39,12 +39,28 @@ class MouseSettings(BaseModel):
     neural_noise_sd: float = Field(0.05, ge=0, description="Measurement noise of the signal")
 
 
+class GenericAgentSettings(BaseModel):
+    """The subject that knows no task: how often it acts, and how fast."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    respond_p: float = Field(0.6, ge=0, le=1, description="Chance of acting after an output onset")
+    latency_median_s: float = Field(0.4, gt=0, le=60, description="Median response latency (s)")
+    latency_log_sd: float = Field(0.5, ge=0, le=3, description="SD of log latency")
+    explore_hz: float = Field(0.05, ge=0, le=50, description="Spontaneous actions per input (Hz)")
+    hold_s: float = Field(0.1, gt=0, le=10, description="How long an input is held (s)")
+
+
 class SimSettings(BaseModel):
     """The whole ``simulation:`` section."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     mouse: MouseSettings = Field(default_factory=MouseSettings)
+    generic_agent: GenericAgentSettings = Field(
+        default_factory=GenericAgentSettings,
+        description="The subject that knows no task (--agent generic, or tasks without a mapping)",
+    )
     valve_flow_scale: float = Field(
         1.0, gt=0, le=10, description="True valve flow / calibrated flow (1 = perfect calibration)"
     )

@@ -1,11 +1,12 @@
-"""The simulated world: what the mouse perceives, what it does, and what the rig delivered.
+"""The simulated world: the physics of the box, and a subject (an agent) inside it.
 
-The world is the simulated rig's event source. It keeps a time-ordered queue of the mouse's
-future actions (lick edges) and of its own internal changes (end of a laser ramp), integrates the
-mouse on a 1 ms grid up to each event, and hands input events to the engine exactly as a real
-backend's event source would. Outputs reach it through the simulated drivers, which call
-``cue``, ``valve_open`` and ``laser``. It records every lick, delivery and laser change so tests
-can compare the session's log with what "physically" happened.
+The world is the simulated rig's event source. It keeps a time-ordered queue of the agent's
+future actions (input edges) and of its own internal changes (end of a laser ramp), integrates
+the agent's body on a 1 ms grid up to each event, and hands input events to the engine exactly
+as a real backend's event source would. Outputs reach it through the simulated drivers, which
+call ``output``, ``valve_open`` and ``laser``; it tells the agent what changed and knows nothing
+of what an output means to a task. It records every input edge, delivery and laser change so
+tests can compare the session's log with what "physically" happened.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from rigctl.errors import RigctlError
 from rigctl.hardware.interfaces import EventSource, InputEvent, PulseTrain, SignalChunk
-from sim_backend.mouse import SimMouse
+from sim_backend.agents.base import Agent
 from sim_backend.settings import SimSettings
 
 
@@ -29,7 +30,8 @@ from sim_backend.settings import SimSettings
 class WorldRecord:
     """Ground truth of the simulated session."""
 
-    licks: list[tuple[float, str]] = field(default_factory=list)
+    licks: list[tuple[float, str]] = field(default_factory=list)  # (t, port) lick onsets
+    actions: list[tuple[float, str]] = field(default_factory=list)  # (t, input) every onset
     deliveries: list[tuple[float, str, float, float]] = field(default_factory=list)
     laser: list[tuple[float, float, str]] = field(default_factory=list)  # (t, mW, on|ramp|off)
     light: list[tuple[float, float]] = field(default_factory=list)  # (t, mW) at the tissue
@@ -47,10 +49,15 @@ def floor_grid(t: float) -> int:
 
 
 class SimWorld(EventSource):
-    def __init__(self, clock, settings: SimSettings, mouse: SimMouse) -> None:
+    def __init__(self, clock, settings: SimSettings, agent: Agent) -> None:
         self.clock = clock
         self.s = settings
-        self.mouse = mouse
+        self.agent = agent
+        self.mouse = mouse = agent.body  # the continuous part the world integrates
+        self.inputs: list[str] = []
+        self.port_inputs: dict[str, str] = {}
+        self._lick_port: dict[str, str] = {}
+        self._started = False
         self.record = WorldRecord()
         self._queue: list[tuple[float, int, str, float, Callable[[], None] | None]] = []
         self._seq = itertools.count()
@@ -102,7 +109,9 @@ class SimWorld(EventSource):
                 action()
                 continue
             if value:
-                self.record.licks.append((t, name.removeprefix("lick_")))
+                self.record.actions.append((t, name))
+                if name in self._lick_port:
+                    self.record.licks.append((t, self._lick_port[name]))
             return InputEvent(t=t, name=name, value=value)
 
     def revise(self, sample: int) -> None:
@@ -115,6 +124,29 @@ class SimWorld(EventSource):
         self.mouse.advance(sample - self.mouse.k)
         self.sig_k = sample
         self._r_pending.clear()
+
+    # --- the agent's side -------------------------------------------------------------------
+    def add_input(self, name: str, port: str | None = None) -> None:
+        """An input line the agent can act on (``port``: the reward port it senses licks at)."""
+        self.inputs.append(name)
+        if port is not None:
+            self.port_inputs[port] = name
+            self._lick_port[name] = port
+
+    def start_agent(self) -> None:
+        if not self._started:
+            self._started = True
+            self.agent.attach(self)
+            self.agent.start(self.clock.now())
+
+    def press(self, t: float, name: str, hold_s: float) -> None:
+        self._push(t, name, 1.0, None)
+        self._push(t + hold_s, name, 0.0, None)
+        self._wake.set()
+
+    def at(self, t: float, action: Callable[[], None]) -> None:
+        self._at(t, action)
+        self._wake.set()
 
     def schedule_input(self, t: float, name: str, value: float = 1.0) -> None:
         """Schedule an input edge at ``t`` (benchmarks and fault tests drive the rig this way)."""
@@ -158,22 +190,9 @@ class SimWorld(EventSource):
         self._advance(t)
         return t
 
-    def cue(self, name: str, level: bool) -> None:
-        t = self._now()
-        m = self.mouse
-        if name == "trial_start" and level:
-            m.sample_started(m.alternation_target())
-        elif name == "trial_start":
-            m.delay_started()
-        elif name in ("sample_left", "sample_right") and level:
-            m.sample_started(name.removeprefix("sample_"))
-        elif name == "laser_gate":
-            return  # the simulated laser's power already says whether light is emitted
-        elif name == "go" and level:
-            decision = m.go()
-            if decision is not None:
-                side, rt = decision
-                self._lick(t + rt, side)
+    def output(self, name: str, level: bool) -> None:
+        """A digital output changed: the agent perceives it (lights, tones, doors...)."""
+        self.agent.output(self._now(), name, level)
 
     def valve_open(
         self, side: str, duration_s: float, nominal_ul: Callable[[float], float]
@@ -181,8 +200,7 @@ class SimWorld(EventSource):
         t = self._now()
         ul = nominal_ul(duration_s * 1000.0) * self.s.valve_flow_scale
         self.record.deliveries.append((t, side, duration_s, ul))
-        for dt in self.mouse.lick_bout(ul):
-            self._lick(t + dt, side)
+        self.agent.water(t, side, ul)
 
     def valve_close(self, side: str) -> None:
         t = self._now()
@@ -242,10 +260,6 @@ class SimWorld(EventSource):
 
     def _at(self, t: float, action: Callable[[], None]) -> None:
         self._push(t, "", 0.0, action)
-
-    def _lick(self, t: float, side: str) -> None:
-        self._push(t, f"lick_{side}", 1.0, None)
-        self._push(t + self.s.mouse.lick_contact_s, f"lick_{side}", 0.0, None)
 
     def _advance(self, t: float) -> None:
         """Integrate the mouse over the samples that have ended by ``t``.

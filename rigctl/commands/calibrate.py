@@ -95,7 +95,7 @@ def _valve(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped-def
     interactive = given is None
     tty = sys.stdin.isatty()
     name = f"reward_ports.{side}"
-    port_cfg = getattr(cfg.reward_ports, side)
+    port_cfg = cfg.reward_ports[side]
     total_s = sum(args.openings * (t / 1000 + args.interval) for t in times)
     print(f"{name}: {len(times)} open times x {args.openings} openings "
           f"({port_cfg.valve.channel}), about {total_s / 60:.1f} min of pulses")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from rigctl.commands.common import load
 from rigctl.config.rig import CUES
@@ -14,7 +15,8 @@ HELP = "validate a rig config and print its devices"
 
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("config")
-    p.add_argument("--protocol", help="also validate this protocol name or file")
+    p.add_argument("--protocol",
+                   help="also check this task: a name, a task file (.py) or a protocol YAML")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,8 +26,7 @@ def run(args: argparse.Namespace) -> int:
     for name, dev in cfg.devices.items():
         extra = "  ".join(f"{k}={v}" for k, v in dev.settings().items() if not isinstance(v, dict))
         print(f"  device   {name}: {dev.type}  {extra}".rstrip())
-    for side in ("left", "right"):
-        port = getattr(cfg.reward_ports, side)
+    for side, port in cfg.reward_ports.items():
         lo, hi = ValveCurve(port.calibration).ul_range
         date = f" on {port.calibration.date}" if port.calibration.date else ""
         print(f"  {side:<8} valve {port.valve.channel}  lick {port.lick_sensor.channel}  "
@@ -39,9 +40,20 @@ def run(args: argparse.Namespace) -> int:
     for name in CUES:
         cue = getattr(cfg.cues, name)
         print(f"  cue      {name}: {cue.channel if cue else 'not wired'}")
+    for name, io in cfg.inputs.items():
+        print(f"  input    {name}: {io.channel}  (events {name}, {name}_off)")
+    for name, io in cfg.outputs.items():
+        print(f"  output   {name}: {io.channel}")
+    for name, io in cfg.analog_inputs.items():
+        print(f"  analog   {name}: {io.channel} at {io.rate_hz:g} Hz")
     if cfg.neural_signal:
         print(f"  signal   {cfg.neural_signal.channel} at {cfg.neural_signal.rate_hz:g} Hz")
     print(f"  protocol {spec.name} ({spec.source})")
+    cls = spec.cls
+    print(f"  task     states {', '.join(cls.states)}; starts in {cls.initial_state}")
+    print(f"  trials   columns {', '.join(f.name for f in dataclasses.fields(cls.Trial))}")
+    print("  task check: OK (goto targets, reachable states, events, outputs; requirements "
+          "checked when a session opens the rig)")
     return 0
 
 

@@ -15,7 +15,14 @@ HELP = "run a session (virtual time on a simulated rig)"
 
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="rig config YAML, e.g. hardware_configs/sim.yaml")
-    p.add_argument("--protocol", help="protocol name or protocol YAML file")
+    p.add_argument("--protocol",
+                   help="task name, task file (my_task.py) or protocol YAML (name/task + "
+                   "parameters)")
+    p.add_argument("--agent", default="auto",
+                   help="simulated subject: auto (the task's working-memory mapping, else "
+                   "generic), working_memory, generic, or an agent .py file")
+    p.add_argument("--coverage", action="store_true",
+                   help="print which states and transitions the session never reached")
     p.add_argument("--subject", default=None, help="subject ID (default: sim-mouse-1)")
     p.add_argument("--genotype", choices=["wt", "ip3r2_ko"], default="wt")
     p.add_argument("--treatment", choices=["none", "saline", "cno"], default="none")
@@ -48,10 +55,10 @@ def run(args: argparse.Namespace) -> int:
     session = Session(cfg, SessionOptions(
         subject=subject, protocol=spec, data_root=data_root, seed=args.seed,
         realtime=args.realtime or not simulated_only(cfg), config_source=args.config,
-        summary_figure=not args.no_figure,
+        summary_figure=not args.no_figure, agent=args.agent,
     ))
     folder = session.open()
-    progress = Progress(spec.params.n_trials, quiet=args.quiet)  # type: ignore[attr-defined]
+    progress = Progress(getattr(spec.params, "n_trials", None), quiet=args.quiet)
     session.trial_listeners.append(progress.update)
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -65,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(s, h)
         progress.done()
     print(summary_table(folder))
+    if args.coverage:
+        from rigctl.engine.coverage import format_report
+
+        print(format_report(session.coverage.report()))
     print(f"status: {result.status}{' (' + result.reason + ')' if result.reason else ''}")
     print(f"data:   {folder}")
     if result.figure is not None:
@@ -85,10 +96,10 @@ def simulated_only(cfg) -> bool:
 class Progress:
     """A one-line progress bar on a terminal; a line every 10% otherwise."""
 
-    def __init__(self, total: int, quiet: bool) -> None:
-        self.total, self.quiet = total, quiet
+    def __init__(self, total: int | None, quiet: bool) -> None:
+        self.total, self.quiet = total or 0, quiet  # 0: the task sets no trial count
         self.tty = sys.stderr.isatty()
-        self.step = max(1, total // 10)
+        self.step = max(1, self.total // 10)
         self.shown = False
 
     def update(self, rec, progress: dict[str, float]) -> None:
@@ -98,7 +109,7 @@ class Progress:
         acc_txt = "  --  " if acc != acc else f"{100 * acc:5.1f}%"
         if self.tty:
             width = 30
-            fill = int(width * n / self.total)
+            fill = int(width * n / self.total) if self.total else 0
             sys.stderr.write(f"\r[{'#' * fill}{'.' * (width - fill)}] trial {n}/{self.total}"
                              f"  correct {acc_txt}")
             sys.stderr.flush()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rigctl.config.calibration import LaserCalibrationConfig, ValveCalibrationConfig
 from rigctl.config.strict import Strict
@@ -32,9 +32,45 @@ class RewardPortConfig(Strict):
     calibration: ValveCalibrationConfig
 
 
-class RewardPortsConfig(Strict):
-    left: RewardPortConfig
-    right: RewardPortConfig
+NAME_RE = r"[A-Za-z][A-Za-z0-9_]*"
+
+
+def check_names(names: dict[str, Any], what: str) -> None:
+    """Names that tasks use in code and data columns: identifiers, so `lick_<port>` and
+    `<input>_off` stay unambiguous event names."""
+    for name in names:
+        if not re.fullmatch(NAME_RE, str(name)):
+            raise ValueError(
+                f"{what} name {name!r} must start with a letter and hold only letters, digits "
+                "and '_' (e.g. centre_poke)"
+            )
+
+
+class Named(dict):  # type: ignore[type-arg]
+    """A name -> config map that also reads as attributes (``reward_ports.left``), as the
+    two-port configs before named ports did."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class DigitalInputConfig(Strict):
+    channel: str = Field(description="Input line, DEVICE/CHANNEL (e.g. Dev1/port0/line3)")
+    description: str = Field("", description="What the input is, for the reader and the NWB file")
+
+
+class DigitalOutputConfig(Strict):
+    channel: str = Field(description="Output line, DEVICE/CHANNEL (e.g. Dev1/port0/line4)")
+    description: str = Field("", description="What the output drives, for the reader and NWB")
+
+
+class AnalogInputConfig(Strict):
+    channel: str = Field(description="Analog input, DEVICE/CHANNEL (e.g. Dev1/ai1)")
+    rate_hz: float = Field(1000.0, gt=0, le=100_000, description="Sample rate (Hz)")
+    description: str = Field("", description="What the input measures")
 
 
 class LaserConfig(Strict):
@@ -89,8 +125,19 @@ class NeuralSignalConfig(Strict):
 
 
 class ProtocolChoice(Strict):
-    name: str = Field(description="Registered protocol name, e.g. delayed_alternation")
+    name: str | None = Field(
+        None, description="A built-in or installed task, e.g. delayed_alternation"
+    )
+    task: str | None = Field(
+        None, description="Or a task file (.py), relative to this YAML file's folder"
+    )
     parameters: dict[str, Any] = Field(default_factory=dict, description="Parameter overrides")
+
+    @model_validator(mode="after")
+    def _one_task(self) -> ProtocolChoice:
+        if (self.name is None) == (self.task is None):
+            raise ValueError("give either `name:` (a built-in task) or `task:` (a task file)")
+        return self
 
 
 class DeviceConfig(BaseModel):
@@ -124,9 +171,24 @@ class RigConfig(Strict):
         default_factory=_default_devices,
         description="Devices by name; a channel `NAME/...` is routed to device NAME",
     )
-    reward_ports: RewardPortsConfig
+    reward_ports: dict[str, RewardPortConfig] = Field(
+        description="Reward ports by name (left, right, centre...): valve, lick sensor, "
+        "calibration; a port's lick sensor gives the events lick_<name> / lick_<name>_off"
+    )
     laser: LaserConfig | None = None
     cues: CuesConfig = Field(default_factory=CuesConfig)
+    inputs: dict[str, DigitalInputConfig] = Field(
+        default_factory=dict,
+        description="Named digital inputs (centre_poke, beam_break...); each gives the events "
+        "<name> (rising) and <name>_off (falling)",
+    )
+    outputs: dict[str, DigitalOutputConfig] = Field(
+        default_factory=dict,
+        description="Named digital outputs (house_light, tone, door...), set by tasks by name",
+    )
+    analog_inputs: dict[str, AnalogInputConfig] = Field(
+        default_factory=dict, description="Named analog inputs (wheel, pressure...)"
+    )
     neural_signal: NeuralSignalConfig | None = None
     protocol: ProtocolChoice | None = Field(
         None, description="Default protocol for this rig when the command line names none"
@@ -145,11 +207,53 @@ class RigConfig(Strict):
                 )
         return devices
 
+    @field_validator("reward_ports")
+    @classmethod
+    def _port_names(cls, ports: dict[str, RewardPortConfig]) -> dict[str, RewardPortConfig]:
+        if not ports:
+            raise ValueError("list at least one reward port (e.g. left: and right:)")
+        check_names(ports, "reward port")
+        return Named(ports)
+
+    @field_validator("inputs", "outputs", "analog_inputs")
+    @classmethod
+    def _io_names(cls, io: dict[str, Any]) -> dict[str, Any]:
+        check_names(io, "input/output")
+        return io
+
+    @model_validator(mode="after")
+    def _one_meaning_per_name(self) -> RigConfig:
+        """An event or output name means one thing: `go` cannot be both a cue and an output,
+        `lick_left` both a port's sensor and a named input."""
+        seen: dict[str, str] = {}
+        for path, name in self.names():
+            if name in seen:
+                raise ValueError(f"{path}: the name {name!r} is already used by {seen[name]}; "
+                                 "give one of them another name")
+            seen[name] = path
+        return self
+
+    def names(self) -> list[tuple[str, str]]:
+        """(field path, name) of every input event and output the config defines."""
+        out = [(f"reward_ports.{p}.lick_sensor", f"lick_{p}") for p in self.reward_ports]
+        out += [(f"inputs.{n}", n) for n in self.inputs]
+        out += [(f"analog_inputs.{n}", n) for n in self.analog_inputs]
+        out += [(f"cues.{n}", n) for n in CUES if getattr(self.cues, n) is not None]
+        out += [(f"outputs.{n}", n) for n in self.outputs]
+        return out
+
+    def input_names(self) -> list[str]:
+        """Digital input events a task can receive on this rig (rising edges)."""
+        return [f"lick_{p}" for p in self.reward_ports] + list(self.inputs)
+
+    def output_names(self) -> list[str]:
+        """Digital outputs a task can set on this rig (wired cues and named outputs)."""
+        return [n for n in CUES if getattr(self.cues, n) is not None] + list(self.outputs)
+
     def channels(self) -> list[tuple[str, str]]:
         """Every (field path, channel) the config routes to a device."""
         out = []
-        for side in ("left", "right"):
-            port = getattr(self.reward_ports, side)
+        for side, port in self.reward_ports.items():
             out.append((f"reward_ports.{side}.valve.channel", port.valve.channel))
             out.append((f"reward_ports.{side}.lick_sensor.channel", port.lick_sensor.channel))
         if self.laser is not None:
@@ -160,6 +264,10 @@ class RigConfig(Strict):
             cue = getattr(self.cues, name)
             if cue is not None:
                 out.append((f"cues.{name}.channel", cue.channel))
+        for kind, io in (("inputs", self.inputs), ("outputs", self.outputs),
+                         ("analog_inputs", self.analog_inputs)):
+            for name, item in io.items():
+                out.append((f"{kind}.{name}.channel", item.channel))
         if self.neural_signal is not None:
             out.append(("neural_signal.channel", self.neural_signal.channel))
         return out

@@ -33,7 +33,7 @@ from rigctl.data.provenance import provenance
 from rigctl.data.schema import EVENT_COLUMNS, FORMAT_VERSION
 from rigctl.data.signals import SIGNALS_FILE, SignalWriter
 from rigctl.errors import DataError
-from rigctl.protocols.trial import COLUMNS, TrialRecord
+from rigctl.protocols.trial import TrialRecord, columns_of
 
 __all__ = ["EVENT_COLUMNS", "FORMAT_VERSION", "SessionWriter", "fmt", "session_folder",
            "write_json_atomic"]
@@ -70,8 +70,10 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 class SessionWriter:
     """Creates the session folder and owns its files until ``close``."""
 
-    def __init__(self, folder: Path, metadata: dict[str, Any]) -> None:
+    def __init__(self, folder: Path, metadata: dict[str, Any],
+                 trial_type: type = TrialRecord) -> None:
         self.folder = Path(folder)
+        self.columns = columns_of(trial_type)  # the task's declared trial record
         try:
             self.folder.parent.mkdir(parents=True, exist_ok=True)
             self.folder.mkdir()
@@ -112,7 +114,7 @@ class SessionWriter:
             raise DataError(f"cannot write in {self.folder}: {exc.strerror}") from None
         self._trials = csv.writer(self._trials_f, lineterminator="\n")
         self._events = csv.writer(self._events_f, lineterminator="\n")
-        self._trials.writerow(COLUMNS)
+        self._trials.writerow(self.columns)
         self._events.writerow(EVENT_COLUMNS)
         self._sync()
 
@@ -136,7 +138,7 @@ class SessionWriter:
     def write_trial(self, rec: TrialRecord) -> None:
         """Append the trial and make it durable before returning."""
         row = asdict(rec)
-        self._trials.writerow([fmt(row[c]) for c in COLUMNS])
+        self._trials.writerow([fmt(row[c]) for c in self.columns])
         self.n_trials += 1
         self._sync()
 

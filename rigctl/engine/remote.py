@@ -534,7 +534,7 @@ def manual_main(conn: Connection, req: ManualRequest, parent_pid: int) -> None:
         "laser_unit": rig.laser_command_unit if rig.has_laser else "",
         "max_power_mw": laser_cfg.max_power_mw if laser_cfg else None,
         "max_on_s": laser_cfg.max_on_s if laser_cfg else None,
-        "max_open_s": {s: getattr(rig.cfg.reward_ports, s).valve.max_open_s
+        "max_open_s": {s: rig.cfg.reward_ports[s].valve.max_open_s
                        for s in rig.sides},
         "calibrated_laser": req.calibrated_laser,
     }))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import inspect
 import secrets
 import traceback
 from collections.abc import Callable
@@ -21,24 +22,27 @@ import numpy as np
 from pydantic import ValidationError
 
 import rigctl
+from rigctl.config.agent import AgentChoice
 from rigctl.config.rig import RigConfig
 from rigctl.config.subject import Subject
 from rigctl.data.signals import SignalWriter
 from rigctl.data.writer import SessionWriter, session_folder
 from rigctl.engine.clock import VirtualClock, WallClock
 from rigctl.engine.controls import SessionControls
+from rigctl.engine.coverage import Coverage
 from rigctl.engine.loop import ControlLoop
 from rigctl.engine.machine import StateMachine
 from rigctl.engine.signals import CHANNELS, SignalPipeline
 from rigctl.engine.timers import Timers
-from rigctl.errors import DataError, RigctlError
+from rigctl.errors import DataError, RigctlError, TaskError
 from rigctl.hardware.events import QueueEventSource
 from rigctl.hardware.registry import BuildContext, open_devices
 from rigctl.hardware.rig import Rig
 from rigctl.predictor.settings import PredictorSettings
 from rigctl.protocols.base import Protocol, ProtocolContext
 from rigctl.protocols.loading import ProtocolSpec
-from rigctl.protocols.trial import TrialRecord
+from rigctl.protocols.static_check import task_graph
+from rigctl.protocols.trial import TrialRecord, trial_schema
 
 
 @dataclass
@@ -50,6 +54,7 @@ class SessionOptions:
     realtime: bool = False
     config_source: str = "<config>"
     summary_figure: bool = True  # write summary.png at the end (cohorts skip it: ~1 s each)
+    agent: str = "auto"  # simulated subject: auto, working_memory, generic or an agent file
 
 
 @dataclass
@@ -77,13 +82,16 @@ class Session:
         self.event_listeners: list[Callable[[float, str, str, str], None]] = []
         self.controls = SessionControls()
         self._early_stop = ""
+        self.coverage = Coverage(opts.protocol.cls.states, task_graph(opts.protocol.cls))
+        self.event_listeners.append(self.coverage.listener)
         seeds = np.random.SeedSequence(self.seed).spawn(2)
         queue = QueueEventSource(self.clock)
+        spec = opts.protocol
+        agent = AgentChoice(kind=opts.agent, mapping=spec.cls.agent, task_source=spec.source)
         devices = open_devices(cfg, BuildContext(self.clock, opts.subject, seeds[1], queue,
-                                                 source=opts.config_source))
+                                                 source=opts.config_source, agent=agent))
         self.rig = Rig(cfg, devices, queue, self.clock, self.timers, self._log)
         try:
-            spec = opts.protocol
             problems = spec.cls.rig_problems(spec.params, self.rig)
             if problems:
                 raise RigctlError("\n".join(f"{spec.source}: {p}" for p in problems))
@@ -115,6 +123,12 @@ class Session:
         except BaseException:
             self.rig.close()
             raise
+
+    def _task_file(self) -> str | None:
+        try:
+            return inspect.getsourcefile(self.opts.protocol.cls)
+        except TypeError:
+            return None
 
     def _laser_state(self) -> tuple[float, float]:
         laser = self.rig.laser
@@ -180,7 +194,10 @@ class Session:
             "protocol": {
                 "name": spec.name, "source": spec.source, "sha256": spec.sha256,
                 "parameters": spec.params.model_dump(mode="json"),
+                **({"task_file": spec.task_file} if spec.task_file else {}),
             },
+            "trial_schema": trial_schema(spec.cls.Trial),
+            "agent": self.opts.agent if self.rig.simulated else None,
             "rig": self.cfg.model_dump(mode="json"),
             "config_source": self.opts.config_source,
             "seed": self.seed,
@@ -193,7 +210,8 @@ class Session:
         folder = session_folder(self.opts.data_root, self.opts.subject.id,
                                 self.opts.protocol.name, started)
         try:
-            self.writer = SessionWriter(folder, self.metadata())
+            self.writer = SessionWriter(folder, self.metadata(),
+                                        trial_type=self.opts.protocol.cls.Trial)
             if self.signals is not None:
                 self._record_signals(self.writer.open_signals(CHANNELS, self.signals.rate_hz))
         except BaseException:
@@ -230,7 +248,10 @@ class Session:
                 status = "completed"
         except BaseException as exc:
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            where = _where(exc)
+            where = _where(exc, self._task_file())
+            with contextlib.suppress(Exception):  # the full story, for the one who fixes it
+                (writer.folder / ERROR_FILE).write_text(
+                    "".join(traceback.format_exception(exc)), encoding="utf-8")
             if where:
                 reason = f"{reason} (at {where})"
             with contextlib.suppress(Exception):  # the disk may be what failed
@@ -241,6 +262,11 @@ class Session:
             if isinstance(exc, DataError):
                 raise DataError(f"{exc}; session stopped, outputs off, completed trials "
                                 "kept") from exc
+            if self.opts.protocol.file is not None and not isinstance(exc, RigctlError) \
+                    and where.startswith(self.opts.protocol.file.path):
+                # A bug in the user's task file: one line for the operator, not a traceback.
+                raise TaskError(f"{where}: {type(exc).__name__}: {exc}; session aborted, outputs "
+                                f"off, traceback in {writer.folder / ERROR_FILE}") from exc
             raise
         finally:
             self._shutdown(status, reason)
@@ -267,15 +293,23 @@ class Session:
             self.rig.close()
             self.rig.events.close()
         finally:
+            with contextlib.suppress(Exception):  # a report must never block the close
+                assert self.writer is not None
+                self.coverage.write(self.writer.folder)
             assert self.writer is not None
             self.writer.close(status, reason if not failures else f"{reason}; {failures}")
 
 
-def _where(exc: BaseException) -> str:
-    """``file.py:line in function`` where ``exc`` was raised: for a bug in protocol code, the
-    protocol line the operator needs to see in the log."""
+ERROR_FILE = "error.txt"  # the traceback of an error that ended the session
+
+
+def _where(exc: BaseException, task_file: str | None = None) -> str:
+    """``file.py:line in function`` where ``exc`` was raised: for a bug in task code, the line
+    of the task file the operator needs to see (the deepest frame in that file)."""
     frames = traceback.extract_tb(exc.__traceback__)
     if not frames:
         return ""
-    f = frames[-1]
-    return f"{Path(f.filename).name}:{f.lineno} in {f.name}"
+    own = [f for f in frames if task_file and f.filename == task_file]
+    f = own[-1] if own else frames[-1]
+    name = f.filename if own else Path(f.filename).name
+    return f"{name}:{f.lineno} in {f.name}"

@@ -44,7 +44,7 @@ from rigctl.hardware.calibration import CalibrationError, laser_record, valve_re
 from rigctl.hardware.events import QueueEventSource
 from rigctl.hardware.interfaces import Clock, InputEvent, PulseTrain, SignalChunk
 from rigctl.hardware.registry import BuildContext, open_devices
-from rigctl.hardware.rig import SIDES, Laser, RewardPort, Rig
+from rigctl.hardware.rig import Laser, RewardPort, Rig
 
 if TYPE_CHECKING:
     from rigctl.config.calibration import LaserCalibrationConfig, ValveCalibrationConfig
@@ -437,7 +437,7 @@ class ManualRig:
     def _port(self, side: str) -> RewardPort:
         port = self.rig.ports.get(side)
         if port is None:
-            raise RigctlError(f"unknown port {side!r} (ports: {', '.join(SIDES)})")
+            raise RigctlError(f"unknown port {side!r} (ports: {', '.join(self.rig.ports)})")
         return port
 
     def _laser(self) -> Laser:
@@ -524,9 +524,9 @@ StepProgressFn = Callable[[CalibrationStep, float, float], None]
 def check_valve_plan(rig_cfg: RigConfig, side: str, times_ms: Sequence[float],
                      openings: int, interval_s: float) -> list[float]:
     """The sorted open times of a valve calibration, or CalibrationError before any pulse."""
-    port = getattr(rig_cfg.reward_ports, side, None) if side in SIDES else None
+    port = rig_cfg.reward_ports.get(side)
     if port is None:
-        raise CalibrationError(f"unknown port {side!r} (ports: {', '.join(SIDES)})")
+        raise CalibrationError(f"unknown port {side!r} (ports: {', '.join(rig_cfg.reward_ports)})")
     times = sorted(float(t) for t in times_ms)
     if len(times) < 2:
         raise CalibrationError("a calibration needs at least two open times")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from pydantic import BaseModel
 
+from rigctl.config.agent import AgentChoice
 from rigctl.config.loading import validate
 from rigctl.config.subject import Subject
 from rigctl.errors import ConfigError, RigctlError
@@ -47,6 +48,7 @@ class BuildContext:
     sink: EventSink
     source: str = "<config>"
     shared: dict[str, Any] = field(default_factory=dict)  # per session, e.g. one emulated world
+    agent: AgentChoice | None = None  # the simulated subject, for simulated devices
 
 
 class BackendModule(Protocol):

@@ -28,7 +28,6 @@ from rigctl.hardware.interfaces import (
 )
 
 LogFn = Callable[[float, str, str, str], None]
-SIDES = ("left", "right")
 
 
 class RewardPort:
@@ -78,23 +77,38 @@ class RewardPort:
         self.driver.close()
 
 
-class Cue:
-    """A digital cue output (door, tone, light)."""
+class Output:
+    """A named digital output (door, tone, light, sync line): every change is logged first.
 
-    def __init__(self, name: str, driver: DigitalOutputDriver | None, clock: Clock, log: LogFn):
+    A cue the config leaves unwired has no driver: setting it is logged and does nothing, so
+    the built-in tasks run on rigs without, say, a trial-start light."""
+
+    def __init__(self, name: str, driver: DigitalOutputDriver | None, clock: Clock, log: LogFn,
+                 log_name: str | None = None):
         self.name = name
         self.driver = driver
         self.level = False
         self._clock = clock
         self._log = log
+        self._log_name = log_name or name
 
     def set(self, level: bool) -> None:
+        level = bool(level)
         if level == self.level:
             return
         self.level = level
-        self._log(self._clock.now(), "output", f"cue_{self.name}", "1" if level else "0")
+        self._log(self._clock.now(), "output", self._log_name, "1" if level else "0")
         if self.driver is not None:
             self.driver.set(level)
+
+    def on(self) -> None:
+        self.set(True)
+
+    def off(self) -> None:
+        self.set(False)
+
+
+Cue = Output  # the built-in tasks' cues are outputs with a `cue_` log name
 
 
 class Laser:
@@ -197,7 +211,9 @@ class Rig:
         self.devices = devices
         self.queue = queue
         self.ports: dict[str, RewardPort] = {}
-        self.cues: dict[str, Cue] = {}
+        self.cues: dict[str, Output] = {}
+        self.outputs: dict[str, Output] = {}  # wired cues and named outputs, by name
+        self.inputs: dict[str, str] = {}  # input event name -> channel
         self.laser: Laser | None = None
         try:
             self._build(clock, timers, log)
@@ -218,8 +234,8 @@ class Rig:
                 "cannot be combined with other devices"
             )
         self.events: EventSource = next(iter(own_sources.values()), None) or self.queue
-        for side in SIDES:
-            pcfg = getattr(cfg.reward_ports, side)
+        self.simulated = bool(own_sources)  # the devices simulate the subject too
+        for side, pcfg in cfg.reward_ports.items():
             curve = ValveCurve(pcfg.calibration, name=f"reward_ports.{side}.calibration")
             valve = self._device(pcfg.valve.channel).valve(
                 pcfg.valve.channel, f"valve_{side}", curve.ul_for_ms
@@ -228,13 +244,24 @@ class Rig:
             self._device(pcfg.lick_sensor.channel).digital_input(
                 pcfg.lick_sensor.channel, f"lick_{side}"
             )
+            self.inputs[f"lick_{side}"] = pcfg.lick_sensor.channel
+        for name, in_cfg in cfg.inputs.items():
+            self._device(in_cfg.channel).digital_input(in_cfg.channel, name)
+            self.inputs[name] = in_cfg.channel
         for name in CUES:
             cue_cfg = getattr(cfg.cues, name)
             driver = None
             if cue_cfg is not None:
                 device = self._device(cue_cfg.channel)
                 driver = device.digital_output(cue_cfg.channel, f"cue_{name}")
-            self.cues[name] = Cue(name, driver, clock, log)
+            self.cues[name] = Output(name, driver, clock, log, log_name=f"cue_{name}")
+            if driver is not None:
+                self.outputs[name] = self.cues[name]
+        for name, out_cfg in cfg.outputs.items():
+            driver = self._device(out_cfg.channel).digital_output(out_cfg.channel, name)
+            self.outputs[name] = Output(name, driver, clock, log)
+        for name, a_cfg in cfg.analog_inputs.items():
+            self._device(a_cfg.channel).signal_input(a_cfg.channel, name, a_cfg.rate_hz)
         if cfg.neural_signal is not None:
             sig = cfg.neural_signal
             self._device(sig.channel).signal_input(sig.channel, "neural_signal", sig.rate_hz)
@@ -265,12 +292,13 @@ class Rig:
                 port.close()
             except Exception as exc:  # noqa: BLE001
                 failures.append(f"valve_{side}: {exc}")
-        for name, cue in self.cues.items():
-            if cue.driver is not None:
+        for out in {**self.cues, **self.outputs}.values():
+            if out.driver is not None:
                 try:
-                    cue.driver.set(False)
+                    out.driver.set(False)
+                    out.level = False
                 except Exception as exc:  # noqa: BLE001
-                    failures.append(f"cue_{name}: {exc}")
+                    failures.append(f"{out._log_name}: {exc}")
         return failures
 
     def close(self) -> None:

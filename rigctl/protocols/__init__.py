@@ -1,15 +1,13 @@
-"""Task protocols, found by name (``delayed_alternation``) or by a protocol YAML file."""
+"""Tasks: the built-in ones, and how any task is found (by name, entry point or file)."""
 
 from __future__ import annotations
 
 from types import MappingProxyType
 
 from rigctl.protocols.base import Protocol
-from rigctl.protocols.delayed_alternation import DelayedAlternation
-from rigctl.protocols.match_to_sample import DelayedMatchToSample
+from rigctl.protocols.discovery import builtin_tasks, find_task, task_names
 
-PROTOCOLS = MappingProxyType(
-    {cls.name: cls for cls in (DelayedAlternation, DelayedMatchToSample)}
-)
+#: The built-in tasks by name (installed and file tasks: :func:`find_task`).
+PROTOCOLS = MappingProxyType(builtin_tasks())
 
-__all__ = ["PROTOCOLS", "Protocol"]
+__all__ = ["PROTOCOLS", "Protocol", "find_task", "task_names"]

@@ -1,24 +1,63 @@
-"""What every protocol gets from the session, and the small API it writes states with.
+"""The task API: what a task declares, and the small set of helpers it writes states with.
 
-A protocol is a class whose state handlers are methods named after the states, as in pyControl;
-it declares its parameters once, as a pydantic model in ``Params``.
+A task is a class whose state handlers are methods named after the states, as in pyControl. It
+declares, once: its parameters (a pydantic model in ``Params``), its states and initial state,
+the events it handles, the inputs and outputs it needs (``requires``), its trial record
+(``Trial``, a dataclass whose fields are the columns of trials.csv) and, for simulation, what
+a working-memory subject should make of its outputs (``agent``). Built-in tasks and users' task
+files use exactly this class; `rigctl check` reads the declarations before any session.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel
 
+from rigctl.config.agent import WorkingMemoryMapping
+from rigctl.config.rig import CUES, RigConfig
 from rigctl.engine.controls import SessionControls
 from rigctl.engine.machine import Handler, StateMachine
 from rigctl.engine.signals import SignalPipeline
 from rigctl.hardware.interfaces import Clock
-from rigctl.hardware.rig import Rig
+from rigctl.hardware.rig import Output, Rig
 from rigctl.protocols.trial import TrialRecord
+
+
+@dataclass(frozen=True)
+class Requires:
+    """The rig a task needs, by the names it uses: checked before a session starts."""
+
+    inputs: tuple[str, ...] = ()  # input events, e.g. ("centre_poke", "lick_left")
+    outputs: tuple[str, ...] = ()  # outputs, e.g. ("house_light", "go")
+    ports: tuple[str, ...] = ()  # reward ports, e.g. ("left", "right")
+    laser: bool = False
+    neural_signal: bool = False
+
+    def problems(self, task: str, cfg: RigConfig) -> list[str]:
+        """One line per missing thing, naming the task and the rig field to add."""
+        out: list[str] = []
+        inputs, outputs = cfg.input_names(), cfg.output_names()
+        for name in self.inputs:
+            if name not in inputs:
+                out.append(f"task {task} needs input {name!r}: add it under `inputs:` (or a "
+                           f"reward port for lick_<port>) in the rig config")
+        for name in self.outputs:
+            if name not in outputs:
+                where = f"wire cues.{name}" if name in CUES else "add it under `outputs:`"
+                out.append(f"task {task} needs output {name!r}: {where} in the rig config")
+        for name in self.ports:
+            if name not in cfg.reward_ports:
+                out.append(f"task {task} needs reward port {name!r}: add "
+                           f"reward_ports.{name} to the rig config")
+        if self.laser and cfg.laser is None:
+            out.append(f"task {task} needs a laser: add `laser:` to the rig config")
+        if self.neural_signal and cfg.neural_signal is None:
+            out.append(f"task {task} needs a neural signal: add `neural_signal:` to the rig config")
+        return out
 
 
 @dataclass
@@ -28,28 +67,47 @@ class ProtocolContext:
     clock: Clock
     rng: np.random.Generator
     log: Callable[[float, str, str, str], None]
-    write_trial: Callable[[TrialRecord], None]
+    write_trial: Callable[[Any], None]
     signals: SignalPipeline | None = None
     controls: SessionControls = field(default_factory=SessionControls)
 
 
 class Protocol:
-    """Base class: subclasses set ``name``, ``Params``, ``states`` and write one method a state."""
+    """Base class of every task: set the declarations below and write one method a state.
+
+    A handler is called with ``"entry"`` when its state is entered, ``"exit"`` when it is left,
+    and with every event (an input's name, ``<input>_off``, a timer's event) while it is current.
+    """
 
     name: ClassVar[str]
     Params: ClassVar[type[BaseModel]]
     states: ClassVar[tuple[str, ...]]
     initial_state: ClassVar[str]
+    #: events the states handle (inputs, timers, ``crossing``); checked against the rig
+    events: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[Requires] = Requires()
+    #: the trial record: a dataclass whose fields (with ``col`` docs) are trials.csv's columns
+    Trial: ClassVar[type] = TrialRecord
+    #: what a simulated working-memory subject should make of this task's outputs
+    agent: ClassVar[WorkingMemoryMapping | None] = None
+    #: extra top-level names states may reach besides goto targets (e.g. entered by the engine)
+    entry_states: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: BaseModel, ctx: ProtocolContext) -> None:
         self.p = params
         self.ctx = ctx
         self.rig = ctx.rig
+        self._written = 0
+        self._scored = 0
+        self._correct = 0
 
     @classmethod
     def rig_problems(cls, params: BaseModel, rig: Rig) -> list[str]:
-        """Field-naming reasons why ``params`` cannot run on ``rig`` (empty when fine)."""
-        return []
+        """Field-naming reasons why ``params`` cannot run on ``rig`` (empty when fine).
+
+        The base checks ``requires`` and the agent mapping; tasks add their own checks (a
+        reward the calibration cannot give, a laser power above the ceiling) and call super."""
+        return cls.requires.problems(cls.name, rig.cfg)
 
     def handlers(self) -> dict[str, Handler]:
         return {name: getattr(self, name) for name in self.states}
@@ -67,10 +125,63 @@ class Protocol:
     def log(self, kind: str, name: str, value: object = "") -> None:
         self.ctx.log(self.now(), kind, name, str(value))
 
+    def set_timer(self, event: str, delay_s: float) -> int:
+        """Post ``event`` to the current state after ``delay_s``; outlives the state that set
+        it (cancel with ``disarm``)."""
+        return self.ctx.machine.set_timer(event, delay_s)
+
+    def disarm(self, handle: int) -> None:
+        self.ctx.machine.disarm(handle)
+
+    def time_in_state(self) -> float:
+        return self.ctx.machine.time_in_state()
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The session's seeded random generator: the same seed gives the same session."""
+        return self.ctx.rng
+
+    def output(self, name: str) -> Output:
+        """A digital output by the rig's name for it (``house_light``, ``go``...)."""
+        try:
+            return self.rig.outputs.get(name) or self.rig.cues[name]  # unwired cue: a no-op
+        except KeyError:
+            raise KeyError(f"no output {name!r} on this rig (outputs: "
+                           f"{', '.join(self.rig.outputs) or 'none'})") from None
+
+    def on(self, *names: str) -> None:
+        for name in names:
+            self.output(name).set(True)
+
+    def off(self, *names: str) -> None:
+        for name in names:
+            self.output(name).set(False)
+
+    def deliver(self, port: str, ul: float) -> float:
+        """Deliver ``ul`` µL at ``port`` through its calibration and interlocks; returns the
+        valve's open time (ms)."""
+        return self.rig.ports[port].deliver(ul)
+
+    def write_trial(self, record: Any) -> None:
+        """Append ``record`` (an instance of ``Trial``) to trials.csv, durably, now."""
+        self._written += 1
+        correct = getattr(record, "correct", None)
+        if correct is not None:
+            self._scored += 1
+            self._correct += int(correct)
+        self.ctx.write_trial(record)
+
     def finish(self) -> None:
         """End the session after this handler: the current state's exit handler runs."""
         self.ctx.machine.stop()
 
     def progress(self) -> dict[str, float]:
-        """Numbers for progress displays; subclasses add their own."""
-        return {}
+        """Numbers for progress displays: trials written and, when the record has a
+        ``correct`` column, the fraction correct of the scored ones."""
+        out: dict[str, float] = {"trial": self._written, "scored": self._scored,
+                                 "accuracy": self._correct / self._scored if self._scored
+                                 else float("nan")}
+        n_trials = getattr(self.p, "n_trials", None)
+        if n_trials is not None:
+            out["n_trials"] = n_trials
+        return out

@@ -12,10 +12,7 @@ lick in the window are recorded as ``no_response`` and are neither correct nor e
 
 from __future__ import annotations
 
-from rigctl.engine.machine import ENTRY, EXIT
-from rigctl.engine.signals import CROSSING
-from rigctl.protocols.params import TrialTaskParams
-from rigctl.protocols.task import TwoChoiceTask
+from rigctl.task import CROSSING, ENTRY, EXIT, TrialTaskParams, TwoChoiceTask, WorkingMemoryMapping
 
 
 class DelayedAlternationParams(TrialTaskParams):
@@ -25,6 +22,10 @@ class DelayedAlternationParams(TrialTaskParams):
 class DelayedAlternation(TwoChoiceTask):
     name = "delayed_alternation"
     Params = DelayedAlternationParams
+    agent = WorkingMemoryMapping(
+        rule="alternate", sample_period="trial_start", go="go",
+        responses={"left": "lick_left", "right": "lick_right"},
+    )
 
     def choose_correct_side(self) -> str:
         """Alternation: the side not chosen last time; the first choice is free."""
@@ -46,10 +47,10 @@ class DelayedAlternation(TwoChoiceTask):
             if self.holding():  # paused by the operator: wait in `paused`, then come back
                 return
             self.begin_trial()
-            self.rig.cues["trial_start"].set(True)
+            self.on("trial_start")
             self.timed_goto("delay", self.p.sample_s)
         elif event == EXIT:
-            self.rig.cues["trial_start"].set(False)
+            self.off("trial_start")
 
     def delay(self, event: str) -> None:
         if event == ENTRY:
@@ -62,17 +63,17 @@ class DelayedAlternation(TwoChoiceTask):
 
     def response(self, event: str) -> None:
         if event == ENTRY:
-            self.rig.cues["go"].set(True)
+            self.on("go")
             self.timed_goto("iti", self.p.response_window_s)
         elif event in ("lick_left", "lick_right"):
             self.goto("reward" if self.choose(event.removeprefix("lick_")) else "timeout")
         elif event == EXIT:
-            self.rig.cues["go"].set(False)
+            self.off("go")
 
     def reward(self, event: str) -> None:
         if event == ENTRY:
             self.trial.reward_ul = self.p.reward_ul
-            self.rig.ports[self.trial.choice].deliver(self.p.reward_ul)
+            self.deliver(self.trial.choice, self.p.reward_ul)
             self.timed_goto("iti", self.p.reward_consumption_s)
 
     def timeout(self, event: str) -> None:

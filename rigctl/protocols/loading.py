@@ -1,8 +1,9 @@
-"""Choose the protocol and validate its parameters, from a name, a file or the rig's default.
+"""Choose the task and validate its parameters, from a name, a file or the rig's default.
 
-Resolution order: ``--protocol`` (a registered name or a YAML file with ``name`` and
-``parameters``), else the rig config's ``protocol:`` section, else delayed alternation with its
-defaults. Overrides from the command line (``--trials``) are validated with the same model.
+Resolution order: ``--protocol`` (a task name, a task file ``.py``, or a protocol YAML with
+``name:`` or ``task:`` and ``parameters:``), else the rig config's ``protocol:`` section, else
+delayed alternation with its defaults. Overrides from the command line (``--trials``) are
+validated with the same model.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from pydantic import BaseModel
 
 from rigctl.config.loading import read_yaml, validate
 from rigctl.config.rig import ProtocolChoice, RigConfig
-from rigctl.errors import ConfigError
-from rigctl.protocols import PROTOCOLS, Protocol
+from rigctl.errors import ConfigError, RigctlError
+from rigctl.protocols.base import Protocol
+from rigctl.protocols.discovery import TaskFile, find_task, is_task_file
+from rigctl.protocols.static_check import check_task
 
 DEFAULT_PROTOCOL = "delayed_alternation"
 CLI_FLAGS = {"n_trials": "trials"}
@@ -29,36 +32,45 @@ class ProtocolSpec:
     params: BaseModel
     source: str
     sha256: str = ""
+    file: TaskFile | None = None
 
     @property
     def name(self) -> str:
         return self.cls.name
 
+    @property
+    def task_file(self) -> dict[str, str] | None:
+        return self.file.as_dict() if self.file is not None else None
 
-def _lookup(name: str, source: str, field: str) -> type[Protocol]:
+
+def _task(choice: ProtocolChoice, base: Path | None, source: str, field: str
+          ) -> tuple[type[Protocol], TaskFile | None]:
+    if choice.task is not None:
+        path = Path(choice.task).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        return find_task(str(path), source)
+    assert choice.name is not None
     try:
-        return PROTOCOLS[name]
-    except KeyError:
-        raise ConfigError(
-            source, [f"{field}: unknown protocol {name!r} (known: {', '.join(PROTOCOLS)})"]
-        ) from None
+        return find_task(choice.name, source)
+    except ConfigError as exc:
+        raise ConfigError(source, [f"{field}: {p}" for p in exc.problems]) from None
 
 
 def resolve_protocol(
     arg: str | None, rig: RigConfig, rig_source: str, overrides: dict[str, Any] | None = None
 ) -> ProtocolSpec:
     sha = ""
-    if arg is not None and arg not in PROTOCOLS:
+    base: Path | None = None
+    if arg is not None and is_task_file(arg):
+        choice = ProtocolChoice(task=str(Path(arg).expanduser().resolve()))
+        source, prefix = arg, ""
+    elif arg is not None and (arg.endswith((".yaml", ".yml")) or Path(arg).is_file()):
         path = Path(arg)
-        if not path.suffix and not path.exists():
-            raise ConfigError(
-                "--protocol", [f"{arg!r} is neither a protocol name ({', '.join(PROTOCOLS)}) "
-                               "nor a file"]
-            )
         data = read_yaml(path)
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
         choice = validate(ProtocolChoice, data, str(path))
-        source, prefix = str(path), "parameters"
+        source, prefix, base = str(path), "parameters", path.parent
     elif arg is not None:
         same = rig.protocol is not None and rig.protocol.name == arg
         params = dict(rig.protocol.parameters) if same and rig.protocol else {}
@@ -66,9 +78,15 @@ def resolve_protocol(
         source, prefix = (rig_source, "protocol.parameters") if same else ("--protocol", "")
     elif rig.protocol is not None:
         choice, source, prefix = rig.protocol, rig_source, "protocol.parameters"
+        base = Path(rig_source).parent if rig_source not in ("", "<config>") else None
     else:
         choice, source, prefix = ProtocolChoice(name=DEFAULT_PROTOCOL), "<default>", ""
-    cls = _lookup(choice.name, source, "protocol.name" if prefix else "name")
+    cls, task_file = _task(choice, base, source, "protocol.name" if prefix else "name")
+    if task_file is not None and not prefix:
+        source = task_file.path
+    problems = check_task(cls, rig)
+    if problems:
+        raise RigctlError("\n".join(problems))
     overrides = overrides or {}
     values = {**choice.parameters, **overrides}
     try:
@@ -84,4 +102,5 @@ def resolve_protocol(
                 for p in cli
             ]) from None
         raise
-    return ProtocolSpec(cls=cls, params=params, source=source, sha256=sha)
+    return ProtocolSpec(cls=cls, params=params, source=source,
+                        sha256=task_file.sha256 if task_file else sha, file=task_file)

@@ -7,12 +7,8 @@ after the delay, a choice of the cued side is correct. There is no free first tr
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from rigctl.engine.machine import ENTRY, EXIT
-from rigctl.hardware.rig import Rig
 from rigctl.protocols.delayed_alternation import DelayedAlternation
-from rigctl.protocols.params import TrialTaskParams
+from rigctl.task import ENTRY, EXIT, Field, Requires, TrialTaskParams, WorkingMemoryMapping
 
 
 class MatchToSampleParams(TrialTaskParams):
@@ -25,16 +21,16 @@ class DelayedMatchToSample(DelayedAlternation):
     name = "delayed_match_to_sample"
     Params = MatchToSampleParams
 
+    requires = Requires(ports=("left", "right"), inputs=("lick_left", "lick_right"),
+                        outputs=("sample_left", "sample_right"))
+    agent = WorkingMemoryMapping(
+        rule="match", sample_period="trial_start", go="go",
+        sample_cues={"left": "sample_left", "right": "sample_right"},
+        responses={"left": "lick_left", "right": "lick_right"},
+    )
+
     _run_side: str | None = None
     _run_len = 0
-
-    @classmethod
-    def rig_problems(cls, params, rig: Rig) -> list[str]:
-        problems = super().rig_problems(params, rig)
-        for side in ("left", "right"):
-            if rig.cues[f"sample_{side}"].driver is None:
-                problems.append(f"protocol: needs cues.sample_{side} in the rig config")
-        return problems
 
     def choose_correct_side(self) -> str:
         """The sample side: random, never more than ``max_same_side`` times in a row."""
@@ -48,9 +44,6 @@ class DelayedMatchToSample(DelayedAlternation):
     def sample(self, event: str) -> None:
         super().sample(event)
         if event == ENTRY:
-            self.rig.cues[f"sample_{self.trial.correct_side}"].set(True)
+            self.on(f"sample_{self.trial.correct_side}")
         elif event == EXIT:
-            for side in ("left", "right"):
-                cue = self.rig.cues[f"sample_{side}"]
-                if cue.level:
-                    cue.set(False)
+            self.off("sample_left", "sample_right")

@@ -11,8 +11,9 @@ from collections import Counter
 from pydantic import BaseModel
 
 from rigctl.engine.machine import ENTRY
+from rigctl.engine.signals import CROSSING
 from rigctl.hardware.rig import Rig
-from rigctl.protocols.base import Protocol, ProtocolContext
+from rigctl.protocols.base import Protocol, ProtocolContext, Requires
 from rigctl.protocols.params import TrialTaskParams
 from rigctl.protocols.scheduler import CONTROL, TrialScheduler
 from rigctl.protocols.stimulation import DelayStimulation
@@ -24,6 +25,8 @@ SAMPLE = "sample"
 class TwoChoiceTask(Protocol):
     states = ("iti", "sample", "delay", "response", "reward", "timeout", "paused")
     initial_state = "iti"
+    events = ("lick_left", "lick_right", CROSSING, "resume_check")
+    requires = Requires(ports=("left", "right"), inputs=("lick_left", "lick_right"))
     p: TrialTaskParams
 
     def __init__(self, params: BaseModel, ctx: ProtocolContext) -> None:
@@ -89,7 +92,7 @@ class TwoChoiceTask(Protocol):
     @classmethod
     def rig_problems(cls, params: BaseModel, rig: Rig) -> list[str]:
         p: TrialTaskParams = params  # type: ignore[assignment]
-        problems = []
+        problems = super().rig_problems(params, rig)
         rule = p.sham_rule if p.stim_mode == "sham" else p.stim_mode
         if rule == "closed_loop" and p.laser_fraction > 0 and rig.cfg.neural_signal is None:
             problems.append(

@@ -6,7 +6,7 @@ file and its description cannot drift apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 
@@ -37,7 +37,32 @@ class TrialRecord:
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TrialRecord))
 
+_DTYPES = {"int": "Int64", "float": "float64", "str": "string", "bool": "Int64"}
 
-def column_docs() -> list[tuple[str, str, str]]:
+
+def columns_of(trial: type = TrialRecord) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(trial))
+
+
+def column_docs(trial: type = TrialRecord) -> list[tuple[str, str, str]]:
     """(name, unit, description) of every trials.csv column, in file order."""
-    return [(f.name, f.metadata["unit"], f.metadata["doc"]) for f in fields(TrialRecord)]
+    return [(f.name, f.metadata.get("unit", ""), f.metadata.get("doc", ""))
+            for f in fields(trial)]
+
+
+def dtype_of(annotation: object) -> str:
+    """The pandas dtype a column loads as, from its annotation (``int | None`` -> Int64)."""
+    text = str(annotation).replace("typing.", "").replace("Optional[", "")
+    for name, dtype in _DTYPES.items():
+        if text.split("|")[0].strip(" []").split("[")[0] == name:
+            return dtype
+    return "string"
+
+
+def trial_schema(trial: type = TrialRecord) -> list[dict[str, str]]:
+    """The declared trial record as session.json keeps it: name, unit, doc and dtype of each
+    column, so loaders, NWB export and figures know a task's own columns."""
+    if not is_dataclass(trial):
+        raise TypeError(f"a task's Trial must be a dataclass (got {trial!r})")
+    return [{"name": f.name, "unit": f.metadata.get("unit", ""),
+             "doc": f.metadata.get("doc", ""), "dtype": dtype_of(f.type)} for f in fields(trial)]
