@@ -33,5 +33,9 @@ class DataError(RigctlError):
     """A session folder or data file cannot be written or read."""
 
 
+class SimulationStalled(RigctlError):
+    """Virtual time has nothing left to happen: the task waits for an event that cannot come."""
+
+
 class TaskError(RigctlError):
     """A task file's own code failed while a session ran (the message names file:line)."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rigctl.errors import RigctlError
+from rigctl.errors import RigctlError, SimulationStalled
 from rigctl.hardware.interfaces import EventSource, InputEvent, PulseTrain, SignalChunk
 from sim_backend.agents.base import Agent
 from sim_backend.settings import SimSettings
@@ -88,9 +88,9 @@ class SimWorld(EventSource):
                 target = min(target, (self.sig_k + self._chunk_n) / 1000.0)
             if math.isinf(target):
                 if not realtime:
-                    raise RigctlError(
-                        "simulation stalled: no timer and no input pending (a protocol state "
-                        "waits for an event that cannot come)"
+                    raise SimulationStalled(
+                        "simulation stalled: no timer and no input pending (the task waits for "
+                        "an event this simulated subject never produces; try --agent generic)"
                     )
                 target = self.clock.now() + 0.05
             if not self.clock.wait_until(target, self._wake):

@@ -22,7 +22,7 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> list[str]
     lines = []
     for err in exc.errors():
         loc = ".".join(
-            str(p) if str(p).isprintable() else repr(p)
+            str(p) if str(p).isprintable() and ":" not in str(p) else repr(p)
             for p in err["loc"] if not str(p).startswith("function-")
         )
         loc = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)

@@ -136,8 +136,14 @@ def _empty(columns: Iterable[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
 
 
-def read_trials(path: Path, warnings: list[str]) -> pd.DataFrame:
-    """trials.csv with documented dtypes (Int64 for trial/correction/correct, string, float)."""
+Schema = list[dict[str, str]]
+
+
+def read_trials(path: Path, warnings: list[str], schema: Schema | None = None) -> pd.DataFrame:
+    """trials.csv with documented dtypes (Int64 for trial/correction/correct, string, float),
+    or those of the task's declared trial record (``trial_schema`` in session.json)."""
+    if schema:
+        return _read_declared(path, warnings, schema)
     trials = _empty(COLUMNS)
     if path.is_file():
         text = _read_complete_lines(path, warnings)
@@ -150,6 +156,33 @@ def read_trials(path: Path, warnings: list[str]) -> pd.DataFrame:
         return typed_trials(trials)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{path}: unreadable ({exc})".splitlines()[0]) from None
+
+
+def _read_declared(path: Path, warnings: list[str], schema: Schema) -> pd.DataFrame:
+    """A task's own trials table: its declared columns, in order, with their dtypes."""
+    names = [c["name"] for c in schema]
+    trials = _empty(names)
+    if path.is_file():
+        text = _read_complete_lines(path, warnings)
+        if text.strip():
+            strings = {c["name"]: "string" for c in schema if c.get("dtype") == "string"}
+            try:
+                trials = pd.read_csv(io.StringIO(text), dtype=strings)
+            except (pd.errors.ParserError, ValueError) as exc:
+                raise DataError(f"{path}: unreadable ({exc})".splitlines()[0]) from None
+    try:
+        for c in schema:
+            name, dtype = c["name"], c.get("dtype", "string")
+            if name not in trials:
+                trials[name] = pd.NA
+            if dtype == "float64":
+                values = trials[name].astype(object).where(trials[name].notna(), None)
+                trials[name] = pd.to_numeric(values).astype(float)
+            else:
+                trials[name] = trials[name].astype(dtype)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{path}: unreadable ({exc})".splitlines()[0]) from None
+    return trials[names].reset_index(drop=True)
 
 
 def typed_trials(trials: pd.DataFrame) -> pd.DataFrame:
@@ -207,7 +240,7 @@ def load_session(path: str | Path, events: bool = True) -> SessionData:
     status = effective_status(meta)
     if status in ("running", "crashed"):
         warnings.append(f"{folder.name}: session is unfinished (status {status})")
-    trials = read_trials(folder / "trials.csv", warnings)
+    trials = read_trials(folder / "trials.csv", warnings, meta.get("trial_schema"))
     ev = read_events(folder / "events.csv", warnings) if events else _empty(EVENT_COLUMNS)
     header = None
     spath = folder / SIGNALS_FILE

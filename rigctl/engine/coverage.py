@@ -21,8 +21,10 @@ COVERAGE_FILE = "coverage.json"
 class Coverage:
     """Counts state entries and transitions from the session's ``state`` log lines."""
 
-    def __init__(self, states: tuple[str, ...], graph: dict[str, set[str]] | None) -> None:
+    def __init__(self, states: tuple[str, ...], graph: dict[str, set[str]] | None,
+                 operator_states: tuple[str, ...] = ()) -> None:
         self.states = states
+        self.operator_states = operator_states
         self.graph = graph  # None when the task computes its goto targets
         self.entries: Counter[str] = Counter()
         self.transitions: Counter[tuple[str, str]] = Counter()
@@ -40,13 +42,16 @@ class Coverage:
         never = [s for s in self.states if not self.entries[s]]
         out: dict[str, Any] = {
             "states": {s: self.entries[s] for s in self.states},
-            "never_entered": never,
+            "never_entered": [s for s in never if s not in self.operator_states],
+            "operator_states": list(self.operator_states),
             "transitions": {f"{a} -> {b}": n for (a, b), n in sorted(self.transitions.items())},
         }
         if self.graph is not None:
             possible = sorted((a, b) for a, targets in self.graph.items() for b in targets)
             out["never_taken"] = [f"{a} -> {b}" for a, b in possible
-                                  if not self.transitions[(a, b)]]
+                                  if not self.transitions[(a, b)]
+                                  and a not in self.operator_states
+                                  and b not in self.operator_states]
         return out
 
     def write(self, folder: Path) -> Path:
@@ -58,10 +63,13 @@ class Coverage:
 def format_report(report: dict[str, Any]) -> str:
     """The report as the terminal shows it after `rigctl run --coverage`."""
     states = report["states"]
+    operator = set(report.get("operator_states", ()))
     entered = sum(1 for n in states.values() if n)
     lines = [f"coverage: {entered}/{len(states)} states entered"]
     for s, n in states.items():
-        lines.append(f"  {'  ' if n else '!!'} {s:<20} {n:>7}x")
+        mark = "  " if n else ("--" if s in operator else "!!")
+        note = "  (entered only when the operator pauses)" if s in operator and not n else ""
+        lines.append(f"  {mark} {s:<20} {n:>7}x{note}")
     never = report.get("never_taken")
     if never is not None:
         taken = len(report["transitions"])

@@ -34,7 +34,7 @@ from rigctl.engine.loop import ControlLoop
 from rigctl.engine.machine import StateMachine
 from rigctl.engine.signals import CHANNELS, SignalPipeline
 from rigctl.engine.timers import Timers
-from rigctl.errors import DataError, RigctlError, TaskError
+from rigctl.errors import DataError, RigctlError, SimulationStalled, TaskError
 from rigctl.hardware.events import QueueEventSource
 from rigctl.hardware.registry import BuildContext, open_devices
 from rigctl.hardware.rig import Rig
@@ -82,7 +82,8 @@ class Session:
         self.event_listeners: list[Callable[[float, str, str, str], None]] = []
         self.controls = SessionControls()
         self._early_stop = ""
-        self.coverage = Coverage(opts.protocol.cls.states, task_graph(opts.protocol.cls))
+        cls = opts.protocol.cls
+        self.coverage = Coverage(cls.states, task_graph(cls), cls.operator_states)
         self.event_listeners.append(self.coverage.listener)
         seeds = np.random.SeedSequence(self.seed).spawn(2)
         queue = QueueEventSource(self.clock)
@@ -248,7 +249,10 @@ class Session:
                 status = "completed"
         except BaseException as exc:
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            where = _where(exc, self._task_file())
+            stalled = isinstance(exc, SimulationStalled)
+            if stalled:
+                reason = f"{exc}; stalled in state {self.machine.state!r}"
+            where = "" if stalled else _where(exc, self._task_file())
             with contextlib.suppress(Exception):  # the full story, for the one who fixes it
                 (writer.folder / ERROR_FILE).write_text(
                     "".join(traceback.format_exception(exc)), encoding="utf-8")
@@ -262,6 +266,9 @@ class Session:
             if isinstance(exc, DataError):
                 raise DataError(f"{exc}; session stopped, outputs off, completed trials "
                                 "kept") from exc
+            if stalled:
+                raise SimulationStalled(f"{reason}; session aborted, outputs off, completed "
+                                        "trials kept") from exc
             if self.opts.protocol.file is not None and not isinstance(exc, RigctlError) \
                     and where.startswith(self.opts.protocol.file.path):
                 # A bug in the user's task file: one line for the operator, not a traceback.

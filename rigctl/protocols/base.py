@@ -90,7 +90,9 @@ class Protocol:
     Trial: ClassVar[type] = TrialRecord
     #: what a simulated working-memory subject should make of this task's outputs
     agent: ClassVar[WorkingMemoryMapping | None] = None
-    #: extra top-level names states may reach besides goto targets (e.g. entered by the engine)
+    #: states entered only when the operator acts (a pause): not expected of a simulated subject
+    operator_states: ClassVar[tuple[str, ...]] = ()
+    #: states entered other than by a goto from the initial state (none for most tasks)
     entry_states: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: BaseModel, ctx: ProtocolContext) -> None:

@@ -15,7 +15,7 @@ import inspect
 import textwrap
 from dataclasses import dataclass, field
 
-from rigctl.config.rig import RigConfig
+from rigctl.config.rig import CUES, RigConfig
 from rigctl.engine.machine import ENTRY, EXIT
 from rigctl.engine.signals import CROSSING
 from rigctl.protocols.base import Protocol
@@ -33,6 +33,7 @@ class _Method:
     timers: list[str] = field(default_factory=list)
     outputs: list[tuple[str, int]] = field(default_factory=list)
     calls: set[str] = field(default_factory=set)
+    parent: _Method | None = None  # the overridden method, when this one calls super()
 
 
 def _const(node: ast.AST) -> str | None:
@@ -65,6 +66,9 @@ class _Reader(ast.NodeVisitor):
                         self.m.outputs.append((_const(arg), line))  # type: ignore[arg-type]
             if isinstance(f.value, ast.Name) and f.value.id == "self":
                 self.m.calls.add(f.attr)
+            elif isinstance(f.value, ast.Call) and isinstance(f.value.func, ast.Name) and \
+                    f.value.func.id == "super":
+                self.m.calls.add(f"super:{f.attr}")
         self.generic_visit(node)
 
     def visit_Compare(self, node: ast.Compare) -> None:
@@ -95,7 +99,7 @@ def _methods(cls: type[Protocol]) -> dict[str, _Method]:
         body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
         for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                m = _Method(node.name, file)
+                m = _Method(node.name, file, parent=out.get(node.name))
                 _Reader(m, start - 1).visit(node)
                 out[node.name] = m
     return out
@@ -109,7 +113,7 @@ def task_graph(cls: type[Protocol]) -> dict[str, set[str]] | None:
     for s in cls.states:
         reach: set[str] = set()
         for name in _closure(methods, states, s, set()):
-            for target, _ in methods[name].gotos:
+            for target, _ in (g for b in _chain(methods[name]) for g in b.gotos):
                 if target is None:
                     return None
                 reach.add(target)
@@ -123,10 +127,27 @@ def _closure(methods: dict[str, _Method], states: set[str], name: str, seen: set
     if name in seen or name not in methods:
         return seen
     seen.add(name)
-    for c in methods[name].calls:
-        if c not in states:
-            _closure(methods, states, c, seen)
+    for body in _chain(methods[name]):
+        for c in body.calls:
+            if c not in states and not c.startswith("super:"):
+                _closure(methods, states, c, seen)
     return seen
+
+
+def _chain(m: _Method) -> list[_Method]:
+    """A method and the overridden ones it reaches through ``super().name(...)``."""
+    out = [m]
+    while out[-1].parent is not None and f"super:{out[-1].name}" in out[-1].calls:
+        out.append(out[-1].parent)
+    return out
+
+
+def _all(m: _Method) -> list[_Method]:
+    """A method and every definition it overrides."""
+    out = [m]
+    while out[-1].parent is not None:
+        out.append(out[-1].parent)
+    return out
 
 
 def check_task(cls: type[Protocol], rig: RigConfig) -> list[str]:
@@ -146,15 +167,18 @@ def check_task(cls: type[Protocol], rig: RigConfig) -> list[str]:
     def closure(name: str, seen: set[str]) -> set[str]:
         return _closure(methods, states, name, seen)
 
-    timers = {t for m in methods.values() for t in m.timers}
+    timers = {t for m in methods.values() for b in _all(m) for t in b.timers}
     timers |= set(getattr(cls, "timer_events", ()))
     inputs = set(rig.input_names())
     producible = {ENTRY, EXIT, *inputs, *(f"{n}_off" for n in inputs), *timers}
+    # Inputs the task declares it requires are reported once, as a requirement, below.
+    producible |= set(cls.requires.inputs) | {f"{n}_off" for n in cls.requires.inputs}
     if rig.neural_signal is not None:
         producible.add(CROSSING)
-    outputs = set(rig.output_names()) | {"trial_start", "go", "sample_left", "sample_right"}
+    outputs = set(rig.output_names()) | set(CUES) | set(cls.requires.outputs)
 
-    for m in methods.values():
+    every = {id(b): b for m in methods.values() for b in _all(m)}.values()
+    for m in every:
         for target, line in m.gotos:
             if target is not None and target not in states:
                 problems.append(f"{where(m, line)}: goto target {target!r} is not a state of "
@@ -181,8 +205,7 @@ def check_task(cls: type[Protocol], rig: RigConfig) -> list[str]:
                                 f"{cls.initial_state!r} (no goto leads to it)")
     for s in cls.states:
         for name in closure(s, set()):
-            m = methods[name]
-            for event, line in m.events:
+            for m, (event, line) in ((b, e) for b in _chain(methods[name]) for e in b.events):
                 if event not in producible:
                     problems.append(
                         f"{where(m, line)}: state {s!r} handles event {event!r}, which no input "

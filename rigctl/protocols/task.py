@@ -25,6 +25,7 @@ SAMPLE = "sample"
 class TwoChoiceTask(Protocol):
     states = ("iti", "sample", "delay", "response", "reward", "timeout", "paused")
     initial_state = "iti"
+    operator_states = ("paused",)
     events = ("lick_left", "lick_right", CROSSING, "resume_check")
     requires = Requires(ports=("left", "right"), inputs=("lick_left", "lick_right"))
     p: TrialTaskParams

@@ -16,7 +16,10 @@ from rigctl.cli import main
 from tests.conftest import SIM_YAML
 
 BASE = yaml.safe_load(SIM_YAML.read_text())
-LINE = re.compile(r"^rigctl: error: [^:]+: [^:]*[A-Za-z_][^:]*: .+")
+# FILE: FIELD: reason, or FILE:LINE: reason (a task file's problem at its line)
+# (a key that holds a colon is quoted: reward_ports.':')
+LINE = re.compile(r"^rigctl: error: ([^:]+: (?:[^:']|'[^']*')*[A-Za-z_](?:[^:']|'[^']*')*"
+                  r"|[^:]+:\d+): .+")
 
 values = st.one_of(
     st.none(), st.booleans(), st.integers(-10**6, 10**6),
