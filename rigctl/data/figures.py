@@ -340,8 +340,68 @@ def _examples(fig: Figure, s: SessionData) -> None:
                    frameon=False)
 
 
+TWO_CHOICE = ("trial_type", "delay_s", "correct", "outcome", "reaction_time_s", "correction")
+
+
+def _task_figure(s: SessionData) -> Figure:
+    """A task with its own trial record: its outcomes, its numeric columns over trials and the
+    states it went through — drawn from the declared columns, whatever they are."""
+    Figure, FigureCanvasAgg = _mpl()
+    fig = Figure(figsize=(15, 9), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    m, t = s.metadata, s.trials
+    subj, proto = m.get("subject") or {}, m.get("protocol") or {}
+    fig.suptitle(f"{subj.get('id', '?')}  —  {proto.get('name', '?')} on "
+                 f"{(m.get('rig') or {}).get('name', '?')}  —  status {s.status}  —  "
+                 f"{len(t)} trials  ·  seed {m.get('seed', '?')}", fontsize=12, x=0.01,
+                 ha="left")
+    gs = fig.add_gridspec(2, 2)
+    ax = fig.add_subplot(gs[0, 0])
+    text_cols = [c for c in t.columns if str(t[c].dtype) == "string"]
+    if t.empty:
+        _empty(ax, "no trials in this session")
+    elif "outcome" in t or text_cols:
+        col = "outcome" if "outcome" in t else text_cols[0]
+        counts = t[col].fillna("(empty)").value_counts()
+        ax.barh(list(counts.index.astype(str)), counts.to_numpy(), color="#4c72b0")
+        ax.set_title(f"{col} (count)", fontsize=10)
+    else:
+        _empty(ax, "no text column to count")
+    ax = fig.add_subplot(gs[0, 1])
+    # Session-clock times (start_s...) only ever rise: they say nothing per trial.
+    numeric = [c for c in t.columns if c != "trial" and str(t[c].dtype) in ("Int64", "float64")
+               and not t[c].astype(float).dropna().is_monotonic_increasing]
+    x = t["trial"] if "trial" in t else range(len(t))
+    for c in numeric[:6]:
+        v = t[c].astype(float)
+        if c == "correct":  # a running fraction reads better than 0/1 dots
+            v = v.rolling(10, min_periods=1).mean()
+        if v.notna().any():
+            label = c if c != "correct" else "correct (10-trial mean)"
+            ax.plot(x, v, ".-", ms=3, lw=0.8, label=label)
+    ax.set_xlabel("trial")
+    ax.set_title("per-trial columns", fontsize=10)
+    if numeric:
+        ax.legend(fontsize=8, frameon=False)
+    ax = fig.add_subplot(gs[1, :])
+    states = s.events[s.events["kind"] == "state"] if not s.events.empty else s.events
+    if states.empty:
+        _empty(ax, "no state entries logged")
+    else:
+        names = list(dict.fromkeys(states["name"]))
+        y = states["name"].map({n: i for i, n in enumerate(names)})
+        ax.step(states["t_s"], y, where="post", lw=0.8)
+        ax.set_yticks(range(len(names)), names)
+        ax.set_xlim(0, min(float(states["t_s"].max()) + 1, 300))
+        ax.set_xlabel("session time (s)")
+        ax.set_title("states (first 5 minutes)", fontsize=10)
+    return fig
+
+
 def summary_figure(s: SessionData) -> Figure:
     """Build the figure of a loaded session (no file written)."""
+    if not set(TWO_CHOICE) <= set(s.trials.columns):
+        return _task_figure(s)
     Figure, FigureCanvasAgg = _mpl()
     fig = Figure(figsize=(15, 12), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
