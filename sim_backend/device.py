@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from rigctl.config.rig import LaserConfig
 from rigctl.errors import DeviceError
 from rigctl.hardware.interfaces import (
@@ -19,6 +21,7 @@ from rigctl.hardware.interfaces import (
 )
 from rigctl.hardware.registry import BuildContext
 from sim_backend.devices import SimCue, SimLaser, SimValve
+from sim_backend.microscope import MicroscopeLine, SimMicroscope
 from sim_backend.mouse import SimMouse
 from sim_backend.settings import SimSettings
 from sim_backend.world import SimWorld
@@ -31,6 +34,10 @@ class SimDevice(Device):
     def __init__(self, name: str, settings: SimSettings, ctx: BuildContext) -> None:
         self.name = name
         self.world = SimWorld(ctx.clock, settings, SimMouse(ctx.subject, settings.mouse, ctx.seed))
+        self.microscope: SimMicroscope | None = None
+        if settings.microscope is not None:  # its own seed stream: the mouse's is untouched
+            seed = np.random.SeedSequence(ctx.seed.entropy, spawn_key=(*ctx.seed.spawn_key, 7))
+            self.microscope = SimMicroscope(settings.microscope, ctx.clock, seed)
 
     def valve(self, channel: str, role: str, nominal_ul: Callable[[float], float]) -> ValveDriver:
         side = role.removeprefix("valve_")
@@ -43,7 +50,10 @@ class SimDevice(Device):
             raise DeviceError(f"device {self.name!r}: the simulated mouse has no input {role!r}")
 
     def digital_output(self, channel: str, role: str) -> DigitalOutputDriver:
-        return SimCue(self.world, role.removeprefix("cue_"))
+        cue = SimCue(self.world, role.removeprefix("cue_"))
+        if role == "sync" and self.microscope is not None:
+            return MicroscopeLine(cue, self.microscope, self.world.clock)
+        return cue
 
     def laser(self, channel: str, cfg: LaserConfig) -> LaserDriver:
         return SimLaser(self.world)
@@ -58,6 +68,10 @@ class SimDevice(Device):
 
     def event_source(self) -> EventSource:
         return self.world
+
+    def close(self) -> None:
+        if self.microscope is not None:
+            self.microscope.save()  # the rig closes devices with every error suppressed
 
 
 def open(name: str, settings: SimSettings, ctx: BuildContext) -> SimDevice:  # noqa: A001

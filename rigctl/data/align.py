@@ -35,15 +35,19 @@ when that is not enough.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.spatial import cKDTree
 from scipy.stats import theilslopes
 
-from rigctl.errors import RigctlError
+from rigctl.errors import DataError, RigctlError
 
 #: Consecutive intervals in a fingerprint: 4 makes chance matches between unrelated random
 #: trains negligible while a dropped pulse spoils only 5 fingerprints.
@@ -248,3 +252,78 @@ def align(session_pulses: Sequence[float], other_pulses: Sequence[float],
         n_session=int(a.size), n_other=int(b.size), residual_rms_s=rms,
         residual_max_s=float(np.max(np.abs(res))), matched_session=ma, matched_other=mb,
         residuals_s=res)
+
+
+ALIGNMENT_FILE = "alignment.json"
+FRAMES_FILE = "frame_times.csv"
+
+
+def read_times(path: str | Path, what: str = "pulse times") -> np.ndarray:
+    """Times (s) from a text file: one number a line, an optional header line, blank lines
+    ignored. A bad line is a one-line :class:`DataError` naming the file and the line."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{p}: cannot read {what}: {getattr(exc, 'strerror', None) or exc}"
+                        ) from None
+    values: list[float] = []
+    header_allowed = True
+    for n, line in enumerate(text.splitlines(), start=1):
+        cell = line.strip()
+        if not cell:
+            continue
+        first, header_allowed = header_allowed, False
+        try:
+            v = float(cell)
+        except ValueError:
+            if first:
+                continue  # the header
+            raise DataError(f"{p}:{n}: {cell[:40]!r} is not a time in seconds (expected one "
+                            "number a line, an optional header)") from None
+        if not math.isfinite(v):
+            raise DataError(f"{p}:{n}: {cell!r} is not a finite time")
+        values.append(v)
+    if not values:
+        raise DataError(f"{p}: no {what} (expected one number a line)")
+    return np.asarray(values, dtype=float)
+
+
+def session_pulses(events: pd.DataFrame) -> np.ndarray:
+    """Onsets (s, session clock) of the random sync pulses logged in ``events.csv``."""
+    if events.empty:
+        return np.empty(0)
+    ev = events[(events["kind"] == "sync") & (events["name"] == "sync")
+                & (events["value"].astype(str) == "1")]
+    return pd.to_numeric(ev["t_s"], errors="coerce").to_numpy(float)
+
+
+def save_alignment(folder: Path, al: Alignment, other: Path, options: AlignOptions,
+                   extra: dict[str, Any] | None = None) -> Path:
+    """Write ``alignment.json`` into the session folder (atomically)."""
+    from rigctl.data.writer import write_json_atomic
+
+    data = al.summary()
+    data.update(other_file=str(other), options=asdict(options), **(extra or {}))
+    path = folder / ALIGNMENT_FILE
+    write_json_atomic(path, data)
+    return path
+
+
+def load_alignment(folder: str | Path) -> Alignment | None:
+    """The map saved by ``rigctl align`` in a session folder, or None. Only the numbers are
+    saved: the per-pulse arrays of the result are empty."""
+    path = Path(folder) / ALIGNMENT_FILE
+    if not path.is_file():
+        return None
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        return Alignment(
+            offset_s=float(d["offset_s"]), drift_ppm=float(d["drift_ppm"]),
+            n_matched=int(d["n_matched"]), n_session=int(d["n_session"]),
+            n_other=int(d["n_other"]), residual_rms_s=float(d["residual_rms_s"]),
+            residual_max_s=float(d["residual_max_s"]), matched_session=np.empty(0, int),
+            matched_other=np.empty(0, int), residuals_s=np.empty(0))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: not a rigctl alignment ({exc}); rerun `rigctl align`"
+                        ) from None
