@@ -24,10 +24,8 @@ def scope_files(folder: Path) -> dict[str, Path]:
             for k, ext in (("sync", "csv"), ("frames", "csv"), ("truth", "json"))}
 
 
-@pytest.fixture(scope="module")
-def imaged(tmp_path_factory):
-    """One simulated closed-loop session with sync pulses and a microscope on them."""
-    tmp = tmp_path_factory.mktemp("imaged")
+def imaged_session(tmp: Path, seed: int, params: dict) -> tuple[Path, dict[str, Path]]:
+    """A simulated session with sync pulses and a simulated microscope on them."""
     import yaml
 
     from tests.conftest import SIM_YAML
@@ -37,11 +35,17 @@ def imaged(tmp_path_factory):
     cfg["sync"] = {"channel": "sim/sync"}
     path = tmp / "rig.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    result, data, _ = run_sim(path, tmp / "data", seed=17,
-                              params={"n_trials": 30, "delays_s": [2, 5, 10],
-                                      "stim_mode": "open_loop"})
+    result, _, _ = run_sim(path, tmp / "data", seed=seed, params=params)
     assert result.status == "completed"
-    return result.folder, scope_files(tmp / "scope"), tmp
+    return result.folder, scope_files(tmp / "scope")
+
+
+@pytest.fixture(scope="module")
+def imaged(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("imaged")
+    folder, files = imaged_session(tmp, 17, {"n_trials": 30, "delays_s": [2, 5, 10],
+                                             "stim_mode": "open_loop"})
+    return folder, files, tmp
 
 
 def _cli(capsys, *args):
