@@ -37,7 +37,6 @@ def register(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
-    import pandas as pd
 
     from rigctl.data import load_session
     from rigctl.data.align import (
@@ -80,10 +79,12 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     path = save_alignment(s.path, al, other_path, opts, extra)
     if frames is not None:
-        table = pd.DataFrame({"frame": np.arange(frames.size), "t_other_s": frames,
-                              "t_s": al.to_session(frames)})
-        table.to_csv(s.path / FRAMES_FILE, index=False, float_format="%.6f")
-        print(f"frames: {frames.size:,} (session time {table['t_s'].iloc[0]:.3f} to "
-              f"{table['t_s'].iloc[-1]:.3f} s) -> {s.path / FRAMES_FILE}")
+        t_s = al.to_session(frames)
+        lines = (f"{k},{o:.6f},{t:.6f}" for k, (o, t) in enumerate(zip(frames, t_s,
+                                                                       strict=True)))
+        (s.path / FRAMES_FILE).write_text("frame,t_other_s,t_s\n" + "\n".join(lines) + "\n",
+                                          encoding="utf-8")
+        print(f"frames: {frames.size:,} (session time {t_s[0]:.3f} to {t_s[-1]:.3f} s) -> "
+              f"{s.path / FRAMES_FILE}")
     print(f"alignment: {path}")
     return 0
