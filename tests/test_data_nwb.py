@@ -70,6 +70,7 @@ def test_export_holds_signals_laser_and_events(closed_loop):
     with pynwb.NWBHDF5IO(str(path), "r") as io:
         nwb = io.read()
         neural = nwb.acquisition["neural_signal"]
+        assert neural.neurodata_type == "FiberPhotometryResponseSeries"
         assert neural.rate == sig.rate_hz and neural.starting_time == sig.t0_s
         assert np.array_equal(neural.data[:], sig.data["neural_signal"])
         for name in ("calcium", "gliotransmission"):

@@ -9,8 +9,10 @@ Needs the ``nwb`` extra (``pip install 'rigctl[nwb]'``: pynwb >= 4, which has th
 - ``/stimulus/laser_command`` — an ``OptogeneticSeries`` (watts) at the signals' rate when the
   session recorded ``laser_mw``, else rebuilt from the logged commands, linked to an
   ``OptogeneticStimulusSite`` (opsin, wavelength, fibre location) on the laser ``Device``;
-- ``/acquisition/neural_signal`` and ``/processing/ogen/{calcium,gliotransmission}`` —
-  the continuous traces of ``signals.bin``;
+- ``/acquisition/neural_signal`` (a ``FiberPhotometryResponseSeries`` of ndx-fiber-photometry,
+  without its ``FiberPhotometryTable``: rigctl does not record the indicator, fibre, excitation
+  source and photodetector that table requires) and ``/processing/ogen/{calcium,
+  gliotransmission}`` — the continuous traces of ``signals.bin``;
 - ``/events/{licks,valve_openings,task_states,rig_event_log}`` — core ``EventsTable``s;
 - ``/events/sync_pulses`` — every sync pulse rigctl sent (onset, width, line) when the rig had
   a ``sync:`` section; after ``rigctl align --frames``, ``/events/imaging_frames`` — every frame
@@ -58,6 +60,7 @@ UNKNOWN_AGE = "P0D/"  # ISO 8601 open range "0 days or older": the honest form o
 
 def _pynwb() -> Any:
     try:
+        import ndx_fiber_photometry  # noqa: F401 - the neural signal's type
         import pynwb
         from pynwb import event  # noqa: F401 - EventsTable arrived in pynwb 4
     except ImportError:
@@ -289,6 +292,7 @@ def _add_sync(nwb: Any, s: SessionData, frames: pd.DataFrame | None) -> None:
 
 
 def _add_signals(nwb: Any, s: SessionData) -> None:
+    from ndx_fiber_photometry import FiberPhotometryResponseSeries
     from pynwb import TimeSeries
 
     sig = s.signals
@@ -302,9 +306,10 @@ def _add_signals(nwb: Any, s: SessionData) -> None:
         doc = SIGNAL_CHANNELS[name].doc if name in SIGNAL_CHANNELS else f"signal {name}"
         if name == "neural_signal" and neural.get("channel"):
             doc += f" (input {neural['channel']})"
-        ts = TimeSeries(name=name, data=_compressed(np.asarray(sig.data[name], np.float32)),
-                        unit=sig.units.get(name, "a.u."), rate=sig.rate_hz,
-                        starting_time=sig.t0_s, description=doc)
+        kind = FiberPhotometryResponseSeries if name == "neural_signal" else TimeSeries
+        ts = kind(name=name, data=_compressed(np.asarray(sig.data[name], np.float32)),
+                  unit=sig.units.get(name, "a.u."), rate=sig.rate_hz,
+                  starting_time=sig.t0_s, description=doc)
         if name in PREDICTOR_CHANNELS:
             if module is None:
                 module = nwb.create_processing_module(
