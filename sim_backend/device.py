@@ -35,6 +35,7 @@ class SimDevice(Device):
         self.name = name
         self.world = SimWorld(ctx.clock, settings, SimMouse(ctx.subject, settings.mouse, ctx.seed))
         self.microscope: SimMicroscope | None = None
+        self._readback: dict[str, str] = {}  # output role -> input role wired to it
         if settings.microscope is not None:  # its own seed stream: the mouse's is untouched
             seed = np.random.SeedSequence(ctx.seed.entropy, spawn_key=(*ctx.seed.spawn_key, 7))
             self.microscope = SimMicroscope(settings.microscope, ctx.clock, seed)
@@ -46,11 +47,16 @@ class SimDevice(Device):
         return SimValve(self.world, side, nominal_ul)
 
     def digital_input(self, channel: str, role: str) -> None:
+        if role.endswith("_readback"):  # an input wired to a sync line (`rigctl sync-test`)
+            self._readback[role.removesuffix("_readback")] = role
+            return
         if role not in ("lick_left", "lick_right"):
             raise DeviceError(f"device {self.name!r}: the simulated mouse has no input {role!r}")
 
     def digital_output(self, channel: str, role: str) -> DigitalOutputDriver:
-        cue = SimCue(self.world, role.removeprefix("cue_"))
+        cue: DigitalOutputDriver = SimCue(self.world, role.removeprefix("cue_"))
+        if role.startswith("sync"):
+            cue = _Wired(cue, self.world, self._readback, role)
         if role == "sync" and self.microscope is not None:
             return MicroscopeLine(cue, self.microscope, self.world.clock)
         return cue
@@ -72,6 +78,22 @@ class SimDevice(Device):
     def close(self) -> None:
         if self.microscope is not None:
             self.microscope.save()  # the rig closes devices with every error suppressed
+
+
+class _Wired(DigitalOutputDriver):
+    """A sync output whose edges reach an input wired to it, if the config has one."""
+
+    def __init__(self, inner: DigitalOutputDriver, world: SimWorld, readback: dict[str, str],
+                 role: str) -> None:
+        self.inner, self.world, self.readback, self.role = inner, world, readback, role
+        self.level = False
+
+    def set(self, level: bool) -> None:
+        self.inner.set(level)
+        wired = self.readback.get(self.role)
+        if wired is not None and level != self.level:
+            self.world.schedule_input(self.world.clock.now(), wired, 1.0 if level else 0.0)
+        self.level = level
 
 
 def open(name: str, settings: SimSettings, ctx: BuildContext) -> SimDevice:  # noqa: A001

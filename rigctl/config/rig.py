@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rigctl.config.calibration import LaserCalibrationConfig, ValveCalibrationConfig
 from rigctl.config.strict import Strict
-from rigctl.config.sync import SyncConfig, sync_problems
+from rigctl.config.sync import SyncConfig, sync_channels, sync_problems
 
 
 class ValveConfig(Strict):
@@ -165,8 +165,7 @@ class RigConfig(Strict):
         if self.neural_signal is not None:
             out.append(("neural_signal.channel", self.neural_signal.channel))
         if self.sync is not None:
-            out += [(f"sync.{k}", getattr(self.sync, k)) for k in ("channel", "trial_channel")
-                    if getattr(self.sync, k) is not None]
+            out += [(f"sync.{k}", ch) for k, ch in sync_channels(self.sync)]
         return out
 
     def channel_problems(self) -> list[str]:

@@ -33,6 +33,10 @@ class SyncConfig(Strict):
     width_s: float = Field(0.05, gt=0, le=1, description="Pulse width (s)")
     trial_channel: str | None = Field(
         None, description="Optional line that gives a TTL pulse at every trial start")
+    readback_channel: str | None = Field(
+        None, description="Input wired to the sync line, read back by `rigctl sync-test`")
+    trial_readback_channel: str | None = Field(
+        None, description="Input wired to the trial-start line, read back by `rigctl sync-test`")
     trial_width_s: float = Field(0.01, gt=0, le=1, description="Width of the trial-start TTL (s)")
     barcode_bits: int = Field(16, ge=4, le=32, description="Bits of a barcode (trial number)")
     bit_s: float = Field(0.03, gt=0, le=1, description="Duration of one barcode bit (s)")
@@ -51,13 +55,19 @@ class SyncConfig(Strict):
         return (self.barcode_bits + 4) * self.bit_s
 
 
+LINES = ("channel", "trial_channel", "readback_channel", "trial_readback_channel")
+
+
+def sync_channels(sc: SyncConfig) -> list[tuple[str, str]]:
+    """(field, channel) of every line the sync section routes."""
+    return [(k, getattr(sc, k)) for k in LINES if getattr(sc, k) is not None]
+
+
 def sync_problems(cfg: RigConfig) -> list[str]:
     """A sync line that any other field also uses: one line each (sync must own its line)."""
     if cfg.sync is None:
         return []
-    mine = {"sync.channel": cfg.sync.channel}
-    if cfg.sync.trial_channel is not None:
-        mine["sync.trial_channel"] = cfg.sync.trial_channel
+    mine = {f"sync.{k}": v for k, v in sync_channels(cfg.sync)}
     problems = []
     for path, channel in cfg.channels():
         for own, line in mine.items():
