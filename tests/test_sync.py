@@ -160,3 +160,11 @@ def test_bad_sync_config_is_one_line_naming_the_field(make_config, sync, expect)
         load_rig(str(make_config({"sync": sync})))
     lines = str(exc.value).splitlines()
     assert len(lines) == 1 and expect in lines[0] and "rig.yaml" in lines[0]
+
+
+def test_shipped_imaging_config_checks(capsys):
+    from rigctl.cli import main
+    from tests.conftest import ROOT
+
+    assert main(["check", str(ROOT / "hardware_configs" / "sim_imaging.yaml")]) == 0
+    assert "sync     sim/sync  random, 50 ms pulses every 5 ± 3 s" in capsys.readouterr().out
