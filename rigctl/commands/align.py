@@ -50,15 +50,19 @@ def run(args: argparse.Namespace) -> int:
     )
     from rigctl.errors import DataError, RigctlError
 
-    s = load_session(args.session)
-    out = s.path / ALIGNMENT_FILE
-    if out.exists() and not args.force:
-        raise DataError(f"{out}: already exists (pass --force to replace it)")
+    for flag in ("jitter_ms", "match_tol_ms", "max_rms_ms"):
+        if not getattr(args, flag) > 0:
+            raise RigctlError(f"--{flag.replace('_', '-')}: must be > 0 (got "
+                              f"{getattr(args, flag):g})")
     try:
         opts = AlignOptions(jitter_s=args.jitter_ms / 1e3, match_tol_s=args.match_tol_ms / 1e3,
                             max_rms_s=args.max_rms_ms / 1e3, max_drift_ppm=args.max_drift_ppm)
     except ValueError as exc:
-        raise RigctlError(f"align: {str(exc).replace('_s ', ' ')}") from None
+        raise RigctlError(f"--max-drift-ppm: {exc}") from None
+    s = load_session(args.session)
+    out = s.path / ALIGNMENT_FILE
+    if out.exists() and not args.force:
+        raise DataError(f"{out}: already exists (pass --force to replace it)")
     mine = session_pulses(s.events)
     if not mine.size:
         raise DataError(f"{s.path}: events.csv has no sync pulses (the rig config needs a "
