@@ -43,3 +43,51 @@ def test_valve_open_time_is_capped_and_calibration_never_extrapolates(make_confi
     curve = ValveCurve([(10, 1.0), (30, 3.2), (60, 6.9)])
     for ul in (1.0, 2.0, 4.4, 6.9):
         assert curve.ul_for_ms(curve.ms_for_ul(ul)) == pytest.approx(ul)
+
+
+# --- the laser calibration is enforced on every path (issue 11 §3) ---------------------------
+
+
+def _calibrated_copy(tmp_path, capsys, power_mw: float):
+    """sim.yaml calibrated by `rigctl calibrate laser` (50% fibre loss, 1-7 mW at the tip), its
+    protocol asking ``power_mw``."""
+    import shutil
+
+    from rigctl.cli import main
+    from tests.conftest import SIM_YAML
+
+    path = tmp_path / "rig.yaml"
+    shutil.copyfile(SIM_YAML, path)
+    assert main(["calibrate", "laser", str(path), "--virtual-time", "--commands", "2,8,14",
+                 "--on-s", "1", "--measured", "1,4,7"]) == 0
+    assert "higher powers will be refused" in capsys.readouterr().out
+    text = path.read_text().replace("laser_power_mw: 5", f"laser_power_mw: {power_mw:g}")
+    path.write_text(text.replace("data_root: data", f"data_root: {tmp_path / 'data'}"))
+    return path
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_power_outside_the_laser_calibration_is_refused_before_the_session(
+        tmp_path, capsys, command):
+    from rigctl.cli import main
+
+    path = _calibrated_copy(tmp_path, capsys, 10)
+    assert "laser_power_mw: 5" not in path.read_text()
+    code = main([command, str(path)])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1, err
+    assert "laser_power_mw: laser.calibration: 10 mW is outside the calibrated range 1-7 mW" \
+        in lines[0] and str(path) in lines[0]
+    assert not (tmp_path / "data").exists()  # nothing ran
+
+
+def test_the_rig_interlock_refuses_powers_outside_the_calibration(tmp_path, capsys):
+    path = _calibrated_copy(tmp_path, capsys, 4)
+    _, data, session = run_sim(path, tmp_path / "x", seed=1, params={"n_trials": 4})
+    assert data.trials["laser_power_mw"].dropna().eq(4).all()
+    laser = session.rig.laser
+    for outside in (10.0, 0.5):  # inside the 15 mW ceiling, outside the calibration
+        with pytest.raises(InterlockError, match="outside the calibrated range 1-7 mW"):
+            laser.on(outside)
+    assert not laser.is_on

@@ -124,6 +124,10 @@ class Laser:
         self._limit_timer: int | None = None
         self.curve = None if cfg.calibration is None else LaserCurve(cfg.calibration)
 
+    def calibration_problem(self, power_mw: float) -> str | None:
+        """Why ``power_mw`` at the tip is outside the laser's calibration, or None."""
+        return laser_calibration_problem(self.cfg, power_mw, self.curve)
+
     @property
     def is_on(self) -> bool:
         return self.on_since is not None
@@ -190,6 +194,21 @@ class Laser:
                 self.gate.set(False)
         finally:
             self.driver.force_off()
+
+
+def laser_calibration_problem(
+    cfg: LaserConfig, power_mw: float, curve: LaserCurve | None = None,
+) -> str | None:
+    """Why ``power_mw`` at the fibre tip cannot be given through ``cfg.calibration`` (outside
+    the calibrated range), or None when it can or the laser has no calibration. For checks
+    before a session (``rigctl check``, protocol parameters) with the interlock's own words."""
+    if cfg.calibration is None:
+        return None
+    try:
+        (curve or LaserCurve(cfg.calibration)).command_for_mw(power_mw)
+    except InterlockError as exc:
+        return str(exc)
+    return None
 
 
 class Rig:
