@@ -91,3 +91,62 @@ def test_the_rig_interlock_refuses_powers_outside_the_calibration(tmp_path, caps
         with pytest.raises(InterlockError, match="outside the calibrated range 1-7 mW"):
             laser.on(outside)
     assert not laser.is_on
+
+
+# --- rigctl check: a laser only the host can turn off (issue 11 §3) ---------------------------
+
+
+def _variant(tmp_path, name: str, edit) -> str:
+    import yaml
+
+    from tests.conftest import ROOT
+
+    data = yaml.safe_load((ROOT / "hardware_configs" / name).read_text())
+    edit(data)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(path)
+
+
+def _obis_alone(d):
+    del d["laser"]["gate_channel"]
+    d["devices"]["obis"]["modulation"] = "cw"
+
+
+def _obis_cw_gated_by_the_card(d):
+    d["devices"]["obis"]["modulation"] = "cw"  # a cw OBIS ignores its TTL input
+
+
+def _ttl_laser_on_an_untimed_line(d):
+    d["devices"]["Dev1"]["laser_counter"] = None
+    d["laser"].update(channel="Dev1/port1/line3", ramp_down_s=0)
+    del d["laser"]["gate_channel"]
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "warned"),
+    [
+        ("serial_rig.yaml", _obis_alone, True),
+        ("mixed_rig.yaml", _obis_cw_gated_by_the_card, True),
+        ("nidaq_rig.yaml", _ttl_laser_on_an_untimed_line, True),
+        ("serial_rig.yaml", lambda d: None, False),  # gate on the controller's output
+        ("mixed_rig.yaml", lambda d: None, False),  # gate on an NI counter-timed line
+        ("nidaq_rig.yaml", lambda d: None, False),  # NI analog output: finite waveform
+        ("sim.yaml", lambda d: None, False),
+    ],
+)
+def test_check_warns_when_only_the_host_limits_emission(tmp_path, capsys, name, edit, warned):
+    from rigctl.cli import main
+
+    path = _variant(tmp_path, name, edit)
+    code = main(["check", path])
+    captured = capsys.readouterr()
+    assert code == 0 and f"{path}: OK" in captured.out
+    lines = [ln for ln in captured.err.splitlines() if ln.strip()]
+    if not warned:
+        assert lines == []
+        return
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith(f"rigctl: warning: {path}: laser: only this computer ends "
+                               "emission after laser.max_on_s")
+    assert "light stays on" in lines[0] and "gate the laser" in lines[0]
