@@ -862,6 +862,22 @@ def test_laser_line_is_one_counter_pulse_of_max_on_s_the_card_ends(fake_ni, open
     assert fake_ni.last_value("Dev1/port1/line3") is False
 
 
+def test_a_counter_timed_line_goes_low_when_its_task_fails(fake_ni, open_device):
+    device, _ = open_device()
+    gate = device.laser_gate("Dev1/port1/line2", laser_cfg())
+    gate.set(True)
+    (pulse,) = co_pulses(fake_ni, "laser_gate")
+    pulse.broken = daq_error(-200019, "Counter output failed.")
+    gate.set(False)  # a broken counter task cannot stop the line going low
+    assert pulse.closed and fake_ni.last_value("Dev1/port1/line2") is False
+    fake_ni.remove_device()
+    with pytest.raises(DeviceError, match=r"laser_gate on Dev1/port1/line2 .*NI error -200045"):
+        gate.set(True)
+    device.close()  # never raises; the off path still tried a fresh task
+    assert all(t.closed for t in fake_ni.tasks)
+    assert is_off_task(fake_ni.tasks[-1]) and fake_ni.tasks[-1].lines == ["Dev1/port1/line2"]
+
+
 def test_a_counter_timed_line_needs_a_pfi_line_and_its_own_counter(fake_ni, open_device):
     device, _ = open_device()
     with pytest.raises(DeviceError, match=r"port1/port2 line.*laser_counter: null"):
