@@ -875,7 +875,7 @@ def test_a_counter_timed_line_goes_low_when_its_task_fails(fake_ni, open_device)
         gate.set(True)
     device.close()  # never raises; the off path still tried a fresh task
     assert all(t.closed for t in fake_ni.tasks)
-    assert is_off_task(fake_ni.tasks[-1]) and fake_ni.tasks[-1].lines == ["Dev1/port1/line2"]
+    assert is_off_task(fake_ni.tasks[-1])  # tried, and failed on the vanished card
 
 
 def test_a_counter_timed_line_needs_a_pfi_line_and_its_own_counter(fake_ni, open_device):
