@@ -4,7 +4,7 @@
 (statsmodels) with an independence working correlation and the cluster-robust (sandwich)
 covariance::
 
-    correct ~ C(arm) + C(delay_s)          groups = mouse, family = Binomial(logit)
+    correct ~ arm + C(delay_s)             groups = mouse, family = Binomial(logit)
 
 ``arm`` is the contrast's test condition (laser trial, IP3R2-KO mouse, CNO-treated KO mouse) against
 its reference (control trial, wild type, untreated KO); ``C(delay_s)`` is dropped when a single
@@ -39,8 +39,8 @@ from scipy import stats as sps
 from rigctl.data.stats import scored_trials, wilson_ci
 
 MIN_MICE_FOR_INTERVAL = 3
-FORMULA = "correct ~ C(arm) + C(delay_s)"
-FORMULA_ONE_DELAY = "correct ~ C(arm)"
+FORMULA = "correct ~ arm + C(delay_s)"
+FORMULA_ONE_DELAY = "correct ~ arm"
 
 
 def formula(n_delays: int) -> str:
