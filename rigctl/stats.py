@@ -104,17 +104,26 @@ def contrast_test(
     cols += [(delay == d).astype(float) for d in delays[1:]]
     exog = np.column_stack(cols)
     endog = np.column_stack([k, n - k]).astype(float)
+    # Start IRLS from the weighted least-squares fit of the empirical logits: the same optimum,
+    # reached in about half the iterations (the fit is the inner loop of a power analysis).
+    pe = (k + 0.5) / (n + 1.0)
+    sw = np.sqrt(n * pe * (1 - pe))
+    start = np.linalg.lstsq(exog * sw[:, None], np.log(pe / (1 - pe)) * sw, rcond=None)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("error", PerfectSeparationWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
             res = sm.GLM(endog, exog, family=sm.families.Binomial()).fit(
-                cov_type="cluster", cov_kwds={"groups": mouse, "use_correction": False})
+                start_params=start, cov_type="cluster",
+                cov_kwds={"groups": mouse, "use_correction": False})
         except (PerfectSeparationWarning, np.linalg.LinAlgError, ValueError):
             return _failed(g, n_trials, delays.size, acc[0], acc[1], df)
     b = float(res.params[1])
-    se = math.sqrt(float(res.cov_params()[1, 1]) * g / (g - 1))
-    if not (math.isfinite(b) and math.isfinite(se)) or se == 0.0:
+    var = float(res.cov_params()[1, 1])
+    if not (math.isfinite(b) and math.isfinite(var)) or var <= 0.0:
+        return _failed(g, n_trials, delays.size, acc[0], acc[1], df)
+    se = math.sqrt(var * g / (g - 1))
+    if not math.isfinite(se):
         return _failed(g, n_trials, delays.size, acc[0], acc[1], df)
     p = float(2.0 * sps.t.sf(abs(b / se), df))
     return ContrastResult(b, se, df, p, acc[0], acc[1], g, n_trials, formula(delays.size))

@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +80,7 @@ def compute_chunk(job: dict, chunk: int) -> list[dict]:
     first, last = chunk * CHUNK, min(design.cohorts, (chunk + 1) * CHUNK)
     plans = {(c, w): plan_arms(design, c, w == "no_effect") for c in design.contrasts
              for w in ("effect", "no_effect")}
-    rig = Rig.load(design.config)
+    rig = Rig.load(design.config, design.engine)
     for cohort in range(first, last):
         for contrast in design.contrasts:
             ci = CONTRAST_ORDER.index(contrast)
@@ -140,25 +140,15 @@ class PartStore:
 
 
 def estimate_seconds(design: PowerDesign) -> float:
-    """Time for the whole design in one process, from one timed simulated session and fit."""
-    plan = plan_arms(design, design.contrasts[0], False)[0]
-    warm = np.random.SeedSequence(0)
-    simulate_arm(design, plan, 1, min(design.trials), warm)  # compile / import first
+    """Time for the whole design in one process, from one simulated and analysed cohort
+    (after a tiny warm-up that loads the libraries and the compiled simulator)."""
+    if design.engine == "fast":
+        warm = replace(design, mice=(min(design.mice),), trials=(min(design.trials),),
+                       sessions=(1,), cohorts=1)
+        compute_chunk(warm.as_job(), 0)
     t0 = time.perf_counter()
-    simulate_arm(design, plan, 1, max(design.trials), warm)
-    per_session = time.perf_counter() - t0
-    rng = np.random.default_rng(0)
-    counts = (np.repeat(np.arange(4), 2), np.tile([0, 1], 4), np.zeros(8),
-              np.full(8, 50), rng.integers(20, 45, 8))
-    stats.contrast_test(*counts, between=False)
-    t0 = time.perf_counter()
-    for _ in range(3):
-        stats.contrast_test(*counts, between=False)
-    per_fit = (time.perf_counter() - t0) / 3
-    sessions = sum((2 if CONTRASTS[c].between else 1) for c in design.contrasts) * 2 * max(
-        design.mice) * max(design.sessions)
-    fits = len(design.contrasts) * 2 * len(design.cells())
-    return design.cohorts * (sessions * per_session + fits * per_fit)
+    compute_chunk(replace(design, cohorts=1).as_job(), 0)
+    return design.cohorts * (time.perf_counter() - t0)
 
 
 def run_power(design: PowerDesign, out: Path, workers: int = 1, dask_address: str | None = None,

@@ -109,14 +109,16 @@ class Rig:
     kind: str
     settings: dict[str, Any]
     ramp_down_s: float
+    fast: Any  # the fast simulator module, or None when the engine is full
 
     @classmethod
-    def load(cls, config: str) -> Rig:
+    def load(cls, config: str, engine: str = "fast") -> Rig:
         from rigctl.config import load_rig
 
         cfg = load_rig(config)
         kind, settings = sim_device(cfg, config)
-        return cls(kind, settings, cfg.laser.ramp_down_s if cfg.laser is not None else 0.0)
+        return cls(kind, settings, cfg.laser.ramp_down_s if cfg.laser is not None else 0.0,
+                   fast_simulator(kind, config) if engine == "fast" else None)
 
 
 def simulate_arm(design: PowerDesign, arm: ArmPlan, n_units: int, n_trials: int,
@@ -129,7 +131,7 @@ def simulate_arm(design: PowerDesign, arm: ArmPlan, n_units: int, n_trials: int,
     if design.engine == "fast":
         rig = rig or Rig.load(design.config)
         params = {**arm.params, "n_trials": n_trials}
-        return fast_simulator(rig.kind, design.config).simulate(
+        return rig.fast.simulate(
             rig.settings, params, rig.ramp_down_s, subject, n_units, n_trials, seed)
     return _simulate_full(design, arm, subject, n_units, n_trials, seed)
 
