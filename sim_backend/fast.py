@@ -115,10 +115,8 @@ def _new_block(frac, block_size, run_type, run_len, max_run):  # pragma: no cove
     left_l, left_c = n_laser, block_size - n_laser  # greedy fallback, as the scheduler does
     kind, run = run_type, run_len
     for i in range(block_size):
-        if kind >= 0 and run >= max_run:
-            pick = 1 - kind
-        else:
-            pick = 1 if left_l >= left_c else 0
+        forced = kind >= 0 and run >= max_run
+        pick = (1 - kind) if forced else (1 if left_l >= left_c else 0)
         if pick == 1:
             left_l -= 1
         else:

@@ -5,9 +5,8 @@ sessions per mouse × trials per session), analyses each with the model of :mod:
 (trial-level logistic GEE, mouse clusters), and reports power and the false-positive rate with
 Monte-Carlo intervals, the minimal design for the target power, ``power.csv`` and ``power.png``.
 
-Example (the issue's question: laser during a 10 s delay):
-  rigctl power hardware_configs/sim.yaml --mice 4,6,8,12 --trials 100,200 --contrast laser \\
-      --delays 10
+Example (laser during a 10 s delay; the config defaults to hardware_configs/sim.yaml):
+  rigctl power --mice 4,6,8,12 --trials 100,200 --contrast laser --delays 10
 """
 
 from __future__ import annotations
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from rigctl import stats
     from rigctl.power import PowerDesign, check_grid, minimal_designs, run_power, summarise
     from rigctl.power.figure import power_figure
-    from rigctl.power.run import PartStore, estimate_seconds
+    from rigctl.power.run import PartStore, dask_client, estimate_seconds
     from rigctl.power.simulate import check_engine
 
     if args.workers < 1:
@@ -91,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
     )
     check_grid(design)
     check_engine(design)
+    if args.dask:  # fail before any estimate or simulation
+        with dask_client(args.dask, timeout_s=5.0):
+            pass
     out = Path(args.out)
     n_delays = len(design.delays_s) if design.delays_s else 2
     print(f"model: {stats.formula(n_delays)}; GEE, binomial logit, mouse clusters, "

@@ -29,10 +29,11 @@ def power_figure(table: pd.DataFrame, path: Path, alpha: float, target: float) -
                 err = [100 * (line[y] - line[lo]), 100 * (line[hi] - line[y])]
                 ax.errorbar(line["mice"], 100 * line[y], yerr=err, marker="o", capsize=3,
                             label=label)
-        row[0].axhline(100 * target, ls="--", color="grey", lw=1)
+        row[0].axhline(100 * target, ls="--", color="grey", lw=1,
+                      label=f"target {100 * target:g}%")
         row[0].set(title=f"{contrast}: power ({cohorts} simulated cohorts per point)",
                    xlabel="mice per group", ylabel="power (%)", ylim=(0, 102))
-        row[1].axhline(100 * alpha, ls="--", color="grey", lw=1)
+        row[1].axhline(100 * alpha, ls="--", color="grey", lw=1, label=f"α = {100 * alpha:g}%")
         row[1].set(title=f"{contrast}: false-positive rate with no true effect",
                    xlabel="mice per group", ylabel="false positives (%)",
                    ylim=(0, max(3 * 100 * alpha, 100 * float(g["fpr_ci_high"].max()) + 2)))

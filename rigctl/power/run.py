@@ -185,17 +185,23 @@ def run_power(design: PowerDesign, out: Path, workers: int = 1, dask_address: st
     return store.load(n, design.cohorts)
 
 
-def _run_dask(address: str, job: dict, todo: list[int], finished) -> None:
+def dask_client(address: str, timeout_s: float = 10.0):
+    """A connected ``distributed.Client``, or one line naming the address."""
     try:
-        from distributed import Client, as_completed
+        from distributed import Client
     except ImportError:
         raise RigctlError("--dask needs the dask extra: pip install -e \".[dask]\"") from None
     try:
-        client = Client(address, timeout="10s")
+        return Client(address, timeout=f"{timeout_s:g}s")
     except (OSError, TimeoutError, ValueError) as exc:
         raise RigctlError(f"--dask: cannot reach a Dask scheduler at {address} "
                           f"({type(exc).__name__}); start one or check the address") from None
-    with client:
+
+
+def _run_dask(address: str, job: dict, todo: list[int], finished) -> None:
+    from distributed import as_completed
+
+    with dask_client(address) as client:
         futures = {client.submit(compute_chunk, job, i, pure=False): i for i in todo}
         for fut in as_completed(list(futures)):
             finished(futures[fut], fut.result())
