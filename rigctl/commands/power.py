@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     store = PartStore(out, design)
     have = len(store.done(design.n_chunks, design.cohorts))
     share = 1 - have / design.n_chunks
-    est = estimate_seconds(design) * share / (1 if args.dask else args.workers)
+    est = estimate_seconds(design) * share / (1 if args.dask else args.workers) if share else 0.0
     cells = len(design.cells())
     where = f"Dask at {args.dask} (time for one core)" if args.dask else \
         f"{args.workers} worker{'s' if args.workers > 1 else ''}"
