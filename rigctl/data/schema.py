@@ -52,6 +52,9 @@ EVENT_KINDS: Mapping[str, str] = MappingProxyType({
               "('<P>mW (held off)', 'off'); all_off (the last event of every session)",
     "trial": "Trial boundary. name start (value '<n> <trial_type> delay=<s>') or end (value "
              "'<n> <outcome>')",
+    "sync": "Sync line edge, logged before the line is set (docs/sync.md). name: sync (value 1 "
+            "rising, 0 falling), sync_trial (the trial-start TTL, 1/0) or sync_barcode (value: "
+            "the trial number whose barcode starts)",
     "params": "An operator changed a protocol parameter; it applies from the next trial. "
               "name: the parameter; value: '<old> -> <new>'",
     "session": "Operator control of the session. name: paused or resumed; value empty",

@@ -30,6 +30,7 @@ from rigctl.engine.controls import SessionControls
 from rigctl.engine.loop import ControlLoop
 from rigctl.engine.machine import StateMachine
 from rigctl.engine.signals import CHANNELS, SignalPipeline
+from rigctl.engine.sync import build_sync
 from rigctl.engine.timers import Timers
 from rigctl.errors import DataError, RigctlError
 from rigctl.hardware.events import QueueEventSource
@@ -83,6 +84,9 @@ class Session:
                                                  source=opts.config_source))
         self.rig = Rig(cfg, devices, queue, self.clock, self.timers, self._log)
         try:
+            self.sync = build_sync(cfg, devices, self.clock, self.timers, self._log, self.seed)
+            if self.sync is not None:
+                self.event_listeners.append(self.sync.on_event)
             spec = opts.protocol
             problems = spec.cls.rig_problems(spec.params, self.rig)
             if problems:
@@ -220,6 +224,8 @@ class Session:
         try:
             if not self._early_stop:
                 self.rig.start()
+                if self.sync is not None:
+                    self.sync.start()
                 self.machine.start(self.protocol.initial_state)
                 self.loop.run()
             if self.loop.stop_requested.is_set() or self._early_stop:
@@ -257,6 +263,8 @@ class Session:
 
     def _shutdown(self, status: str, reason: str) -> None:
         failures = self.rig.all_off()  # first, before anything that could fail
+        if self.sync is not None:
+            failures += self.sync.stop()
         now = self.clock.now()
         with contextlib.suppress(Exception):  # a full disk must not stop the shutdown
             self._log(now, "output", "all_off", "laser off, valves closed")
