@@ -243,6 +243,8 @@ class PyControlTask(Protocol):
         if event == ENTRY:
             if not self._begun:
                 self._begin()
+                if self._stopped:  # stop_framework in run_start
+                    return
             self.entered[state] += 1
             self.rt.state_entered(state)
             with self.rt.transition():
