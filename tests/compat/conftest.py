@@ -37,9 +37,9 @@ class Run:
         return self.tsv[sel]
 
 
-def run_task(tmp: Path, task: str, *, binding: PyControlBinding | None = None,
-             inputs: list[tuple[float, str, float]] = (), duration: float | None = None,
-             seed: int = 1, config: Path = SIM_YAML) -> Run:
+def make_session(tmp: Path, task: str, *, binding: PyControlBinding | None = None,
+                 inputs: list[tuple[float, str, float]] = (), duration: float | None = None,
+                 seed: int = 1, config: Path = SIM_YAML) -> Session:
     cfg = load_rig(config)
     spec = load_task(TASKS / task, binding or default_binding())
     session = Session(cfg, SessionOptions(subject=Subject(id="m1"), protocol=spec,
@@ -49,7 +49,16 @@ def run_task(tmp: Path, task: str, *, binding: PyControlBinding | None = None,
         world.schedule_input(t, name, value)  # type: ignore[attr-defined]
     if duration is not None:
         session.timers.set_at(duration, session.protocol.finish)
+    return session
+
+
+def run_task(tmp: Path, task: str, **kw) -> Run:
+    session = make_session(tmp, task, **kw)
     result = session.run()
+    return read_run(session, result)
+
+
+def read_run(session: Session, result: SessionResult) -> Run:
     (tsv_path,) = result.folder.glob("*.tsv")
     tsv = pd.read_csv(tsv_path, sep="\t", keep_default_na=False)
     events = pd.read_csv(result.folder / "events.csv", keep_default_na=False)

@@ -109,7 +109,7 @@ def test_random_helpers_follow_the_seed(tmp_path):
     assert va["exp"] > 0 and 0 <= va["uniform"] < 1
     assert va["ema"] == pytest.approx(1 - math.exp(-1 / 2) ** 3)
     assert va["mean"] == 3
-    assert a.states() == []  # stop_framework in run_start: the initial state is never entered
+    assert a.states() == [(0.0, "only")]
 
 
 def test_same_seed_same_data_file(tmp_path):

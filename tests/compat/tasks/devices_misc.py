@@ -9,7 +9,7 @@ lickometer = Lickometer(board.port_1, rising_event_A='lick', falling_event_A='li
 sync = Rsync(board.BNC_2, event_name='rsync', mean_IPI=1000, pulse_dur=10)
 speaker = Audio_board(board.port_3)
 flasher = Digital_output(board.port_4.POW_A)
-stim = LED_driver(board.port_5)
+stim_led = LED_driver(board.port_5)
 wheel = Rotary_encoder('wheel', sampling_rate=100, threshold=10, rising_event='running')
 
 states = ['wait_lick', 'tone', 'stim']
@@ -40,7 +40,7 @@ def tone(event):
 
 def stim(event):
     if event == 'entry':
-        stim.on()                        # held on: the laser's max_on_s must cut it
+        stim_led.on()                        # held on: the laser's max_on_s must cut it
         set_timer('stop', 40 * second)
     elif event == 'stop':
         stop_framework()
