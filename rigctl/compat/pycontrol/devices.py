@@ -260,6 +260,16 @@ class Rotary_encoder(Analog_input):  # noqa: N801
                  falling_event: str | None = None, bytes_per_sample: int = 2,
                  reverse: bool = False) -> None:
         super().__init__(None, name, sampling_rate, threshold, rising_event, falling_event)
+        self.output = output
+
+    @property
+    def velocity(self) -> float:
+        """No samples are streamed: the bound input's level stands for above/below threshold."""
+        return float("inf") if self._rt.input_level(self.name) else 0.0
+
+    @property
+    def position(self) -> float:
+        return self.velocity
 
 
 DEVICE_CLASSES: tuple[type, ...] = (
