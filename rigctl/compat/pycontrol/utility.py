@@ -72,6 +72,9 @@ class RandomHelpers:
                 self._items = list(items)
                 self._next: list[Any] = []
 
+            def __repr__(self) -> str:
+                return f"sample_without_replacement({self._items!r})"
+
             def next(self) -> Any:
                 if not self._next:
                     self._next = helpers.shuffled(self._items)
@@ -88,6 +91,9 @@ class exp_mov_ave:  # noqa: N801 - pyControl's name
         self.init_value = init_value
         self.value = init_value
         self._alpha = 1.0 - math.exp(-1.0 / tau)
+
+    def __repr__(self) -> str:  # written in variable rows: no memory address
+        return f"exp_mov_ave(tau={self.tau!r}, value={self.value!r})"
 
     def update(self, sample: float) -> None:
         self.value += self._alpha * (sample - self.value)
