@@ -39,11 +39,12 @@ class Run:
 
 def make_session(tmp: Path, task: str, *, binding: PyControlBinding | None = None,
                  inputs: list[tuple[float, str, float]] = (), duration: float | None = None,
-                 seed: int = 1, config: Path = SIM_YAML) -> Session:
+                 seed: int = 1, config: Path = SIM_YAML, realtime: bool = False) -> Session:
     cfg = load_rig(config)
     spec = load_task(TASKS / task, binding or default_binding())
     session = Session(cfg, SessionOptions(subject=Subject(id="m1"), protocol=spec,
-                                          data_root=tmp, seed=seed, summary_figure=False))
+                                          data_root=tmp, seed=seed, summary_figure=False,
+                                          realtime=realtime))
     world = session.rig.events
     for t, name, value in inputs:
         world.schedule_input(t, name, value)  # type: ignore[attr-defined]

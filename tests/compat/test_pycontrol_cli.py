@@ -87,4 +87,5 @@ def test_task_file_path_in_session_metadata(capsys, tmp_path: Path):
         "--data", str(tmp_path), "--quiet")
     meta = json.loads(next(tmp_path.glob("*/*/session.json")).read_text())
     assert meta["protocol"]["name"] == "pycontrol_timers"
-    assert meta["protocol"]["source"].endswith("timers.py") and len(meta["protocol"]["sha256"]) == 64
+    assert meta["protocol"]["source"].endswith("timers.py")
+    assert len(meta["protocol"]["sha256"]) == 64

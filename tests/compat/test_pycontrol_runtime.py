@@ -127,3 +127,20 @@ def test_task_load_leaves_no_modules_behind(tmp_path):
              if m.split(".")[0] in ("pyControl", "devices", "hardware_definition")}
     assert added == set()
     assert "pyControl" not in sys.modules and "hardware_definition" not in sys.modules
+
+
+def test_named_imports_and_virtual_pins(tmp_path):
+    run = run_task(tmp_path, "timers.py")
+    out = run.events[run.events["kind"] == "output"]
+    virtual = out[out["name"] == "virtual_B4"]  # dv.Digital_output('B4'), bound to nothing
+    assert virtual[["t_s", "value"]].astype(str).values.tolist() == [["0.5", "1"]]
+
+
+def test_wall_clock_run_keeps_the_order_and_never_fires_early(tmp_path):
+    """The same task paced by the wall clock (as on a rig): same states in the same order,
+    and no timer fires before its time (how late depends on the machine: not asserted)."""
+    run = run_task(tmp_path, "timers.py", realtime=True)
+    assert run.result.status == "completed"
+    assert [s for _, s in run.states()] == ["first", "second", "third", "done"]
+    nominal = [0.0, 0.1, 0.55, 1.55]
+    assert all(t >= n for (t, _), n in zip(run.states(), nominal, strict=True))

@@ -34,7 +34,7 @@ def check_source(path: Path, source: str) -> tuple[list[str], bool]:
     problems: list[str] = []
     util_aliases: set[str] = set()
     dev_aliases: set[str] = set()
-    star_util = star_dev = uses_hw = False
+    star_util = star_dev = uses_hw = star_other = False
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
@@ -66,6 +66,9 @@ def check_source(path: Path, source: str) -> tuple[list[str], bool]:
                         star_dev = True
                     elif a.name not in DEVICE_NAMES:
                         problems.append(_not_device(name, node.lineno, a.name))
+            elif any(a.name == "*" for a in node.names):
+                star_other = True  # names from elsewhere: the undefined-name check is off
+                uses_hw = uses_hw or node.module == "hardware_definition"
             elif node.module == "pyControl":
                 for a in node.names:
                     if a.name == "utility":
@@ -86,6 +89,8 @@ def check_source(path: Path, source: str) -> tuple[list[str], bool]:
         known |= DEVICE_NAMES
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in known:
+            if star_other and node.id not in UNSUPPORTED_DEVICES:
+                continue
             if node.id in UNSUPPORTED_DEVICES:
                 problems.append(_not_device(name, node.lineno, node.id))
             else:

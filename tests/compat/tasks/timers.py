@@ -9,6 +9,8 @@ events = ['early_timer', 'disarmed_timer', 'reset_timer_ev', 'paused_timer', 'ti
           'marker']
 initial_state = 'first'
 
+marker_led = dv.Digital_output('B4')     # unbound under the default binding: virtual
+
 pc.v.remaining_paused = -1
 pc.v.remaining_none = -1
 pc.v.remaining_running = -1
@@ -41,6 +43,7 @@ def second(event):
         pc.publish_event('marker')
     elif event == 'marker':
         print('marker at', pc.get_current_time())
+        marker_led.toggle()
     elif event == 'reset_timer_ev':
         pc.goto_state('third')
 
