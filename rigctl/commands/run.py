@@ -40,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"n_trials": args.trials} if args.trials is not None else None
     if args.duration is not None and not args.duration > 0:
         raise ConfigError("command line", [f"--duration: must be > 0 s (got {args.duration})"])
-    if args.protocol is not None and args.protocol.endswith(".py"):  # a pyControl task file
-        from rigctl.compat.pycontrol import load_for_rig
+    from rigctl.compat.pycontrol import is_pycontrol_task, load_for_rig
 
+    if args.protocol is not None and is_pycontrol_task(args.protocol):
         cfg, spec = load_for_rig(args.config, args.protocol)
     else:
         cfg, spec = load(args.config, args.protocol, overrides)

@@ -144,3 +144,19 @@ def test_wall_clock_run_keeps_the_order_and_never_fires_early(tmp_path):
     assert [s for _, s in run.states()] == ["first", "second", "third", "done"]
     nominal = [0.0, 0.1, 0.55, 1.55]
     assert all(t >= n for (t, _), n in zip(run.states(), nominal, strict=True))
+
+
+def test_hardware_definition_from_the_binding_and_virtual_pins_are_warned(tmp_path):
+    hw = tmp_path / "box3_hw.py"
+    hw.write_text("from devices import *\n"
+                  "left_poke = Poke(Breakout_1_0().port_1, rising_event='left_poke')\n"
+                  "right_poke = Poke(Breakout_1_2().port_2, rising_event='right_poke')\n"
+                  "house_light = Digital_output('Y1')\n")
+    binding = PyControlBinding(hardware_definition=str(hw), unbound="virtual",
+                               pins={"port_1.DIO_A": "lick_left", "port_2.DIO_A": "lick_right"})
+    run = run_task(tmp_path / "data", "poke_states.py", binding=binding,
+                   inputs=[*press(1.0, "lick_left"), *press(1.5, "lick_left")], duration=3.0)
+    assert [s for _, s in run.states()] == ["wait_poke", "light_on", "wait_poke"]
+    warned = run.rows("warning")["content"].tolist()
+    assert "pin Y1 is not bound to this rig (virtual: see pycontrol.pins)" in warned
+    assert not any("port_2.DIO_A" in w for w in warned)

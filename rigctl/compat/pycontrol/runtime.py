@@ -153,6 +153,12 @@ class PyControlRuntime:
                 self.data._txt.write(f"I Start date : {start:%Y/%m/%d %H:%M:%S}\n")
             self.data.start_data()
             self.data.variables(0.0, "run_start", self.v.public())
+        for pin in sorted(set(self.inputs) | set(self.outputs)):
+            if pin not in self.binding.pins:
+                text = f"pin {pin} is not bound to this rig (virtual: see pycontrol.pins)"
+                if self.data is not None:
+                    self.data.warning(0.0, text)
+                self.ctx.log(self._now(), "warning", "pycontrol", text)
         for text in self._pending_prints:
             self._print_row(text)
         self._pending_prints.clear()
