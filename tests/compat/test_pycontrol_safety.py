@@ -70,3 +70,16 @@ def test_device_classes_bind_to_rig_outputs_and_laser_interlock(tmp_path):
     sync = run.rows("event", "sync")
     assert len(sync) > 20 and set(sync["content"]) == {"rsync"}
     assert (out["name"] == "cue_sample_right").sum() == 2 * len(sync)
+
+
+@pytest.mark.parametrize(("task", "message"), [
+    ("goto_in_entry.py", "goto_in_entry.py:11: goto_state('b') called in response to 'entry'"),
+    ("run_end_raises.py", "run_end_raises.py:10: AttributeError: "),
+])
+def test_task_errors_are_one_located_line(tmp_path, task, message):
+    session = make_session(tmp_path, task)
+    with pytest.raises(TaskError) as err:
+        session.run()
+    assert str(err.value).startswith(message) and str(err.value).count(".py:") == 1
+    meta = json.loads(next(tmp_path.glob("m1/*/session.json")).read_text())
+    assert meta["status"] == "aborted"

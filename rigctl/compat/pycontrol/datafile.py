@@ -42,6 +42,11 @@ class PyControlDataFiles:
         if txt_label is not None and self._txt is not None:
             self._txt.write(f"I {txt_label} : {value}\n")
 
+    def txt_info(self, label: str, value: str) -> None:
+        """An ``I`` line of the .txt only (the .tsv has the ISO start_time row instead)."""
+        if self._txt is not None:
+            self._txt.write(f"I {label} : {value}\n")
+
     def start_data(self) -> None:
         """End of the info block: the .txt's state and event tables."""
         if self._txt is not None and not self._txt_header_done:

@@ -43,7 +43,12 @@ PUBLISH = "pycontrol:publish:"
 
 
 class TaskError(RigctlError):
-    """A pyControl task did something its API forbids, or raised; names the task file:line."""
+    """A pyControl task did something its API forbids, or raised; names the task file:line
+    once ``located``."""
+
+    def __init__(self, text: str, located: bool = False) -> None:
+        super().__init__(text)
+        self.located = located
 
 
 @dataclass
@@ -149,8 +154,7 @@ class PyControlRuntime:
             self.data.info(0.0, "micropython_version", "none (rigctl)")
             self.data.info(0.0, "subject_id", info.get("subject_id", ""), "Subject ID")
             self.data.info(0.0, "start_time", start.isoformat(timespec="milliseconds"))
-            if self.data._txt is not None:
-                self.data._txt.write(f"I Start date : {start:%Y/%m/%d %H:%M:%S}\n")
+            self.data.txt_info("Start date", f"{start:%Y/%m/%d %H:%M:%S}")
             self.data.start_data()
             self.data.variables(0.0, "run_start", self.v.public())
         for pin in sorted(set(self.inputs) | set(self.outputs)):

@@ -226,15 +226,15 @@ class PyControlTask(Protocol):
         try:
             return fn(*args)
         except TaskError as exc:
-            self.rt.error(str(exc))
-            raise TaskError(f"{self._where(exc)}: {exc}") from None
-        except RigctlError as exc:  # an interlock refused a command of the task
-            self.rt.error(str(exc))
-            raise RigctlError(f"{self._where(exc)}: {exc}") from None
+            if exc.located:  # raised by task code called from task code: already named
+                raise
+            text = f"{self._where(exc)}: {exc}"
+        except RigctlError as exc:  # e.g. an interlock refused a command of the task
+            text = f"{self._where(exc)}: {exc}"
         except Exception as exc:
             text = f"{self._where(exc)}: {type(exc).__name__}: {exc}"
-            self.rt.error(text)
-            raise TaskError(text) from None
+        self.rt.error(text)
+        raise TaskError(text, located=True) from None
 
     def _where(self, exc: BaseException) -> str:
         return where(exc, {Path(f) for f in self._files})
