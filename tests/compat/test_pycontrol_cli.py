@@ -25,13 +25,16 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
     ("bad_device.py", 4, "device class 'Stepper_motor' is not supported"),
     ("bad_api.py", 11, "pyControl.utility.sound_alarm is not implemented"),
     ("bad_initial.py", 5, "initial_state 'c' is not one of the states"),
+    ("bad_name.py", 10, "name 'play_tone' is not defined"),
+    ("no_such_task.py", None, "no_such_task.py: no such task file"),
 ])
 def test_unsupported_names_are_one_line_before_running(capsys, tmp_path, task, line, says):
     code, _, err = cli(capsys, "run", str(SIM_YAML), "--protocol", str(TASKS / task),
                        "--data", str(tmp_path))
     assert code == 2
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and f"{task}:{line}:" in lines[0] and says in lines[0]
+    where = task if line is None else f"{task}:{line}:"
+    assert len(lines) == 1 and where in lines[0] and says in lines[0]
     assert not any(tmp_path.iterdir())  # nothing was written
 
 

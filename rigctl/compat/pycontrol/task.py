@@ -59,10 +59,13 @@ class TaskInfo:
 
 
 def is_pycontrol_task(path: str | Path) -> bool:
-    """A ``.py`` file that imports pyControl: what ``--protocol`` hands to this runtime."""
+    """A ``.py`` file that imports pyControl: what ``--protocol`` hands to this runtime. A
+    missing ``.py`` counts too, so that the error names the missing task file."""
     p = Path(path)
-    if p.suffix != ".py" or not p.is_file():
+    if p.suffix != ".py":
         return False
+    if not p.exists():
+        return True
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
