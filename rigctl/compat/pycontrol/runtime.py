@@ -304,19 +304,14 @@ class PyControlRuntime:
         self._print_row(text)
 
     def _print_row(self, text: str) -> None:
+        # Prints go to the pyControl data files only: events.csv has no `print` kind (yet).
         if self.data is not None:
             self.data.print(self._t(), text)
-        if self.ctx is not None:
-            self.ctx.log(self._now(), "print", "task", text)
 
     def print_variables(self, variables: Any = "all") -> None:
         values = self.v.public() if variables in ("all", None) else self.v.pick(list(variables))
         if self.data is not None:
             self.data.variables(self._t(), "print", values)
-        if self.ctx is not None:
-            from rigctl.compat.pycontrol.datafile import variables_json
-
-            self.ctx.log(self._now(), "print", "variables", variables_json(values))
 
     def stop_framework(self) -> None:
         self._machine("stop_framework")
