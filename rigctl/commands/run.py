@@ -27,6 +27,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-figure", action="store_true",
                    help="do not write summary.png at the end")
+    p.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="end the session after S s of session time (status completed)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,7 +38,14 @@ def run(args: argparse.Namespace) -> int:
     from rigctl.errors import ConfigError
 
     overrides = {"n_trials": args.trials} if args.trials is not None else None
-    cfg, spec = load(args.config, args.protocol, overrides)
+    if args.duration is not None and not args.duration > 0:
+        raise ConfigError("command line", [f"--duration: must be > 0 s (got {args.duration})"])
+    from rigctl.compat.pycontrol import is_pycontrol_task, load_for_rig
+
+    if args.protocol is not None and is_pycontrol_task(args.protocol):
+        cfg, spec = load_for_rig(args.config, args.protocol)
+    else:
+        cfg, spec = load(args.config, args.protocol, overrides)
     try:
         subject = Subject(id=args.subject or "sim-mouse-1", genotype=args.genotype,
                           treatment=args.treatment)
@@ -50,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         realtime=args.realtime or not simulated_only(cfg), config_source=args.config,
         summary_figure=not args.no_figure,
     ))
+    if args.duration is not None:  # the protocol's own finish: pyControl's run_end runs
+        session.timers.set_at(session.clock.now() + args.duration, session.protocol.finish)
     folder = session.open()
     progress = Progress(spec.params.n_trials, quiet=args.quiet)  # type: ignore[attr-defined]
     session.trial_listeners.append(progress.update)
@@ -65,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(s, h)
         progress.done()
     print(summary_table(folder))
+    if hasattr(session.protocol, "coverage_line"):
+        print(session.protocol.coverage_line())
     print(f"status: {result.status}{' (' + result.reason + ')' if result.reason else ''}")
     print(f"data:   {folder}")
     if result.figure is not None:
