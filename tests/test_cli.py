@@ -100,7 +100,7 @@ def test_bad_protocol_file_and_command_line_values(capsys, sim_yaml, tmp_path):
     code, _, err = run_cli(capsys, "run", str(sim_yaml), "--trials", "0")
     assert code == 2 and "--trials: Input should be greater than or equal to 1" in err
     code, _, err = run_cli(capsys, "run", str(sim_yaml), "--protocol", "delayed_altenation")
-    assert code == 2 and "neither a protocol name" in err
+    assert code == 2 and "unknown task 'delayed_altenation' (known: delayed_alternation" in err
     code, _, err = run_cli(capsys, "run", str(sim_yaml), "--subject", "bad/id")
     assert code == 2 and "--subject: id: String should match pattern" in err
 

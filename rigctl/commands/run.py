@@ -34,6 +34,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-figure", action="store_true",
                    help="do not write summary.png at the end")
+    p.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="end the session after S s of session time (status completed)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from rigctl.errors import ConfigError
 
     overrides = {"n_trials": args.trials} if args.trials is not None else None
+    if args.duration is not None and not args.duration > 0:
+        raise ConfigError("command line", [f"--duration: must be > 0 s (got {args.duration})"])
     cfg, spec = load(args.config, args.protocol, overrides)
     try:
         subject = Subject(id=args.subject or "sim-mouse-1", genotype=args.genotype,
@@ -57,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         realtime=args.realtime or not simulated_only(cfg), config_source=args.config,
         summary_figure=not args.no_figure, agent=args.agent,
     ))
+    if args.duration is not None:  # the protocol's own finish: pyControl's run_end runs
+        session.timers.set_at(session.clock.now() + args.duration, session.protocol.finish)
     folder = session.open()
     progress = Progress(getattr(spec.params, "n_trials", None), quiet=args.quiet)
     session.trial_listeners.append(progress.update)
@@ -72,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(s, h)
         progress.done()
     print(summary_table(folder))
+    if hasattr(session.protocol, "coverage_line"):
+        print(session.protocol.coverage_line())
     if args.coverage:
         from rigctl.engine.coverage import format_report
 

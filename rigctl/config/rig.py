@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from rigctl.config.calibration import LaserCalibrationConfig, ValveCalibrationConfig
 from rigctl.config.strict import Strict
+from rigctl.config.sync import SyncConfig, sync_channels, sync_problems
 
 
 class ValveConfig(Strict):
@@ -189,11 +190,20 @@ class RigConfig(Strict):
     analog_inputs: dict[str, AnalogInputConfig] = Field(
         default_factory=dict, description="Named analog inputs (wheel, pressure...)"
     )
+    pycontrol: dict[str, Any] | None = Field(
+        None, description="Binding of pyControl pins and ports to this rig's inputs and outputs "
+        "(docs/pycontrol.md); checked when a pyControl task is loaded"
+    )
     neural_signal: NeuralSignalConfig | None = None
+    sync: SyncConfig | None = Field(None, description="Sync pulses out (docs/sync.md)")
     protocol: ProtocolChoice | None = Field(
         None, description="Default protocol for this rig when the command line names none"
     )
     data_root: str = Field("data", description="Where session folders are written")
+    stall_warning_s: float = Field(
+        0.05, gt=0, le=60, description="A control loop this late on the wall clock is logged "
+        "as a stall (warning event and line): the host was not running (s)",
+    )
 
     @field_validator("devices")
     @classmethod
@@ -270,6 +280,8 @@ class RigConfig(Strict):
                 out.append((f"{kind}.{name}.channel", item.channel))
         if self.neural_signal is not None:
             out.append(("neural_signal.channel", self.neural_signal.channel))
+        if self.sync is not None:
+            out += [(f"sync.{k}", ch) for k, ch in sync_channels(self.sync)]
         return out
 
     def channel_problems(self) -> list[str]:
@@ -284,7 +296,7 @@ class RigConfig(Strict):
                     f"{path}: device {device!r} is not listed under `devices` "
                     f"({', '.join(self.devices)})"
                 )
-        return problems
+        return problems + sync_problems(self)
 
     def device_of(self, channel: str) -> str:
         return channel.split("/", 1)[0]

@@ -52,11 +52,16 @@ EVENT_KINDS: Mapping[str, str] = MappingProxyType({
               "('<P>mW (held off)', 'off'); all_off (the last event of every session)",
     "trial": "Trial boundary. name start (value '<n> <trial_type> delay=<s>') or end (value "
              "'<n> <outcome>')",
+    "sync": "Sync line edge, logged before the line is set (docs/sync.md). name: sync (value 1 "
+            "rising, 0 falling), sync_trial (the trial-start TTL, 1/0) or sync_barcode (value: "
+            "the trial number whose barcode starts)",
     "params": "An operator changed a protocol parameter; it applies from the next trial. "
               "name: the parameter; value: '<old> -> <new>'",
     "session": "Operator control of the session. name: paused or resumed; value empty",
     "warning": "Something the analysis should know that did not stop the session. name: the "
-               "input (neural_signal); value: what happened (e.g. a gap in the signal)",
+               "input (neural_signal), or stall (the control loop ran late on the wall clock: "
+               "the host was not running); value: what happened (e.g. a gap in the signal, how "
+               "late the loop was)",
     "interlock": "A safety interlock acted. name: the device (laser); value: what happened",
     "error": "An error ended the session or an output failed to turn off. name: the exception "
              "type or all_off; value: the message",
@@ -110,6 +115,10 @@ SESSION_KEYS: Mapping[str, str] = MappingProxyType({
     "end_time": "Wall-clock time the session was closed; null while running",
     "n_trials": "Trials written (rows of trials.csv)",
     "reason": "Why the session ended early ('' when completed)",
+    "trial_schema": "The task's declared trial record: name, unit, doc and dtype of every "
+                    "trials.csv column, in order (the loader types the columns from it)",
+    "agent": "The simulated subject (auto, working_memory, generic or an agent file); null on "
+             "real hardware",
     "recovered": "(optional) Written by `rigctl recover`: when, by which rigctl, what was "
                  "dropped",
 })

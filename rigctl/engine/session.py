@@ -33,6 +33,7 @@ from rigctl.engine.coverage import Coverage
 from rigctl.engine.loop import ControlLoop
 from rigctl.engine.machine import StateMachine
 from rigctl.engine.signals import CHANNELS, SignalPipeline
+from rigctl.engine.sync import build_sync
 from rigctl.engine.timers import Timers
 from rigctl.errors import DataError, RigctlError, SimulationStalled, TaskError
 from rigctl.hardware.events import QueueEventSource
@@ -93,6 +94,9 @@ class Session:
                                                  source=opts.config_source, agent=agent))
         self.rig = Rig(cfg, devices, queue, self.clock, self.timers, self._log)
         try:
+            self.sync = build_sync(cfg, devices, self.clock, self.timers, self._log, self.seed)
+            if self.sync is not None:
+                self.event_listeners.append(self.sync.on_event)
             problems = spec.cls.rig_problems(spec.params, self.rig)
             if problems:
                 raise RigctlError("\n".join(f"{spec.source}: {p}" for p in problems))
@@ -119,7 +123,7 @@ class Session:
                                         log=self._log)
             ctx.machine = self.machine
             self.loop = ControlLoop(self.clock, self.rig.events, self.timers, self.machine,
-                                    self._log)
+                                    self._log, stall_s=cfg.stall_warning_s)
             self.loop.signals = self.signals
         except BaseException:
             self.rig.close()
@@ -239,6 +243,8 @@ class Session:
         try:
             if not self._early_stop:
                 self.rig.start()
+                if self.sync is not None:
+                    self.sync.start()
                 self.machine.start(self.protocol.initial_state)
                 self.loop.run()
             if self.loop.stop_requested.is_set() or self._early_stop:
@@ -290,6 +296,8 @@ class Session:
 
     def _shutdown(self, status: str, reason: str) -> None:
         failures = self.rig.all_off()  # first, before anything that could fail
+        if self.sync is not None:
+            failures += self.sync.stop()
         now = self.clock.now()
         with contextlib.suppress(Exception):  # a full disk must not stop the shutdown
             self._log(now, "output", "all_off", "laser off, valves closed")

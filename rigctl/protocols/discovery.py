@@ -61,6 +61,13 @@ def is_task_file(arg: str) -> bool:
     return arg.endswith(".py")
 
 
+def is_pycontrol_task(arg: str) -> bool:
+    """A task file written for pyControl (it imports pyControl), run by the compat runtime."""
+    from rigctl.compat.pycontrol import is_pycontrol_task as imports_pycontrol
+
+    return imports_pycontrol(arg)
+
+
 def find_task(arg: str, source: str = "--protocol") -> tuple[type[Protocol], TaskFile | None]:
     """The task named ``arg`` (built-in or installed), or defined in the file ``arg`` (.py)."""
     if is_task_file(arg):

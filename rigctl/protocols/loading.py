@@ -19,7 +19,7 @@ from rigctl.config.loading import read_yaml, validate
 from rigctl.config.rig import ProtocolChoice, RigConfig
 from rigctl.errors import ConfigError, RigctlError
 from rigctl.protocols.base import Protocol
-from rigctl.protocols.discovery import TaskFile, find_task, is_task_file
+from rigctl.protocols.discovery import TaskFile, find_task, is_pycontrol_task, is_task_file
 from rigctl.protocols.static_check import check_task
 
 DEFAULT_PROTOCOL = "delayed_alternation"
@@ -54,7 +54,19 @@ def _task(choice: ProtocolChoice, base: Path | None, source: str, field: str
     try:
         return find_task(choice.name, source)
     except ConfigError as exc:
+        if source == "--protocol":  # the command line's own word: no field to name
+            raise
         raise ConfigError(source, [f"{field}: {p}" for p in exc.problems]) from None
+
+
+def _pycontrol(arg: str, rig: RigConfig, rig_source: str) -> ProtocolSpec:
+    """A pyControl task file, bound to the rig by its ``pycontrol:`` section (or defaults)."""
+    from rigctl.compat.pycontrol import PyControlBinding, load_task
+    from rigctl.compat.pycontrol.binding import default_binding
+
+    binding = (validate(PyControlBinding, rig.pycontrol, rig_source, prefix="pycontrol")
+               if rig.pycontrol is not None else default_binding(rig))
+    return load_task(str(Path(arg).expanduser()), binding)
 
 
 def resolve_protocol(
@@ -62,6 +74,9 @@ def resolve_protocol(
 ) -> ProtocolSpec:
     sha = ""
     base: Path | None = None
+    if arg is not None and is_task_file(arg) and Path(arg).expanduser().is_file() \
+            and is_pycontrol_task(arg):
+        return _pycontrol(arg, rig, rig_source)
     if arg is not None and is_task_file(arg):
         choice = ProtocolChoice(task=str(Path(arg).expanduser().resolve()))
         source, prefix = arg, ""
