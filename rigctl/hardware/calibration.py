@@ -113,9 +113,12 @@ class MonotoneFit:
             raise CalibrationError("fit coefficients must be finite numbers")
         c0, c1, c2 = self.coefficients
         span = hi - lo
-        object.__setattr__(self, "_f0", c0 + c1 * lo + c2 * lo * lo)
-        object.__setattr__(self, "_a", (c1 + 2 * c2 * lo) * span)
-        object.__setattr__(self, "_b", c2 * span * span)
+        f0, a, b = c0 + c1 * lo + c2 * lo * lo, (c1 + 2 * c2 * lo) * span, c2 * span * span
+        if not all(math.isfinite(v) for v in (f0, a, b, f0 + a + b)):
+            raise CalibrationError("fit: numbers too large for the calibrated range")
+        object.__setattr__(self, "_f0", f0)
+        object.__setattr__(self, "_a", a)
+        object.__setattr__(self, "_b", b)
 
     def __call__(self, x: float | np.ndarray) -> float | np.ndarray:
         c0, c1, c2 = self.coefficients
@@ -177,10 +180,15 @@ def fit_monotone(points: Sequence[tuple[float, float]]) -> MonotoneFit:
     if p1 + p2 <= 0:
         raise CalibrationError("the measured output does not rise with the command")
     # y = p0 + p1·u + (p2 - p1)/2·u², u = (x - lo)/span  →  polynomial in x
+    # Products, never `**`: float ** raises OverflowError where a product gives inf, and any
+    # non-finite result is refused below (values near the float limit cannot be calibrated).
     a_, b_ = p1, (p2 - p1) / 2
-    c2 = b_ / span**2
-    c1 = a_ / span - 2 * b_ * lo / span**2
-    c0 = p0 - a_ * lo / span + b_ * lo**2 / span**2
+    with np.errstate(over="ignore", invalid="ignore"):
+        c2 = b_ / (span * span)
+        c1 = a_ / span - 2 * b_ * (lo / span) / span
+        c0 = p0 - a_ * (lo / span) + b_ * (lo / span) * (lo / span)
+    if not all(math.isfinite(c) for c in (c0, c1, c2)):
+        raise CalibrationError("measured values are too large to fit; check the numbers")
     return MonotoneFit((c0, c1, c2), (lo, hi))
 
 
