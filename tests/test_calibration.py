@@ -35,31 +35,15 @@ from rigctl.hardware.calibration import (
     command_waveform,
     fit_monotone,
     laser_record,
-    nnls,
     parse_amount,
     valve_record,
 )
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
-# design matrices as a fit builds them: entries 0 or of ordinary size (not 1e-97)
-finite = st.one_of(st.just(0.0), st.floats(1e-3, 10), st.floats(-10, -1e-3))
 
 
 # --- the fit ----------------------------------------------------------------------------------
-
-
-@SETTINGS
-@given(st.integers(1, 7), st.integers(1, 4), st.data())
-def test_nnls_matches_scipy(m, n, data):
-    from scipy.optimize import nnls as scipy_nnls  # test-only: the core has no scipy
-
-    a = np.array(data.draw(st.lists(finite, min_size=m * n, max_size=m * n))).reshape(m, n)
-    b = np.array(data.draw(st.lists(finite, min_size=m, max_size=m)))
-    x = nnls(a, b)
-    ref, _ = scipy_nnls(a, b)
-    assert np.all(x >= 0)
-    assert np.linalg.norm(a @ x - b) <= np.linalg.norm(a @ ref - b) + 1e-7 * (1 + np.abs(b).sum())
 
 
 def _true_curve(draw_p, lo, hi):

@@ -54,8 +54,8 @@ def check_and_run(capsys, cfg: Path, tmp_path: Path, *extra: str) -> list[str]:
 
 
 def test_repeated_laser_ceiling_is_refused_with_both_lines(capsys, tmp_path):
-    text = sim_text().replace("  max_power_mw: 15        # interlock: power ceiling at the fibre tip",
-                              "  max_power_mw: 15\n  max_power_mw: 100")
+    ceiling = "  max_power_mw: 15        # interlock: power ceiling at the fibre tip"
+    text = sim_text().replace(ceiling, "  max_power_mw: 15\n  max_power_mw: 100")
     cfg = write(tmp_path, text)
     first = text.splitlines().index("  max_power_mw: 15") + 1
     (line,) = check_and_run(capsys, cfg, tmp_path)

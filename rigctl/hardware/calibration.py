@@ -10,8 +10,8 @@ The fit. With ``u = (x - x_lo) / (x_hi - x_lo)`` running from 0 to 1 over the me
     y(u) = p0 + p1·(u - u²/2) + p2·u²/2,      p0, p1, p2 >= 0
 
 ``p0`` is the output at the smallest command and ``p1``, ``p2`` are the slopes dy/du at the two
-ends (the slope is linear in between). So non-negative coefficients, found by a small
-non-negative least squares (Lawson-Hanson, numpy only), are exactly the quadratics that are
+ends (the slope is linear in between). So non-negative coefficients, found by non-negative
+least squares (``scipy.optimize.nnls``), are exactly the quadratics that are
 non-negative and non-decreasing over the whole range, convex (valves) or concave (lasers near
 saturation). Residuals are weighted relative to the measured value (floored at 5% of the largest
 value, so a 0 mW reading at 0 V does not dominate): a 0.1 µL error matters at 1 µL, not at 12.
@@ -42,46 +42,6 @@ STORED_FIT_TOLERANCE = 1e-3
 
 class CalibrationError(RigctlError):
     """Measured points that cannot make a calibration (too few, not increasing, bad numbers)."""
-
-
-# --- non-negative least squares ---------------------------------------------------------------
-
-
-def nnls(a: np.ndarray, b: np.ndarray, max_iter: int | None = None) -> np.ndarray:
-    """``argmin ||a·x - b||`` subject to ``x >= 0`` (Lawson & Hanson 1974, active set).
-
-    A few unknowns only; kept here so the core needs no scipy at run time.
-    """
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    m, n = a.shape
-    x = np.zeros(n)
-    passive = np.zeros(n, dtype=bool)
-    tol = 10 * np.finfo(float).eps * max(m, n) * max(np.abs(a).sum(axis=0).max(initial=0), 1.0)
-    max_iter = max_iter if max_iter is not None else 3 * n + 10
-    w = a.T @ (b - a @ x)
-    for _ in range(max_iter):
-        if passive.all() or not np.any(w[~passive] > tol):
-            return x
-        j = int(np.argmax(np.where(passive, -np.inf, w)))
-        passive[j] = True
-        for _inner in range(max_iter):
-            s = np.zeros(n)
-            s[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
-            if np.all(s[passive] > tol):
-                break
-            # Step from x towards s until the first passive variable reaches zero; drop it.
-            bad = passive & (s <= tol) & (x - s > 0)
-            alpha = float(np.min(x[bad] / (x[bad] - s[bad]))) if bad.any() else 0.0
-            x = x + alpha * (s - x)
-            passive &= x > tol
-            x[~passive] = 0.0
-            if not passive.any():
-                s = np.zeros(n)
-                break
-        x = s
-        w = a.T @ (b - a @ x)
-    return x
 
 
 # --- the monotone fit ------------------------------------------------------------------------
@@ -174,7 +134,13 @@ def fit_monotone(points: Sequence[tuple[float, float]]) -> MonotoneFit:
     scale = max(float(np.max(np.abs(y))), 1e-300)
     w = 1.0 / np.maximum(np.abs(y), WEIGHT_FLOOR * scale)
     g = _basis(u, degree)
-    p = nnls(g * w[:, None], y * w)
+    from scipy.optimize import nnls  # lazy: only a config without a stored fit needs it
+
+    try:
+        p, _ = nnls(g * w[:, None], y * w)
+    except RuntimeError:  # scipy's iteration limit: data no quadratic can follow
+        raise CalibrationError("the measured points cannot be fitted; repeat the "
+                               "measurement") from None
     p0, p1 = float(p[0]), float(p[1])
     p2 = float(p[2]) if degree == 2 else p1  # a line: the same slope at both ends
     if p1 + p2 <= 0:
