@@ -78,7 +78,7 @@ def test_bad_config_fields_are_named(capsys, make_config, changes, expected):
         ({"delays_s": [2, -5]}, "protocol.parameters.delays_s.1: Input should be greater than"),
         ({"laser_fraction": 1.5}, "protocol.parameters.laser_fraction: Input should be less"),
         ({"delays_s": []}, "protocol.parameters.delays_s: List should have at least 1 item"),
-        ({"laser_fraction": 0.9}, "needs runs longer than max_consecutive"),
+        ({"laser_fraction": 0.9}, "max_consecutive 3 allows at most 3 laser trials in a row"),
         ({"reward_ul": 30}, "reward_ul: reward_ports.left.calibration: 30 µL is outside"),
         ({"laser_power_mw": 20}, "laser_power_mw: 20 mW is above the rig's laser.max_power_mw"),
         ({"n_trails": 20}, "protocol.parameters.n_trails: unknown field"),
