@@ -128,7 +128,7 @@ def test_missing_port_is_one_line_through_rigctl_run(serial_config, tmp_path, ca
     cfg.write_text(yaml.safe_dump(text))
     code = main(["run", str(cfg), "--realtime", "--data", str(tmp_path / "out")])
     err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err
+    assert code == 3 and "Traceback" not in err  # a device failure's own exit code
     lines = err.strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"rigctl: error: {cfg}: device 'ctrl': serial port "
