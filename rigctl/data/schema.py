@@ -57,7 +57,10 @@ EVENT_KINDS: Mapping[str, str] = MappingProxyType({
     "session": "Operator control of the session. name: paused or resumed; value empty",
     "warning": "Something the analysis should know that did not stop the session. name: the "
                "input (neural_signal); value: what happened (e.g. a gap in the signal)",
-    "interlock": "A safety interlock acted. name: the device (laser); value: what happened",
+    "interlock": "A safety interlock acted. name: the device (laser), or laser_latch for the "
+                 "operator's emergency laser-off (value 'latched off (<who>)', 'pressed again "
+                 "(<who>): still latched off', 're-armed (<who>)', '<P>mW refused: latched off')"
+                 "; value: what happened",
     "error": "An error ended the session or an output failed to turn off. name: the exception "
              "type or all_off; value: the message",
 })
