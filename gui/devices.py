@@ -61,6 +61,7 @@ class DevicePanel(QWidget):
     """Manual control of one rig. ``log(kind, text)`` goes to the tab's log pane."""
 
     message = pyqtSignal(str, object)  # every manual-process message, for dialogs
+    rearm_requested = pyqtSignal()  # the operator asks to lift the session's laser latch
 
     def __init__(self, log: Callable[[str, str], None], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -87,6 +88,22 @@ class DevicePanel(QWidget):
         self.state_label = QLabel("closed")
         self.state_label.setWordWrap(True)
         lay.addWidget(self.state_label)
+
+        self.latch_box = QGroupBox("Session laser")
+        latch_l = QHBoxLayout(self.latch_box)
+        self.latch_label = QLabel("armed")
+        self.latch_label.setObjectName("latch_state")
+        self.latch_label.setWordWrap(True)
+        self.rearm_button = QPushButton("Re-arm laser")
+        self.rearm_button.setObjectName("rearm_laser")
+        self.rearm_button.setToolTip("Lift the emergency laser-off latch: laser trials get light "
+                                     "again from their next onset")
+        self.rearm_button.clicked.connect(self.rearm_requested)
+        latch_l.addWidget(self.latch_label, 1)
+        latch_l.addWidget(self.rearm_button)
+        self.latch_box.setVisible(False)
+        self.latched = False
+        lay.addWidget(self.latch_box)
 
         sensors = QGroupBox("Lick sensors (live)")
         sl = QHBoxLayout(sensors)
@@ -195,6 +212,19 @@ class DevicePanel(QWidget):
 
     def set_session_running(self, running: bool) -> None:
         self.session_running = running
+        if not running:
+            self.set_latched(False, "")
+        self._update()
+
+    def set_latched(self, latched: bool, text: str) -> None:
+        """Show the session's laser latch as the engine reports it (``laser_latch`` messages)."""
+        self.latched = latched
+        if latched:
+            self.latch_label.setText(f"LATCHED OFF — no light until re-armed ({text})")
+            self.latch_label.setStyleSheet("color:#c0392b; font-weight:bold;")
+        else:
+            self.latch_label.setText(f"armed ({text})" if text else "armed")
+            self.latch_label.setStyleSheet("color:#117a65;")
         self._update()
 
     def _toggle(self, on: bool) -> None:
@@ -375,6 +405,8 @@ class DevicePanel(QWidget):
         self.cal_valve.setEnabled(can_open and not self.busy)
         self.cal_laser.setEnabled(can_open and not self.busy)
         self.cancel_button.setEnabled(bool(self.busy))
+        self.latch_box.setVisible(self.session_running)
+        self.rearm_button.setEnabled(self.session_running and self.latched)
         if self.session_running:
             self.state_label.setText("a session is running: manual control is disabled "
                                      "(the emergency laser-off stays available)")

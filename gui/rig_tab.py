@@ -161,6 +161,7 @@ class RigTab(QWidget):
         self.setup.changed.connect(self._update)
         self.setup.config_loaded.connect(self._config_loaded)
         self.setup.apply_button.clicked.connect(self.apply_params)
+        self.devices.rearm_requested.connect(self.rearm_laser)
         self.devices.cal_valve.clicked.connect(lambda: ValveCalibrationDialog(
             self.devices, self).show())
         self.devices.cal_laser.clicked.connect(lambda: LaserCalibrationDialog(
@@ -199,9 +200,10 @@ class RigTab(QWidget):
         self.stop_button.setObjectName("stop")
         self.laser_off_button = QPushButton("EMERGENCY LASER OFF")
         self.laser_off_button.setObjectName("laser_off")
-        self.laser_off_button.setToolTip("Always available: ends the session through the engine "
-                                         "(laser off at once, no ramp) or cancels a manual "
-                                         "laser pulse")
+        self.laser_off_button.setToolTip("Always available: latches the session's laser off at "
+                                         "once (no ramp; the session goes on, re-arm in the "
+                                         "Devices tab) or cancels a manual laser pulse. Stop… "
+                                         "ends the session.")
         self.laser_off_button.setStyleSheet(
             "QPushButton {background:#c0392b; color:white; font-weight:bold; padding:6px 14px;}")
         for b in (self.start_button, self.pause_button, self.stop_button):
@@ -209,6 +211,10 @@ class RigTab(QWidget):
             b.setMinimumHeight(30)
             row.addWidget(b)
         row.addSpacing(20)
+        self.latch_banner = QLabel("")
+        self.latch_banner.setObjectName("latch_banner")
+        self.latch_banner.setStyleSheet("color:#c0392b; font-weight:bold;")
+        row.addWidget(self.latch_banner)
         row.addWidget(self.laser_off_button)
         self.start_button.clicked.connect(self.start)
         self.pause_button.toggled.connect(self.pause)
@@ -327,17 +333,29 @@ class RigTab(QWidget):
             self._set_phase(ENDING)
 
     def emergency_laser_off(self) -> None:
-        """Laser off now, whatever is running: through the engine, or by cancelling a manual
-        operation. Never asks."""
+        """Laser off now, whatever is running: latched off through the engine (the session goes
+        on; re-arm in the Devices tab), or by cancelling a manual operation. Never asks."""
         if self.engine is not None and self.phase != IDLE:
-            self.engine.laser_off("emergency laser off (operator)")
-            self.log("interlock", "EMERGENCY LASER OFF: session ends now, laser off")
-            self._set_phase(ENDING)
+            self.engine.laser_off("operator, GUI")
+            self.log("interlock", "EMERGENCY LASER OFF pressed: laser latched off, the session "
+                                  "goes on without light (re-arm in the Devices tab)")
+            self.latch_banner.setText("LASER LATCHED OFF")
         elif self.devices.proc is not None:
             self.devices.cancel()
             self.log("interlock", "EMERGENCY LASER OFF: manual operation cancelled, laser off")
         else:
             self.log("interlock", "laser off: nothing is running on this rig")
+
+    def rearm_laser(self) -> None:
+        """Lift the session's laser latch, after asking (laser trials get light again)."""
+        if self.engine is None or self.phase == IDLE:
+            return
+        if not self.confirm("Re-arm the laser?",
+                            f"Re-arm the laser on {self.rig_name}?\n\nLaser trials get light "
+                            "again from their next onset."):
+            return
+        self.engine.rearm_laser("operator, GUI device panel")
+        self.log("interlock", "laser re-arm requested")
 
     def apply_params(self) -> None:
         """Send the edited parameters to the running session (from the next trial)."""
@@ -375,6 +393,7 @@ class RigTab(QWidget):
                                   f"(exit code {code}); the session folder says what was kept")
                 self.set_status(f"engine process ended (exit code {code})")
             self.engine = None
+            self.latch_banner.setText("")
             self.pump_timer.stop()
             self.refresh_timer.stop()
             self.live.refresh(False)
@@ -409,6 +428,9 @@ class RigTab(QWidget):
                               f"{rec['delay_s']:g} s: {rec['outcome']}{rt_txt}{laser}",
                      rec.get("end_s"))
             self.trial_arrived.emit(self.n_trials)
+        elif kind == "laser_latch":
+            self.devices.set_latched(bool(body["latched"]), body["value"])
+            self.latch_banner.setText("LASER LATCHED OFF" if body["latched"] else "")
         elif kind == "params_result":
             changes = self.pending_params.pop(body["id"], {})
             if body["problems"]:

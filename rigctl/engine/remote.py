@@ -21,7 +21,9 @@ engine child
 ``("finish", reason)``     end after the trial in progress (status ``aborted``)
 ``("stop", reason)``       end after the current event (status ``aborted``)
 ``("params", id, dict)``   parameter changes; answered by ``params_result`` with the same id
-``("laser_off", reason)``  emergency: end now through the engine, which turns the laser off
+``("laser_off", source)``  emergency: latch the laser off within one loop iteration; the
+                           session goes on, laser trials record ``laser_blocked``
+``("rearm_laser", source)``  lift the latch: laser trials get light again from the next onset
 manual child
 ``("valve_pulse", side, open_ms, count, interval_s)``, ``("flush", side, seconds)``,
 ``("laser_pulse", mW, seconds)``, ``("calibrate_valve", side, times_ms, openings,
@@ -37,6 +39,8 @@ Messages (child → parent), as returned by ``poll()``, are ``(kind, payload)``:
 ``event``           ``(t, kind, name, value)``: every engine event (state, input, output,
                     trial, params, session, interlock, error, warning)
 ``trial``           ``{"record": TrialRecord as dict, "progress": dict}``, never dropped
+``laser_latch``     ``{"latched": bool, "t": s, "value": event text}`` after every press of the
+                    emergency laser-off and every re-arm (the engine's state, not the GUI's)
 ``signal``          float64 array ``(m, len(SIGNAL_COLUMNS))``: the neural signal and the
                     predictor decimated to ``StartRequest.signal_hz`` (mean, min and max of
                     each bin; laser: max). May be coalesced or, when the GUI falls behind,
@@ -400,6 +404,8 @@ def engine_main(conn: Connection, req: StartRequest, parent_pid: int) -> None:
             session.request_stop(str(cmd[1]))
         elif name == "laser_off":
             _emergency_laser_off(session, str(cmd[1]) if len(cmd) > 1 else "emergency laser off")
+        elif name == "rearm_laser":
+            session.rearm_laser(str(cmd[1]) if len(cmd) > 1 else "operator")
         elif name == "params":
             problems = session.request_params(dict(cmd[2]))
             out.put(("params_result", {"id": cmd[1], "problems": problems}))
@@ -410,6 +416,13 @@ def engine_main(conn: Connection, req: StartRequest, parent_pid: int) -> None:
     spec = session.opts.protocol
     predictor = getattr(spec.params, "predictor", None)
     session.event_listeners.append(lambda t, k, n, v: out.put(("event", (t, k, n, v))))
+
+    def latch_state(t: float, kind: str, name: str, value: str) -> None:
+        laser = session.rig.laser
+        if name == "laser_latch" and laser is not None and "refused" not in value:
+            out.put(("laser_latch", {"latched": laser.latched, "t": t, "value": value}))
+
+    session.event_listeners.append(latch_state)
     session.trial_listeners.append(
         lambda rec, progress: out.put(("trial", {"record": asdict(rec),
                                                  "progress": dict(progress)}))
@@ -458,26 +471,28 @@ def engine_main(conn: Connection, req: StartRequest, parent_pid: int) -> None:
     conn.close()
 
 
-def _emergency_laser_off(session, reason: str) -> None:  # type: ignore[no-untyped-def]
-    """Stop the session through the engine: its shutdown turns the laser off at once (no ramp).
+def _emergency_laser_off(session, source: str) -> None:  # type: ignore[no-untyped-def]
+    """Latch the laser off through the engine; the session goes on without light.
 
-    The control loop is the only thread that may command the devices, so this asks it to stop
-    after the event in progress (sub-millisecond on a rig) and waits for it. Only if the loop
-    does not answer within a second (it is stuck in a device call) is the laser forced off from
-    this thread, as the last resort an emergency allows.
+    The control loop is the only thread that may command the devices, so this queues the latch
+    for it (applied before its next event, sub-millisecond on a rig) and waits for it. Only if
+    the loop does not answer within a second (it is stuck in a device call) is the laser forced
+    off from this thread, as the last resort an emergency allows.
     """
-    session.request_stop(reason)
+    laser = session.rig.laser
+    before = laser.latches if laser is not None else 0
+    session.request_laser_off(source)
+    if laser is None:
+        return
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:
-        if session.machine.finished and (session.writer is None or session.writer.closed):
+        if laser.latches != before or session.machine.finished:
             return
-        time.sleep(0.01)
-    laser = session.rig.laser
-    if laser is not None:
-        try:
-            laser.force_off()
-        except Exception:  # noqa: BLE001 - the shutdown path will try again and log it
-            traceback.print_exc()
+        time.sleep(0.005)
+    try:
+        laser.force_off()
+    except Exception:  # noqa: BLE001 - the shutdown path will try again and log it
+        traceback.print_exc()
 
 
 def manual_main(conn: Connection, req: ManualRequest, parent_pid: int) -> None:
@@ -741,8 +756,12 @@ class EngineProcess(ChildProcess):
     def stop(self, reason: str = "stopped by the operator") -> bool:
         return self.send("stop", reason)
 
-    def laser_off(self, reason: str = "emergency laser off") -> bool:
-        return self.send("laser_off", reason)
+    def laser_off(self, source: str = "operator") -> bool:
+        """Emergency: latch the laser off (the session goes on; ``rearm_laser`` lifts it)."""
+        return self.send("laser_off", source)
+
+    def rearm_laser(self, source: str = "operator") -> bool:
+        return self.send("rearm_laser", source)
 
     def set_params(self, changes: dict[str, Any]) -> int:
         """Offer parameter changes; the answer is a ``params_result`` with the returned id."""
