@@ -30,12 +30,17 @@ from PyQt5.QtWidgets import (
 
 from gui.devices import DevicePanel
 from gui.forms import ERROR_STYLE
+from gui.wheel import wheel_needs_focus
 
 
 class CalibrationDialog(QDialog):
     """Common steps: plan → run (measure each step) → fit → save."""
 
     kind = "valve"
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        wheel_needs_focus(self)  # the subclasses' fields exist by now
+        super().showEvent(event)
 
     def __init__(self, panel: DevicePanel, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -27,6 +27,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
+from gui.wheel import wheel_needs_focus
 from rigctl.engine.remote import ManualProcess, ManualRequest
 
 ON_STYLE = "background:#2ecc71; border-radius:9px; border:1px solid #1e8449;"
@@ -157,10 +158,19 @@ class DevicePanel(QWidget):
         laser = QGroupBox("Laser test pulse")
         ll = QFormLayout(laser)
         self.laser_mw = QDoubleSpinBox()
-        self.laser_mw.setRange(0.1, 100)
+        # wide range on purpose: a typed value is never cut to fit; the ceiling check below says
+        # what is wrong instead (Qt would silently turn a typed "40" into 4)
+        self.laser_mw.setRange(0.0, 100000)
         self.laser_mw.setValue(5)
         self.laser_mw.setSuffix(" mW")
         self.laser_mw.setToolTip("Refused above laser.max_power_mw")
+        self.laser_mw.valueChanged.connect(lambda _mw: self._update())
+        self.laser_ceiling_mw: float | None = None
+        self.laser_problem = QLabel("")
+        self.laser_problem.setObjectName("laser_problem")
+        self.laser_problem.setWordWrap(True)
+        self.laser_problem.setStyleSheet("color:#c0392b;")
+        self.laser_problem.hide()
         self.laser_s = QDoubleSpinBox()
         self.laser_s.setRange(0.01, 600)
         self.laser_s.setValue(1)
@@ -170,6 +180,7 @@ class DevicePanel(QWidget):
         self.laser_button.setObjectName("laser_test")
         self.laser_button.clicked.connect(self.laser_pulse)
         ll.addRow("power", self.laser_mw)
+        ll.addRow("", self.laser_problem)
         ll.addRow("duration", self.laser_s)
         ll.addRow("", self.laser_button)
         self.laser_box = laser
@@ -197,6 +208,7 @@ class DevicePanel(QWidget):
         cl.addLayout(prog)
         lay.addWidget(self.controls)
         lay.addStretch(1)
+        wheel_needs_focus(self)
         self._update()
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -209,6 +221,22 @@ class DevicePanel(QWidget):
             self.close_rig()
         self.config_path = path if valid else ""
         self._update()
+
+    def set_laser_ceiling(self, max_power_mw: float | None) -> None:
+        """The rig's ``laser.max_power_mw`` (from the config, then from the opened rig)."""
+        self.laser_ceiling_mw = max_power_mw
+        self._update()
+
+    def laser_pulse_problem(self) -> str:
+        """Why the typed test-pulse power cannot be emitted, or "" (shown under the field)."""
+        mw = self.laser_mw.value()
+        if mw <= 0:
+            return "the power must be above 0 mW"
+        ceiling = self.laser_ceiling_mw
+        if ceiling is not None and mw > ceiling:
+            return (f"{mw:g} mW exceeds this rig's ceiling (laser.max_power_mw = {ceiling:g} mW): "
+                    "refused")
+        return ""
 
     def set_session_running(self, running: bool) -> None:
         self.session_running = running
@@ -299,6 +327,10 @@ class DevicePanel(QWidget):
         self._op("flush", side, self.flush_s.value())
 
     def laser_pulse(self) -> None:
+        problem = self.laser_pulse_problem()
+        if problem:
+            self.log("error", f"laser test pulse: {problem}")
+            return
         self._op("laser_pulse", self.laser_mw.value(), self.laser_s.value())
 
     def run_calibration(self, *cmd: Any) -> None:
@@ -342,7 +374,7 @@ class DevicePanel(QWidget):
                 limits = (f"; laser ≤ {body['max_power_mw']:g} mW, ≤ {body['max_on_s']:g} s"
                           + ("" if body.get("calibrated_laser", True)
                              else " (uncalibrated, for calibration)"))
-                self.laser_mw.setMaximum(float(body["max_power_mw"]) * 2)
+                self.set_laser_ceiling(float(body["max_power_mw"]))
             self.state_label.setText(f"open: {body['rig']}{limits}")
             self.connect_button.blockSignals(True)
             self.connect_button.setChecked(True)
@@ -397,8 +429,11 @@ class DevicePanel(QWidget):
         for side, buttons in self.valve_buttons.items():
             for b in buttons.values():
                 b.setEnabled(enabled and side in self.info.get("sides", []))
+        problem = self.laser_pulse_problem()
+        self.laser_problem.setText(problem)
+        self.laser_problem.setVisible(bool(problem))
         self.laser_button.setEnabled(enabled and bool(self.info.get("has_laser"))
-                                     and self.info.get("calibrated_laser", True))
+                                     and self.info.get("calibrated_laser", True) and not problem)
         for w in (self.open_ms, self.count, self.interval, self.flush_s, self.laser_mw,
                   self.laser_s):
             w.setEnabled(not self.session_running)

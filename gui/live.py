@@ -55,6 +55,7 @@ class SessionState:
     licks: list[tuple[int, float, str]] = field(default_factory=list)  # trial, t, side
     epochs: list[list[Any]] = field(default_factory=list)  # [t_on, t_off|None, sham]
     sensors: dict[str, bool] = field(default_factory=dict)
+    ended: str = ""  # the final status once the session has ended ("" while it runs)
 
     def now(self) -> float:
         """Engine time now: the last stamp, advanced by the wall clock on a rig."""
@@ -150,10 +151,14 @@ class StatusStrip(QWidget):
         self.values["laser"].setText(f"{pct(acc['laser'])}")
         self.values["laser"].setToolTip(f"{acc['n_laser']} scored laser trials")
         self.values["rolling"].setText(pct(acc["rolling"]))
-        self.values["state"].setText(s.state)
         now = s.now()
-        self.values["in_state"].setText(f"{max(0.0, now - s.state_since):.1f} s"
-                                        if s.state != "—" else "—")
+        if s.ended:  # the last state is history: say the session is over, not "in iti 812 s"
+            self.values["state"].setText("ended")
+            self.values["in_state"].setText(s.ended)
+        else:
+            self.values["state"].setText(s.state)
+            self.values["in_state"].setText(f"{max(0.0, now - s.state_since):.1f} s"
+                                            if s.state != "—" else "—")
         self.values["clock"].setText(_hms(now))
 
     def clear(self) -> None:
@@ -484,6 +489,8 @@ class LiveView(QWidget):
             self.signal.add(body)
         elif kind == "clock":
             s.clock, s.clock_received = float(body), time.monotonic()
+        elif kind in ("ended", "crashed"):
+            s.ended = str(body.get("status") or kind)
 
     def refresh(self, running: bool) -> None:
         s = self.state
