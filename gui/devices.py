@@ -241,18 +241,24 @@ class DevicePanel(QWidget):
     def set_session_running(self, running: bool) -> None:
         self.session_running = running
         if not running:
-            self.set_latched(False, "")
+            self.set_latched(False)
         self._update()
 
-    def set_latched(self, latched: bool, text: str) -> None:
-        """Show the session's laser latch as the engine reports it (``laser_latch`` messages)."""
-        self.latched = latched
-        if latched:
-            self.latch_label.setText(f"LATCHED OFF — no light until re-armed ({text})")
+    def set_latched(self, latched: bool, t: float | None = None) -> None:
+        """Show the session's laser latch as the engine reports it (``laser_latch`` messages,
+        ``t``: session time of the press or re-arm)."""
+        if latched and not self.latched:
+            when = f" since t = {t:.1f} s" if t is not None else ""
+            self.latch_label.setText(f"LATCHED OFF{when}")
+            self.latch_label.setToolTip("The emergency laser-off holds the light off until you "
+                                        "re-arm; the session goes on and its laser trials are "
+                                        "recorded as blocked (laser_blocked = 1)")
             self.latch_label.setStyleSheet("color:#c0392b; font-weight:bold;")
-        else:
-            self.latch_label.setText(f"armed ({text})" if text else "armed")
-            self.latch_label.setStyleSheet("color:#117a65;")
+        elif not latched:
+            when = f" (re-armed at t = {t:.1f} s)" if t is not None else ""
+            self.latch_label.setText(f"armed{when}")
+            self.latch_label.setStyleSheet("color:#117a65;" if t is not None else "")
+        self.latched = latched
         self._update()
 
     def _toggle(self, on: bool) -> None:

@@ -426,12 +426,14 @@ class RigTab(QWidget):
             rt_txt = f", RT {rt:.2f} s" if isinstance(rt, (int, float)) else ""
             laser = (f", laser {rec['laser_power_mw']:g} mW"
                      if rec.get("laser_onset_s") is not None else "")
+            if rec.get("laser_blocked"):
+                laser += ", light blocked (laser latched off)"
             self.log("trial", f"trial {rec['trial']} {rec['trial_type']} delay "
                               f"{rec['delay_s']:g} s: {rec['outcome']}{rt_txt}{laser}",
                      rec.get("end_s"))
             self.trial_arrived.emit(self.n_trials)
         elif kind == "laser_latch":
-            self.devices.set_latched(bool(body["latched"]), body["value"])
+            self.devices.set_latched(bool(body["latched"]), float(body["t"]))
             self.latch_banner.setText("LASER LATCHED OFF" if body["latched"] else "")
         elif kind == "params_result":
             changes = self.pending_params.pop(body["id"], {})

@@ -86,6 +86,8 @@ def test_latch_mid_delay_blocks_light_until_rearmed_and_the_session_goes_on(sim_
     assert "re-armed (test operator)" in values
     refused = [v for v in values if v.endswith("refused: latched off")]
     assert len(refused) == len(blocked)
+    cut = ev[(ev["kind"] == "output") & (ev["name"] == "laser") & (ev["value"] == "off latched")]
+    assert np.allclose(cut["t_s"].to_numpy(float), [t_req])  # the cut is logged as an output
     assert ev.iloc[-1]["name"] == "all_off"
 
 

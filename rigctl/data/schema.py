@@ -48,7 +48,8 @@ EVENT_KINDS: Mapping[str, str] = MappingProxyType({
     "input": "Input edge. name: the input (lick_left, lick_right, ...); value 1 rising, 0 falling",
     "output": "Output command, logged before it is sent. name: valve_left / valve_right (value "
               "'<open ms>ms'); cue_<cue> such as cue_trial_start, cue_go (1 on, 0 off); laser "
-              "('<P>mW' on, '<P>mW <F>Hz x <W>s' pulsed, 'off ramp <R>s' off); laser_sham "
+              "('<P>mW' on, '<P>mW <F>Hz x <W>s' pulsed, 'off ramp <R>s' off, 'off latched' "
+              "emergency off without ramp); laser_sham "
               "('<P>mW (held off)', 'off'); all_off (the last event of every session)",
     "trial": "Trial boundary. name start (value '<n> <trial_type> delay=<s>') or end (value "
              "'<n> <outcome>')",

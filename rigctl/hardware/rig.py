@@ -213,6 +213,8 @@ class Laser:
         self._log(now, "interlock", "laser_latch",
                   f"pressed again ({source}): still latched off" if again
                   else f"latched off ({source})")
+        if self.on_since is not None:
+            self._log(now, "output", "laser", "off latched")  # no ramp: the light goes now
         self.force_off()
 
     def rearm(self, source: str) -> None:

@@ -65,6 +65,8 @@ def test_emergency_laser_off_latches_and_the_session_goes_on(qtbot, window, make
     qtbot.waitUntil(lambda: tab.devices.latched, timeout=TIMEOUT_MS)
     assert tab.phase == "running" and tab.latch_banner.text() == "LASER LATCHED OFF"
     assert "LATCHED OFF" in tab.devices.latch_label.text()
+    # the live view shows the light went off (the output event may come in the next batch)
+    qtbot.waitUntil(lambda: tab.live.state.epochs[-1][1] is not None, timeout=TIMEOUT_MS)
     n_latched = tab.n_trials
     qtbot.waitUntil(lambda: tab.n_trials >= n_latched + 3, timeout=TIMEOUT_MS)  # goes on
     qtbot.mouseClick(tab.laser_off_button, 1)  # a second press is logged, changes nothing
