@@ -11,6 +11,7 @@ indicators stay live in both cases — from the manual rig, or from the session'
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from PyQt5.QtCore import QTimer, pyqtSignal
@@ -28,6 +29,7 @@ from PyQt5.QtWidgets import (
 )
 
 from gui.wheel import wheel_needs_focus
+from rigctl.engine import messages as m
 from rigctl.engine.remote import ManualProcess, ManualRequest
 
 ON_STYLE = "background:#2ecc71; border-radius:9px; border:1px solid #1e8449;"
@@ -61,7 +63,7 @@ class Indicator(QWidget):
 class DevicePanel(QWidget):
     """Manual control of one rig. ``log(kind, text)`` goes to the tab's log pane."""
 
-    message = pyqtSignal(str, object)  # every manual-process message, for dialogs
+    message = pyqtSignal(object)  # every manual-process report (rigctl.engine.messages)
     rearm_requested = pyqtSignal()  # the operator asks to lift the session's laser latch
 
     def __init__(self, log: Callable[[str, str], None], parent: QWidget | None = None) -> None:
@@ -294,7 +296,7 @@ class DevicePanel(QWidget):
         if self.proc is None:
             self._run_after_close()
             return
-        self.proc.send("close")
+        self.proc.send(m.Close())
         self.state_label.setText("closing the rig…")
 
     def _run_after_close(self) -> None:
@@ -305,42 +307,42 @@ class DevicePanel(QWidget):
     def cancel(self) -> None:
         """Stop the operation in progress (its outputs go off); also the laser-off path."""
         if self.proc is not None:
-            self.proc.send("cancel")
+            self.proc.send(m.Cancel())
 
     def shutdown(self, timeout: float = 3.0) -> None:
         """Close at once (window closing): ask the child to close and wait briefly."""
         if self.proc is not None:
-            self.proc.send("close")
+            self.proc.send(m.Close())
             self.proc.join(timeout)
             self.proc.close_pipe()
             self.proc = None
 
     # --- operations -------------------------------------------------------------------------------
-    def _op(self, *cmd: Any) -> None:
+    def _op(self, cmd: m.ManualOp) -> None:
         if not self.connected or self.busy or self.proc is None:
             return
-        self.busy = str(cmd[0])
-        self.proc.send(*cmd)
+        self.busy = cmd.op
+        self.proc.send(cmd)
         self.progress.setRange(0, 0)
         self.progress.setFormat(f"{self.busy}…")
         self._update()
 
     def pulse(self, side: str) -> None:
-        self._op("valve_pulse", side, self.open_ms.value(), self.count.value(),
-                 self.interval.value())
+        self._op(m.ValvePulse(side, self.open_ms.value(), self.count.value(),
+                              self.interval.value()))
 
     def flush(self, side: str) -> None:
-        self._op("flush", side, self.flush_s.value())
+        self._op(m.Flush(side, self.flush_s.value()))
 
     def laser_pulse(self) -> None:
         problem = self.laser_pulse_problem()
         if problem:
             self.log("error", f"laser test pulse: {problem}")
             return
-        self._op("laser_pulse", self.laser_mw.value(), self.laser_s.value())
+        self._op(m.LaserPulse(self.laser_mw.value(), self.laser_s.value()))
 
-    def run_calibration(self, *cmd: Any) -> None:
-        self._op(*cmd)
+    def run_calibration(self, cmd: m.CalibrateValve | m.CalibrateLaser) -> None:
+        self._op(cmd)
 
     def set_sensor(self, side: str, on: bool) -> None:
         if side in self.indicators:
@@ -352,12 +354,12 @@ class DevicePanel(QWidget):
         if proc is None:
             self.timer.stop()
             return
-        for kind, body in proc.poll():
-            self._handle(kind, body)
-            self.message.emit(kind, body)
+        for msg in proc.poll():
+            self._handle(msg)
+            self.message.emit(msg)
         if proc.closed or not proc.is_alive():
-            for kind, body in proc.poll():
-                self._handle(kind, body)
+            for msg in proc.poll():
+                self._handle(msg)
             if not proc.is_alive():
                 proc.join(0.1)
                 self.proc = None
@@ -372,58 +374,56 @@ class DevicePanel(QWidget):
                 self._update()
                 self._run_after_close()
 
-    def _handle(self, kind: str, body: Any) -> None:
-        if kind == "manual_ready":
-            self.info = dict(body)
-            limits = ""
-            if body.get("has_laser"):
-                limits = (f"; laser ≤ {body['max_power_mw']:g} mW, ≤ {body['max_on_s']:g} s"
-                          + ("" if body.get("calibrated_laser", True)
-                             else " (uncalibrated, for calibration)"))
-                self.set_laser_ceiling(float(body["max_power_mw"]))
-            self.state_label.setText(f"open: {body['rig']}{limits}")
-            self.connect_button.blockSignals(True)
-            self.connect_button.setChecked(True)
-            self.connect_button.blockSignals(False)
-            self.log("session", f"rig opened for manual control ({body['rig']})")
-            callbacks, self._after_ready = self._after_ready, []
-            for cb in callbacks:
-                cb()
-        elif kind == "failed":
-            for line in body["problems"]:
-                self.log("error", line)
-            self.state_label.setText("could not open the rig: " + "; ".join(body["problems"]))
-        elif kind == "input":
-            _t, name, value = body
-            if name.startswith("lick_"):
-                self.set_sensor(name.removeprefix("lick_"), bool(value))
-        elif kind == "event":
-            t, k, name, value = body
-            if k in ("interlock", "error", "warning"):
-                self.log(k, f"{name}: {value}")
-            elif k == "output" and not name.startswith("cue"):
-                self.log("output", f"{name} {value}")
-        elif kind == "progress":
-            total = float(body["total"]) or 1.0
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(1000 * min(1.0, float(body["done"]) / total)))
-            self.progress.setFormat(f"{body['op']}: {body['done']:g}/{body['total']:g}")
-        elif kind == "op_done":
-            self.busy = ""
-            self.progress.setRange(0, 1)
-            self.progress.setValue(1)
-            self.progress.setFormat(f"{body['op']}: done")
-            self.log("session", f"{body['op']} done: {_short(body['result'])}")
-        elif kind == "op_error":
-            self.busy = ""
-            self.progress.setRange(0, 1)
-            self.progress.setValue(0)
-            self.progress.setFormat(f"{body['op']}: refused")
-            self.log("error", f"{body['op']}: {body['message']}")
-        elif kind == "closed":
-            for f in body.get("failures", []):
-                self.log("error", f"turning off failed: {f}")
-            self.log("session", "manual rig closed (outputs off)")
+    def _handle(self, msg: Any) -> None:
+        match msg:
+            case m.ManualReady():
+                self.info = asdict(msg)
+                limits = ""
+                if msg.has_laser and msg.max_power_mw is not None:
+                    limits = (f"; laser ≤ {msg.max_power_mw:g} mW, ≤ {msg.max_on_s:g} s"
+                              + ("" if msg.calibrated_laser
+                                 else " (uncalibrated, for calibration)"))
+                    self.set_laser_ceiling(float(msg.max_power_mw))
+                self.state_label.setText(f"open: {msg.rig}{limits}")
+                self.connect_button.blockSignals(True)
+                self.connect_button.setChecked(True)
+                self.connect_button.blockSignals(False)
+                self.log("session", f"rig opened for manual control ({msg.rig})")
+                callbacks, self._after_ready = self._after_ready, []
+                for cb in callbacks:
+                    cb()
+            case m.Failed(problems):
+                for line in problems:
+                    self.log("error", line)
+                self.state_label.setText("could not open the rig: " + "; ".join(problems))
+            case m.Input(_t, name, value):
+                if name.startswith("lick_"):
+                    self.set_sensor(name.removeprefix("lick_"), bool(value))
+            case m.Event(_t, k, name, value):
+                if k in ("interlock", "error", "warning"):
+                    self.log(k, f"{name}: {value}")
+                elif k == "output" and not name.startswith("cue"):
+                    self.log("output", f"{name} {value}")
+            case m.Progress(op, done, total):
+                self.progress.setRange(0, 1000)
+                self.progress.setValue(int(1000 * min(1.0, float(done) / (float(total) or 1.0))))
+                self.progress.setFormat(f"{op}: {done:g}/{total:g}")
+            case m.OpDone(op, result):
+                self.busy = ""
+                self.progress.setRange(0, 1)
+                self.progress.setValue(1)
+                self.progress.setFormat(f"{op}: done")
+                self.log("session", f"{op} done: {_short(result)}")
+            case m.OpError(op, message):
+                self.busy = ""
+                self.progress.setRange(0, 1)
+                self.progress.setValue(0)
+                self.progress.setFormat(f"{op}: refused")
+                self.log("error", f"{op}: {message}")
+            case m.Closed(failures):
+                for f in failures:
+                    self.log("error", f"turning off failed: {f}")
+                self.log("session", "manual rig closed (outputs off)")
         self._update()
 
     def _update(self) -> None:

@@ -21,6 +21,7 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtGui import QColor, QFont
 from PyQt5.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
+from rigctl.engine import messages as m
 from rigctl.engine.remote import SIGNAL_COLUMNS
 
 WINDOW_S = 30.0
@@ -476,21 +477,23 @@ class LiveView(QWidget):
         self.licks.reset()
         self.status.clear()
 
-    def on_message(self, kind: str, body: Any) -> None:
+    def on_message(self, msg: Any) -> None:
+        """Store what a report (:mod:`rigctl.engine.messages`) says; drawing is ``refresh``."""
         s = self.state
-        if kind == "event":
-            s.on_event(*body)
-        elif kind == "trial":
-            s.trials.append(body["record"])
-            n = body["progress"].get("n_trials")
-            if n:
-                s.n_trials = int(n)
-        elif kind == "signal":
-            self.signal.add(body)
-        elif kind == "clock":
-            s.clock, s.clock_received = float(body), time.monotonic()
-        elif kind in ("ended", "crashed"):
-            s.ended = str(body.get("status") or kind)
+        match msg:
+            case m.Event(t, kind, name, value):
+                s.on_event(t, kind, name, value)
+            case m.Trial(record, progress):
+                s.trials.append(record)
+                n = progress.get("n_trials")
+                if n:
+                    s.n_trials = int(n)
+            case m.Signal(rows):
+                self.signal.add(rows)
+            case m.Clock(t):
+                s.clock, s.clock_received = float(t), time.monotonic()
+            case m.Ended(status) | m.Crashed(status=status):
+                s.ended = status or "ended"
 
     def refresh(self, running: bool) -> None:
         s = self.state

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from gui.calibration import LaserCalibrationDialog, ValveCalibrationDialog
 from gui.devices import DevicePanel
 from gui.live import LiveView
 from gui.setup import SetupPanel
+from rigctl.engine import messages as m
 from rigctl.engine.remote import EngineProcess
 
 PUMP_MS = 30
@@ -383,11 +385,11 @@ class RigTab(QWidget):
         if engine is None:
             self.pump_timer.stop()
             return
-        for kind, body in engine.poll():
-            self.handle(kind, body)
+        for msg in engine.poll():
+            self.handle(msg)
         if not engine.is_alive():
-            for kind, body in engine.poll():
-                self.handle(kind, body)
+            for msg in engine.poll():
+                self.handle(msg)
             engine.join(0.1)
             if self.ended is None and not self.start_failed:
                 code = engine.exitcode
@@ -401,84 +403,84 @@ class RigTab(QWidget):
             self.live.refresh(False)
             self._set_phase(IDLE)
 
-    def handle(self, kind: str, body: Any) -> None:
-        self.live.on_message(kind, body)
-        if kind == "ready":
-            self.ready = dict(body)
-            self.ready["params"] = dict(self.started_params)
-            self.live.reset(body)
-            self.refresh_timer.start()
-            self._set_phase(RUNNING if self.phase == STARTING else self.phase)
-            self.set_status(f"running — {body['folder']}")
-            self.log("session", f"session started: {body['folder']} (seed {body['seed']})")
-        elif kind == "event":
-            t, k, name, value = body
-            if name.startswith("lick_") and k == "input":
-                self.devices.set_sensor(name.removeprefix("lick_"), value not in ("0", "0.0"))
-            if k in LOG_KINDS:
-                self.log(k, f"{name} {value}".strip(), t)
-                if k == "session" and name in ("paused", "resumed"):
-                    self.set_status(f"{name} — {self.ready.get('folder', '')}")
-        elif kind == "trial":
-            rec = body["record"]
-            self.n_trials = int(rec["trial"])
-            rt = rec.get("reaction_time_s")
-            rt_txt = f", RT {rt:.2f} s" if isinstance(rt, (int, float)) else ""
-            laser = (f", laser {rec['laser_power_mw']:g} mW"
-                     if rec.get("laser_onset_s") is not None else "")
-            if rec.get("laser_blocked"):
-                laser += ", light blocked (laser latched off)"
-            self.log("trial", f"trial {rec['trial']} {rec['trial_type']} delay "
-                              f"{rec['delay_s']:g} s: {rec['outcome']}{rt_txt}{laser}",
-                     rec.get("end_s"))
-            self.trial_arrived.emit(self.n_trials)
-        elif kind == "laser_latch":
-            self.devices.set_latched(bool(body["latched"]), float(body["t"]))
-            self.latch_banner.setText("LASER LATCHED OFF" if body["latched"] else "")
-        elif kind == "params_result":
-            changes = self.pending_params.pop(body["id"], {})
-            if body["problems"]:
-                self.setup.form.show_external(body["problems"])  # type: ignore[union-attr]
-                self.setup.apply_status.setText("refused: " + "; ".join(body["problems"]))
-                self.setup.apply_status.setStyleSheet("color:#c0392b;")
-                self.log("error", "parameter change refused: " + "; ".join(body["problems"]))
-            else:
-                self.ready.setdefault("params", {}).update(changes)
-                self.setup.apply_status.setText("accepted: applies from the next trial ("
-                                                + ", ".join(changes) + ")")
-                self.setup.apply_status.setStyleSheet("color:#117a65;")
-                self.log("gui", "parameter change accepted: " + ", ".join(
-                    f"{k}={v}" for k, v in changes.items()))
-        elif kind == "failed":
-            self.start_failed = True
-            problems = body["problems"]
-            self.set_status("could not start: " + problems[0])
-            for p in problems:
-                self.log("error", p)
-            if self.setup.form is not None:
-                self.setup.form.show_external(problems)
-        elif kind == "crashed":
-            self.log("error", f"session crashed: {body['message']} (outputs off, status "
-                              f"{body['status']})")
-            self.ended = {"status": body["status"], "reason": body["message"], "n_trials":
-                          self.n_trials, "folder": body["folder"]}
-            self.summary_view.show_end(self.ended)
-            self.set_status(f"crashed: {body['message']}")
-        elif kind == "ended":
-            self.ended = dict(body)
-            reason = f" ({body['reason']})" if body["reason"] else ""
-            self.set_status(f"{body['status']}{reason} — {body['n_trials']} trials — "
-                                f"{body['folder']}")
-            self.log("session", f"session {body['status']}{reason}: {body['n_trials']} trials")
-            self.summary_view.show_end(self.ended)
-            self._set_phase(ENDING)
-        elif kind == "summary":
-            self.summary = dict(body)
-            self.summary_view.show_summary(body)
-            self.log("session", "summary: " + (body.get("figure") or body.get("figure_error")
-                                               or "no figure"))
-        elif kind == "dropped":
-            pass  # signal rows dropped while the window was busy; the data on disk are whole
+    def handle(self, msg: Any) -> None:
+        """One report from the engine (a :mod:`rigctl.engine.messages` dataclass)."""
+        self.live.on_message(msg)
+        match msg:
+            case m.Ready():
+                self.ready = asdict(msg)
+                self.ready["params"] = dict(self.started_params)
+                self.live.reset(self.ready)
+                self.refresh_timer.start()
+                self._set_phase(RUNNING if self.phase == STARTING else self.phase)
+                self.set_status(f"running — {msg.folder}")
+                self.log("session", f"session started: {msg.folder} (seed {msg.seed})")
+            case m.Event(t, k, name, value):
+                if name.startswith("lick_") and k == "input":
+                    self.devices.set_sensor(name.removeprefix("lick_"),
+                                            value not in ("0", "0.0"))
+                if k in LOG_KINDS:
+                    self.log(k, f"{name} {value}".strip(), t)
+                    if k == "session" and name in ("paused", "resumed"):
+                        self.set_status(f"{name} — {self.ready.get('folder', '')}")
+            case m.Trial(rec):
+                self.n_trials = int(rec["trial"])
+                rt = rec.get("reaction_time_s")
+                rt_txt = f", RT {rt:.2f} s" if isinstance(rt, (int, float)) else ""
+                laser = (f", laser {rec['laser_power_mw']:g} mW"
+                         if rec.get("laser_onset_s") is not None else "")
+                if rec.get("laser_blocked"):
+                    laser += ", light blocked (laser latched off)"
+                self.log("trial", f"trial {rec['trial']} {rec['trial_type']} delay "
+                                  f"{rec['delay_s']:g} s: {rec['outcome']}{rt_txt}{laser}",
+                         rec.get("end_s"))
+                self.trial_arrived.emit(self.n_trials)
+            case m.LaserLatch(latched, t):
+                self.devices.set_latched(latched, t)
+                self.latch_banner.setText("LASER LATCHED OFF" if latched else "")
+            case m.ParamsResult(rid, problems):
+                changes = self.pending_params.pop(rid, {})
+                if problems:
+                    self.setup.form.show_external(problems)  # type: ignore[union-attr]
+                    self.setup.apply_status.setText("refused: " + "; ".join(problems))
+                    self.setup.apply_status.setStyleSheet("color:#c0392b;")
+                    self.log("error", "parameter change refused: " + "; ".join(problems))
+                else:
+                    self.ready.setdefault("params", {}).update(changes)
+                    self.setup.apply_status.setText("accepted: applies from the next trial ("
+                                                    + ", ".join(changes) + ")")
+                    self.setup.apply_status.setStyleSheet("color:#117a65;")
+                    self.log("gui", "parameter change accepted: " + ", ".join(
+                        f"{k}={v}" for k, v in changes.items()))
+            case m.Failed(problems):
+                self.start_failed = True
+                self.set_status("could not start: " + problems[0])
+                for p in problems:
+                    self.log("error", p)
+                if self.setup.form is not None:
+                    self.setup.form.show_external(problems)
+            case m.Crashed():
+                self.log("error", f"session crashed: {msg.message} (outputs off, status "
+                                  f"{msg.status})")
+                self.ended = {"status": msg.status, "reason": msg.message, "n_trials":
+                              self.n_trials, "folder": msg.folder}
+                self.summary_view.show_end(self.ended)
+                self.set_status(f"crashed: {msg.message}")
+            case m.Ended():
+                self.ended = asdict(msg)
+                reason = f" ({msg.reason})" if msg.reason else ""
+                self.set_status(f"{msg.status}{reason} — {msg.n_trials} trials — "
+                                f"{msg.folder}")
+                self.log("session", f"session {msg.status}{reason}: {msg.n_trials} trials")
+                self.summary_view.show_end(self.ended)
+                self._set_phase(ENDING)
+            case m.Summary():
+                self.summary = asdict(msg)
+                self.summary_view.show_summary(self.summary)
+                self.log("session", "summary: " + (msg.figure or msg.figure_error
+                                                   or "no figure"))
+            case _:
+                pass  # signal, clock, dropped: the live view's (the data on disk are whole)
 
     # --- closing ----------------------------------------------------------------------------------
     def shutdown(self) -> None:
