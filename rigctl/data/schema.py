@@ -57,7 +57,9 @@ EVENT_KINDS: Mapping[str, str] = MappingProxyType({
               "name: the parameter; value: '<old> -> <new>'",
     "session": "Operator control of the session. name: paused or resumed; value empty",
     "warning": "Something the analysis should know that did not stop the session. name: the "
-               "input (neural_signal); value: what happened (e.g. a gap in the signal)",
+               "input (neural_signal), or stall (the control loop ran late on the wall clock: "
+               "the host was not running); value: what happened (e.g. a gap in the signal, how "
+               "late the loop was)",
     "interlock": "A safety interlock acted. name: the device (laser), or laser_latch for the "
                  "operator's emergency laser-off (value 'latched off (<who>)', 'pressed again "
                  "(<who>): still latched off', 're-armed (<who>)', '<P>mW refused: latched off')"

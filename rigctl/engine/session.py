@@ -112,7 +112,7 @@ class Session:
             ctx.machine = self.machine
             self.requests = LoopRequests(self.rig.events)  # the laser latch enters here
             self.loop = ControlLoop(self.clock, self.requests, self.timers, self.machine,
-                                    self._log)
+                                    self._log, stall_s=cfg.stall_warning_s)
             self.loop.signals = self.signals
         except BaseException:
             self.rig.close()
