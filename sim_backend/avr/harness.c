@@ -12,6 +12,7 @@
  *   P <cycle> <port><bit> <0|1>  an I/O pin's output level changed (e.g. "P 123456 B0 1")
  *   I <cycle> <port><bit> <0|1>  an input level was applied (echo of an I command)
  *   R <cycle>                    the MCU was reset
+ *   Q <cycle>                    the last line, on quitting
  * stdin:
  *   I <port><bit> <0|1> [cycle]  drive an input pin, now or at a later cycle (one pending)
  *   R                            reset the MCU (as the DTR pulse of an Uno's USB bridge does)
@@ -182,7 +183,7 @@ int main(int argc, char **argv) {
     }
     if (avr->cycle < next_poll) continue;
     next_poll = avr->cycle + poll_every;
-    if (!poll_io()) return 0;
+    if (!poll_io()) { printf("Q %llu\n", (unsigned long long)avr->cycle); return 0; }
     if (fast) continue;
     double ahead = avr->cycle * 1e6 / avr->frequency - wall_us(&t0);  /* pace to the wall clock */
     if (ahead > 1000) usleep((useconds_t)ahead);
