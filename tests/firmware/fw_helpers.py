@@ -31,10 +31,24 @@ class Target:
         """The level of valve/output ``n`` as the pin (or the emulator's state) shows it."""
         raise NotImplementedError
 
+    def spans(self, kind: str, n: int) -> list[tuple[float, float | None]]:
+        """(went high, went low or None) of valve/output ``n``, on the device's clock (s)."""
+        raise NotImplementedError
+
     def fresh(self) -> None:
         """Back to the state after boot (between tests)."""
 
     def close(self) -> None: ...
+
+
+def _spans(edges: list[tuple[float, int]]) -> list[tuple[float, float | None]]:
+    out: list[tuple[float, float | None]] = []
+    for t, level in edges:
+        if level and (not out or out[-1][1] is not None):
+            out.append((t, None))
+        elif not level and out and out[-1][1] is None:
+            out[-1] = (out[-1][0], t)
+    return out
 
 
 class EmulatorTarget(Target):
@@ -52,6 +66,15 @@ class EmulatorTarget(Target):
 
     def level(self, kind: str, n: int) -> int:
         return int(self.emu.valves[n] if kind == "valve" else self.emu.outputs[n])
+
+    def spans(self, kind: str, n: int) -> list[tuple[float, float | None]]:
+        if kind == "valve":
+            ups = [(t, 1) for t, i, _ in self.emu.record.valve_openings if i == n]
+            downs = [(t, 0) for t, i, _ in self.emu.record.valve_closings if i == n]
+            edges = sorted(ups + downs)
+        else:
+            edges = [(t, level) for t, i, level in self.emu.record.outputs if i == n]
+        return _spans(edges)
 
     def fresh(self) -> None:
         self.emu.close()
@@ -78,6 +101,11 @@ class SimavrTarget(Target):
 
     def level(self, kind: str, n: int) -> int:
         return self.board.levels[(kind, n)]
+
+    def spans(self, kind: str, n: int) -> list[tuple[float, float | None]]:
+        f = self.board.f_cpu
+        return _spans([(c.cycle / f, c.level) for c in self.board.changes
+                       if c.kind == kind and c.index == n])
 
     def fresh(self) -> None:
         n = len(self.board.resets)
