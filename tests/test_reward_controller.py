@@ -183,6 +183,20 @@ def test_cue_outputs_and_everything_off_on_close(emu, connect, sink):
     assert not sink.failures
 
 
+def test_a_laser_gate_is_armed_from_max_on_s_and_an_older_firmware_is_refused(emu, connect):
+    dev = connect()
+    gate = dev.digital_output("ctrl/out2", "laser_gate")
+    assert gate.limit_high(30.1) is True  # max_on_s 30 + ramp_down_s 0.1
+    assert commands(emu)[-1] == f"GATE 2 {30100 + rc.GATE_MARGIN_MS}"
+    assert emu.gate_ms[2] == 30100 + rc.GATE_MARGIN_MS
+    emu.inject_error("GATE", "1 unknown command")  # what a 1.0.0 firmware answers
+    with pytest.raises(DeviceError, match=r"cannot time a laser gate by itself .*flash "
+                                          r"docs/firmware/reward_controller"):
+        dev.digital_output("ctrl/out3", "laser_gate").limit_high(30.1)
+    with pytest.raises(DeviceError, match="at most 1000000 ms"):
+        gate.limit_high(2000)
+
+
 def test_channels_are_checked_against_what_the_controller_has(connect):
     dev = connect()
     with pytest.raises(DeviceError, match=r"'ctrl/valve2' is not a valve .*valve0-valve1"):
