@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 from sim_backend.avr.build import BOARDS, firmware_elf, harness_binary, sketch_pins
 
-PinListener = Callable[[str, int, int], None]  # (kind, index, level)
-
 
 @dataclass(frozen=True, slots=True)
 class PinChange:
@@ -27,14 +25,15 @@ class PinChange:
     index: int
     level: int
 
-    def us(self, f_cpu: int) -> float:
-        return self.cycle * 1e6 / f_cpu
+
+PinListener = Callable[[PinChange], None]
 
 
 class SimulatedBoard:
     """One simulated board (see the module docstring). ``fast`` runs unpaced."""
 
-    def __init__(self, board: str = "uno", *, fast: bool = False) -> None:
+    def __init__(self, board: str = "uno", *, fast: bool = False,
+                 probe_pin: int | None = None) -> None:
         self.board = BOARDS[board]
         self.f_cpu = self.board.f_cpu
         pins = sketch_pins()
@@ -47,13 +46,16 @@ class SimulatedBoard:
                 self._port_of[(kind, index)] = port
         self.changes: list[PinChange] = []
         self.resets: list[int] = []
+        self.line_ends: list[int] = []  # cycles at which a host line's LF entered the UART
+        self.probe_stats: list[tuple[int, ...]] = []  # (passes, p50, p99, max) in cycles
         self.listeners: list[PinListener] = []
         self.levels: dict[tuple[str, int], int] = {k: 0 for k in self._port_of}
         self._cond = threading.Condition()
         cmd = [str(harness_binary()), self.board.mcu, str(self.f_cpu),
-               str(firmware_elf(board))]
-        if fast:
-            cmd.append("--fast")
+               str(firmware_elf(board, probe_pin=probe_pin))]
+        cmd.append("--fast" if fast else "--paced")
+        if probe_pin is not None:
+            cmd += ["--probe", self.board.pins[probe_pin]]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       text=True, bufsize=1)
         assert self._proc.stdout is not None
@@ -74,6 +76,14 @@ class SimulatedBoard:
 
     def reset(self) -> None:
         self._send("R")
+
+    def loop_passes(self, timeout_s: float = 2.0) -> tuple[int, ...]:
+        """(passes, p50, p99, max pass in cycles) of the probe pin since the last call."""
+        n = len(self.probe_stats)
+        self._send("S")
+        with self._cond:
+            self._cond.wait_for(lambda: len(self.probe_stats) > n, timeout_s)
+            return self.probe_stats[-1]
 
     def _send(self, line: str) -> None:
         with self._wlock:
@@ -100,26 +110,35 @@ class SimulatedBoard:
 
     def _read(self) -> None:
         assert self._proc.stdout is not None
-        for line in self._proc.stdout:
-            parts = line.split()
-            if parts and parts[0] == "R":
-                self.resets.append(int(parts[1]))
-                continue
-            if len(parts) != 4 or parts[0] not in ("P", "I"):
-                continue
-            where = self._by_port.get(parts[2])
-            if where is None:
-                continue
-            kind, index = where
-            if (parts[0] == "P") == (kind == "in"):
-                continue  # inputs are reported by their I echo, outputs by P
-            change = PinChange(int(parts[1]), kind, index, int(parts[3]))
+        with contextlib.suppress(ValueError, OSError):  # closed under us by close()
+            for line in self._proc.stdout:
+                self._line(line)
+
+    def _line(self, line: str) -> None:
+        parts = line.split()
+        if parts and parts[0] == "S":
             with self._cond:
-                self.changes.append(change)
-                self.levels[(kind, index)] = change.level
+                self.probe_stats.append(tuple(int(x) for x in parts[1:]))
                 self._cond.notify_all()
-            for listener in list(self.listeners):
-                listener(kind, index, change.level)
+            return
+        if len(parts) == 2 and parts[0] in ("R", "L"):
+            (self.resets if parts[0] == "R" else self.line_ends).append(int(parts[1]))
+            return
+        if len(parts) != 4 or parts[0] not in ("P", "I"):
+            return
+        where = self._by_port.get(parts[2])
+        if where is None:
+            return
+        kind, index = where
+        if (parts[0] == "P") == (kind == "in"):
+            return  # inputs are reported by their I echo, outputs by P
+        change = PinChange(int(parts[1]), kind, index, int(parts[3]))
+        with self._cond:
+            self.changes.append(change)
+            self.levels[(kind, index)] = change.level
+            self._cond.notify_all()
+        for listener in list(self.listeners):
+            listener(change)
 
     def close(self) -> None:
         """Stop the simulation (the pty goes away: a host still attached sees it vanish)."""

@@ -45,9 +45,9 @@ class Board:
 
 BOARDS = MappingProxyType({
     "uno": Board("uno", "atmega328p", 16_000_000, "uno", None, MappingProxyType({
-        2: "D2", 3: "D3", 8: "B0", 9: "B1", 10: "B2", 11: "B3", 12: "B4", 13: "B5"})),
+        2: "D2", 3: "D3", 7: "D7", 8: "B0", 9: "B1", 10: "B2", 11: "B3", 12: "B4", 13: "B5"})),
     "mega": Board("mega", "atmega2560", 16_000_000, "mega", "atmega2560", MappingProxyType({
-        2: "E4", 3: "E5", 8: "H5", 9: "H6", 10: "B4", 11: "B5", 12: "B6", 13: "B7"})),
+        2: "E4", 3: "E5", 7: "H4", 8: "H5", 9: "H6", 10: "B4", 11: "B5", 12: "B6", 13: "B7"})),
 })
 
 
@@ -93,11 +93,14 @@ def _publish(tmp: Path, built: Path, out: Path) -> Path:
     return out
 
 
-def firmware_elf(board: str = "uno", sketch: Path = SKETCH) -> Path:
-    """The firmware compiled for ``board`` (built once per source hash)."""
+def firmware_elf(board: str = "uno", sketch: Path = SKETCH, *, probe_pin: int | None = None,
+                 ) -> Path:
+    """The firmware compiled for ``board`` (built once per source hash). ``probe_pin``: a
+    benchmark build that toggles that pin every loop pass (LOOP_PROBE_PIN)."""
     b = BOARDS[board]
     source = sketch.read_bytes()
-    out = cache_dir() / f"fw-{board}-{_digest(source, repr(b).encode())}" / "firmware.elf"
+    key = _digest(source, repr(b).encode(), str(probe_pin).encode())
+    out = cache_dir() / f"fw-{board}-{key}" / "firmware.elf"
     if out.exists():
         return out
     cache_dir().mkdir(parents=True, exist_ok=True)
@@ -109,6 +112,8 @@ def firmware_elf(board: str = "uno", sketch: Path = SKETCH) -> Path:
         # gcc-avr 5.4's <float.h> lacks DECIMAL_DIG for C++, which Debian's Arduino core needs
         "CXXFLAGS += -DDECIMAL_DIG=__DECIMAL_DIG__",
     ]
+    if probe_pin is not None:
+        lines.append(f"CXXFLAGS += -DLOOP_PROBE_PIN={probe_pin}")
     if b.board_sub:
         lines.append(f"BOARD_SUB = {b.board_sub}")
     lines.append(f"include {ARDUINO_DIR}/Arduino.mk")

@@ -5,17 +5,21 @@
  * libsimavr, paced to the wall clock, so rigctl's serial driver talks to the real firmware
  * through a real pty, and pins can be driven and watched with exact cycle timestamps.
  *
- *   avr_harness MCU F_CPU FIRMWARE.elf [--fast]
+ *   avr_harness MCU F_CPU FIRMWARE.elf [--fast|--paced] [--probe PIN]
  *
  * stdout (one line each, flushed):
  *   PTY <path>                   the pty slave to open (first line)
  *   P <cycle> <port><bit> <0|1>  an I/O pin's output level changed (e.g. "P 123456 B0 1")
  *   I <cycle> <port><bit> <0|1>  an input level was applied (echo of an I command)
+ *   L <cycle>                    a line end from the host entered UART0
  *   R <cycle>                    the MCU was reset
  *   Q <cycle>                    the last line, on quitting
  * stdin:
  *   I <port><bit> <0|1> [cycle]  drive an input pin, now or at a later cycle (one pending)
  *   R                            reset the MCU (as the DTR pulse of an Uno's USB bridge does)
+ *   S                            print "S <passes> <p50> <p99> <max>": cycles between
+ *                                toggles of the --probe pin since the last S (a benchmark
+ *                                build toggles it every loop pass; not printed as P lines)
  *   Q, or end of input           quit
  *
  * Bytes from the host enter UART0 no faster than 115200 baud allows and only while simavr's
@@ -54,6 +58,9 @@ static avr_cycle_count_t next_rx = 0, cycles_per_byte, pending_at = 0;
 static avr_irq_t *pending_irq = NULL;
 static int pending_level = 0;
 static char pending_name[3];
+static pin_t *probe = NULL;            /* --probe: loop-pass statistics instead of P lines */
+static avr_cycle_count_t probe_last = 0, probe_max = 0;
+static unsigned long probe_hist[4096], probe_n = 0;  /* intervals in bins of 16 cycles */
 
 static void quiet_logger(avr_t *a, const int level, const char *fmt, va_list ap) {
   if (level <= LOG_WARNING) vfprintf(stderr, fmt, ap);  /* stdout carries the protocol above */
@@ -70,6 +77,14 @@ static void pin_changed(avr_irq_t *irq, uint32_t value, void *p) {
   pin_t *pin = p;
   if ((int)value == pin->level) return;
   pin->level = (int)value;
+  if (pin == probe) {
+    avr_cycle_count_t d = avr->cycle - probe_last;
+    probe_last = avr->cycle;
+    if (probe_n++ == 0) return;  /* the first toggle starts the interval */
+    if (d > probe_max) probe_max = d;
+    probe_hist[d / 16 < 4095 ? d / 16 : 4095]++;
+    return;
+  }
   printf("P %llu %s %u\n", (unsigned long long)avr->cycle, pin->name, value);
 }
 
@@ -87,6 +102,16 @@ static void apply_input(avr_irq_t *irq, const char *name, int level) {
 static int command(char *line) { /* returns 0 to quit */
   char name[8]; int level; unsigned long long at = 0;
   if (line[0] == 'Q') return 0;
+  if (line[0] == 'S') {
+    unsigned long seen = 0, p50 = 0, p99 = 0, total = probe_n > 1 ? probe_n - 1 : 0;
+    for (int i = 0; i < 4096 && total; i++) {
+      seen += probe_hist[i];
+      if (!p50 && seen * 2 >= total) p50 = (unsigned long)(i + 1) * 16;
+      if (!p99 && seen * 100 >= total * 99) { p99 = (unsigned long)(i + 1) * 16; break; }
+    }
+    printf("S %lu %lu %lu %llu\n", total, p50, p99, (unsigned long long)probe_max);
+    memset(probe_hist, 0, sizeof(probe_hist)); probe_n = 0; probe_max = 0;
+  }
   if (line[0] == 'R') { avr_reset(avr); printf("R %llu\n", (unsigned long long)avr->cycle); }
   if (line[0] == 'I' && sscanf(line + 1, "%7s %d %llu", name, &level, &at) >= 2) {
     avr_irq_t *irq = pin_irq(name);
@@ -133,6 +158,7 @@ static double wall_us(const struct timespec *t0) {
 int main(int argc, char **argv) {
   if (argc < 4) { fprintf(stderr, "usage: avr_harness MCU F_CPU FIRMWARE.elf [--fast]\n"); return 2; }
   int fast = argc > 4 && !strcmp(argv[4], "--fast");
+  const char *probe_name = argc > 6 && !strcmp(argv[5], "--probe") ? argv[6] : NULL;
   avr_global_logger_set(quiet_logger);
   elf_firmware_t fw; memset(&fw, 0, sizeof(fw));
   if (elf_read_firmware(argv[3], &fw)) { fprintf(stderr, "avr_harness: cannot read %s\n", argv[3]); return 2; }
@@ -166,6 +192,7 @@ int main(int argc, char **argv) {
       pin->irq = irq; pin->level = 0;
       snprintf(pin->name, sizeof(pin->name), "%c%d", *p, b);
       avr_irq_register_notify(irq, pin_changed, pin);
+      if (probe_name && !strcmp(pin->name, probe_name)) probe = pin;
     }
   setvbuf(stdout, NULL, _IOLBF, 0);
   printf("PTY %s\n", path);
@@ -177,6 +204,7 @@ int main(int argc, char **argv) {
     if (state == cpu_Done || state == cpu_Crashed) { fprintf(stderr, "avr_harness: MCU stopped (%d)\n", state); return 1; }
     if (pending_irq && avr->cycle >= pending_at) { apply_input(pending_irq, pending_name, pending_level); pending_irq = NULL; }
     if (rx_len && xon && avr->cycle >= next_rx) {
+      if (rx[0] == '\n') printf("L %llu\n", (unsigned long long)avr->cycle);
       avr_raise_irq(uart_in, rx[0]);
       memmove(rx, rx + 1, --rx_len);
       next_rx = avr->cycle + cycles_per_byte;

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -61,6 +61,10 @@ class Settings(SimSettings):
 
     simulated_mouse: bool = Field(
         True, description="Inputs are the licks of a simulated mouse (false: inputs stay idle)"
+    )
+    firmware: Literal["uno", "mega"] | None = Field(
+        None, description="Run the reference firmware, compiled for this board, in the simavr "
+        "AVR simulator instead of the Python emulator (needs gcc-avr, arduino-mk, simavr)"
     )
 
 
@@ -426,12 +430,27 @@ class ControllerEmulator(LineEmulator):
                 self.world.close()
 
 
-def serve_for_host(name: str, settings: Settings, ctx: Any) -> ControllerEmulator:
-    """Start an emulated controller for device ``name`` of a session (``port: emulated``)."""
+def serve_for_host(name: str, settings: Settings, ctx: Any) -> Any:
+    """Start an emulated controller for device ``name`` of a session (``port: emulated``):
+    this module's emulator, or with ``firmware:`` the reference firmware in simavr."""
     bench = bench_for(ctx.shared)
     world, created = None, False
+    if settings.firmware is not None:
+        from sim_backend.avr.build import missing_tools
+
+        missing = missing_tools()
+        if missing is not None:
+            from rigctl.errors import DeviceError
+
+            raise DeviceError(f"{ctx.source}: devices.{name}.emulator.firmware: {missing}")
     if settings.simulated_mouse:
         world, created = bench.ensure_world(settings, ctx.subject, ctx.seed)
+    if settings.firmware is not None:
+        from sim_backend.avr.controller import FirmwareController
+
+        board = FirmwareController(settings.firmware, bench, world)
+        board.owns_world = created
+        return board
     emu = ControllerEmulator(bench=bench, world=world)
     emu.owns_world = created
     emu.start()

@@ -36,6 +36,7 @@ static const uint32_t DEBOUNCE_US = 500;     // an edge must hold this long; sta
 static const uint8_t N_VALVES = sizeof(VALVE_PINS);  // at most 2: one Timer1 channel each
 static const uint8_t N_INPUTS = sizeof(INPUT_PINS);
 static const uint8_t N_OUTPUTS = sizeof(OUTPUT_PINS);
+static_assert(N_VALVES == 2 && N_INPUTS == 2, "two valves (Timer1 A/B) and two INT inputs");
 static const uint8_t MAX_LINE = 64;
 static const uint32_t MAX_VALVE_US = 5000000UL;     // 5000 ms
 static const uint32_t WDOG_MIN_MS = 50, WDOG_MAX_MS = 60000;
@@ -87,23 +88,50 @@ void out_begin() { line_len = 0; }
 void out_str(const char *s) {
   while (*s && line_len < sizeof(line_out) - 1) line_out[line_len++] = *s++;
 }
-void out_u32(uint32_t v) { char buf[11]; out_str(ultoa(v, buf, 10)); }
+// Decimal digits by subtracting powers of ten: an AVR has no divider, and a 32-bit division
+// (what ultoa and Serial.print do per digit) costs ~40 µs at 16 MHz; this costs ~50 µs for ten
+// digits in the worst case. `digits` > 0 pads with zeros to that many digits.
+static const uint32_t POW10[10] = {1000000000UL, 100000000UL, 10000000UL, 1000000UL,
+                                   100000UL, 10000UL, 1000UL, 100UL, 10UL, 1UL};
+static inline void out_char(char c) { if (line_len < sizeof(line_out) - 1) line_out[line_len++] = c; }
+void out_digits(uint32_t v, uint8_t digits) {
+  if (!digits && v < 10) { out_char('0' + (char)v); return; }  // channels, levels: most numbers
+  uint8_t k = digits ? 10 - digits : 0;
+  if (!digits) while (k < 9 && v < POW10[k]) k++;  // no leading zeros
+  for (; k < 6; k++) {  // the upper digits in 32 bits ...
+    uint32_t p = POW10[k];
+    char d = '0';
+    while (v >= p) { v -= p; d++; }
+    out_char(d);
+  }
+  uint16_t w = (uint16_t)v;  // ... the last four (v < 10000 now) in 16 bits, half the work
+  for (; k < 10; k++) {
+    uint16_t p = (uint16_t)POW10[k];
+    char d = '0';
+    while (w >= p) { w -= p; d++; }
+    out_char(d);
+  }
+}
+void out_u32(uint32_t v) { out_digits(v, 0); }
 void out_stamp(Stamp s) {
-  if (!s.hi) { out_u32(s.lo); return; }
-  char buf[11];
-  out_u32(s.hi);
-  ultoa(s.lo, buf, 10);
-  for (uint8_t pad = 9 - strlen(buf); pad; pad--) out_str("0");
-  out_str(buf);
+  if (!s.hi) { out_digits(s.lo, 0); return; }
+  out_digits(s.hi, 0);
+  out_digits(s.lo, 9);
 }
 void out_sp() { out_str(" "); }
+static uint8_t lines_in_pass = 0;  // lines formatted since the last service() began
 void out_end() {  // queue the whole line, or drop it whole: never half a line
+  lines_in_pass++;
   line_out[line_len++] = '\n';
   if (tx_free() < line_len) { tx_dropped++; return; }
   for (uint8_t i = 0; i < line_len; i++) { tx[tx_head] = line_out[i]; tx_head = (tx_head + 1) % sizeof(tx); }
 }
+// A few bytes per call: Serial.write costs ~6 µs a byte, and the UART sends one per 87 µs, so
+// topping up its buffer a little on every pass keeps it busy without a long pass.
+static const int TX_PER_PASS = 4;
 void tx_pump() {
   int room = Serial.availableForWrite();
+  if (room > TX_PER_PASS) room = TX_PER_PASS;
   while (room-- > 0 && tx_tail != tx_head) { Serial.write(tx[tx_tail]); tx_tail = (tx_tail + 1) % sizeof(tx); }
 }
 
@@ -162,7 +190,8 @@ static void edge1() { edge(1); }
 // ---- state ---------------------------------------------------------------------------------
 static uint8_t out_level[N_OUTPUTS];
 static uint32_t gate_ms[N_OUTPUTS];       // 0: not a gate; else the longest high time
-static uint32_t gate_since[N_OUTPUTS];    // micros() when the gate went high
+static uint32_t gate_until[N_OUTPUTS];    // micros() at which a high gate is cut
+static uint8_t gates_high = 0;            // bit n: output n is a gate and high (its timer runs)
 static uint8_t in_level[N_INPUTS];
 static bool streaming = false;
 static uint32_t wdog_us = 0;  // 0: watchdog off (until the host arms it)
@@ -197,9 +226,15 @@ void close_valve(uint8_t n) {
   else if (valve_open[n]) report_closed(n, micros());
 }
 
+void arm_gate(uint8_t n, uint32_t m) {  // the limit runs from m while the output is high
+  gate_until[n] = m + gate_ms[n] * 1000UL;
+  if (gate_ms[n] && out_level[n]) gates_high |= _BV(n); else gates_high &= ~_BV(n);
+}
+
 void set_output(uint8_t n, uint8_t level, uint32_t m) {
-  if (level && !out_level[n]) gate_since[n] = m;
+  bool rising = level && !out_level[n];
   out_level[n] = level;
+  if (rising || !level) arm_gate(n, m);  // high again while high: the limit is not extended
   digitalWrite(OUTPUT_PINS[n], level ? HIGH : LOW);
 }
 
@@ -320,7 +355,7 @@ void handle_line(char *line) {
       reply_err(name, E_RANGE, "gate limit must be 0 (none) or 1-1000000 ms"); return;
     }
     gate_ms[n] = v;
-    gate_since[n] = micros();  // an output already high gets its full limit from now
+    arm_gate(n, micros());  // an output already high gets its full limit from now
     ok_begin(name); out_sp(); out_u32(n); out_sp(); out_u32(v); out_end();
   } else if (!strcmp(name, "START")) {
     NEED(0);
@@ -350,7 +385,10 @@ void handle_line(char *line) {
 
 void service();
 
+// One line per pass, and none in a pass that already formatted a line: formatting is what makes
+// a pass long, so each pass formats at most one line (docs: "Firmware timing").
 void read_host() {
+  if (lines_in_pass) return;
   while (Serial.available() > 0) {
     char c = (char)Serial.read();
     if (c == '\r') continue;  // dropped wherever it appears: only LF ends a line
@@ -365,7 +403,7 @@ void read_host() {
       }
       rx_len = 0;
       rx_overflow = false;
-      service();  // between lines too: a burst of commands must not delay what is due
+      return;
     } else if (rx_len < MAX_LINE) {
       rx[rx_len++] = c;
     } else {
@@ -374,9 +412,13 @@ void read_host() {
   }
 }
 
+// Reports (a valve closed by Timer1, an input edge) wait while the host's line is coming in or
+// a line was formatted in this pass; their times were taken by interrupts, so nothing is lost.
+static inline bool may_report() { return !lines_in_pass && !rx_len && Serial.available() == 0; }
+
 void service_valves(uint32_t m) {
   for (uint8_t n = 0; n < N_VALVES; n++) {
-    if (valve_fired[n]) { close_valve(n); continue; }
+    if (valve_fired[n]) { if (may_report()) close_valve(n); continue; }
     if (!valve_open[n]) continue;
     if (reached(m, valve_close_at[n])) close_valve(n);  // a late hand-over: close now
     else if (!valve_armed[n] && reached(m + ARM_WITHIN_US, valve_close_at[n])) arm_close(n);
@@ -385,7 +427,7 @@ void service_valves(uint32_t m) {
 
 void scan_inputs(uint32_t m) {
   for (uint8_t n = 0; n < N_INPUTS; n++) {
-    if (!in_pending[n]) continue;
+    if (!in_pending[n] || !may_report()) continue;
     uint8_t sreg = SREG;
     cli();
     uint32_t first = in_first_m[n], last = in_last_m[n];
@@ -403,23 +445,30 @@ void scan_inputs(uint32_t m) {
 
 void service_gates(uint32_t m) {
   for (uint8_t n = 0; n < N_OUTPUTS; n++) {
-    if (!gate_ms[n] || !out_level[n] || !reached(m, gate_since[n] + gate_ms[n] * 1000UL)) continue;
+    if (!(gates_high & _BV(n)) || !reached(m, gate_until[n])) continue;
     set_output(n, 0, m);
     event_begin(stamp_of(m)); out_str("GATE "); out_u32(n); out_str(" 0"); out_end();
   }
 }
 
 void service() {
+#ifdef LOOP_PROBE_PIN  // benchmarks only (benchmarks/bench_firmware.py): toggles every service
+  static volatile uint8_t *probe = portOutputRegister(digitalPinToPort(LOOP_PROBE_PIN));
+  static uint8_t probe_bit = digitalPinToBitMask(LOOP_PROBE_PIN);
+  *probe ^= probe_bit;
+#endif
+  lines_in_pass = 0;
   uint32_t m = clock_update();
-  service_valves(m);
-  scan_inputs(m);
-  service_gates(m);
+  // Only what has work: an idle pass must stay short, every busy pass pays for it too.
+  if (valve_open[0] | valve_open[1]) service_valves(m);
+  if (in_pending[0] | in_pending[1]) scan_inputs(m);
+  if (gates_high) service_gates(m);
   if (wdog_us && !tripped && reached(m, last_host_m + wdog_us)) {
     tripped = true;
     all_off();
     event_begin(stamp_of(m)); out_str("WDOG"); out_end();
   }
-  tx_pump();
+  if (tx_head != tx_tail) tx_pump();
 }
 
 void setup() {
@@ -439,6 +488,9 @@ void setup() {
   TCCR1A = 0;           // Timer1: normal mode, prescaler 8 (0.5 µs ticks at 16 MHz)
   TCCR1B = _BV(CS11);
   TIMSK1 = 0;
+#ifdef LOOP_PROBE_PIN
+  pinMode(LOOP_PROBE_PIN, OUTPUT);
+#endif
   Serial.begin(BAUD);
   clock_m = micros();
   clock_now.lo = clock_m;
