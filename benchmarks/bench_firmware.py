@@ -56,6 +56,14 @@ class _Client:
     def write(self, text: str) -> None:
         self.ser.write(text.encode())
 
+    def drain(self) -> None:
+        """Take what has arrived (events kept) without waiting."""
+        self.buf += self.ser.read(self.ser.in_waiting)
+        while b"\n" in self.buf:
+            raw, self.buf = self.buf.split(b"\n", 1)
+            if raw.startswith(b"EVT"):
+                self.events.append(raw.decode())
+
     def until(self, pred, timeout_s: float = 5.0) -> str:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -103,15 +111,17 @@ def _edges(board, client: _Client, n: int) -> list[tuple[int, int, int]]:
         k = i % 2
         levels[k] ^= 1
         before = len(board.changes)
-        board.set_input(k, levels[k])
-        board.wait_for(lambda ch, b=before: any(c.kind == "in" for c in ch[b:]), 2.0)
+        # 2-6 ms apart in simulated time (scheduled by cycle: the wall clock would bunch them)
+        at = board.cycle_now() + int(rng.uniform(0.002, 0.006) * board.f_cpu)
+        board.set_input(k, levels[k], at_cycle=at)
+        board.wait_for(lambda ch, b=before: any(c.kind == "in" for c in ch[b:]), 5.0)
         driven.append((next(c.cycle for c in board.changes[before:] if c.kind == "in"), k,
                        levels[k]))
         if i % 5 == 0:
             client.write(f"PING {i}\n")
         if i % 17 == 0:
             client.write("VALVE 1 2.5\n")
-        time.sleep(float(rng.uniform(0.002, 0.006)))
+        client.drain()  # keep reading: a full pty would drop the firmware's lines
     deadline = time.monotonic() + 5
     while len([e for e in client.events if " IN " in e]) < n and time.monotonic() < deadline:
         with contextlib.suppress(RuntimeError):
@@ -119,7 +129,13 @@ def _edges(board, client: _Client, n: int) -> list[tuple[int, int, int]]:
     stamps = [e.split() for e in client.events if " IN " in e]
     if [(k, lv) for k, lv in ((int(s[3]), int(s[4])) for s in stamps)] != [
             (k, lv) for _, k, lv in driven]:
-        raise RuntimeError(f"{len(driven)} edges driven, {len(stamps)} reported, or out of order")
+        got = [(int(s[3]), int(s[4])) for s in stamps]
+        want = [(k, lv) for _, k, lv in driven]
+        first = next(i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b)
+        raise RuntimeError(f"{len(driven)} edges driven, {len(stamps)} reported; first "
+                           f"difference at {first}: {want[first - 2:first + 3]} driven, "
+                           f"{got[first - 2:first + 3]} reported, {driven[first - 2:first + 3]}"
+                           f" {stamps[first - 2:first + 3]}")
     return [(cyc, k, int(s[1])) for (cyc, k, _), s in zip(driven, stamps, strict=True)]
 
 

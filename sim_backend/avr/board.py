@@ -47,6 +47,7 @@ class SimulatedBoard:
         self.changes: list[PinChange] = []
         self.resets: list[int] = []
         self.line_ends: list[int] = []  # cycles at which a host line's LF entered the UART
+        self.cycles: list[int] = []  # answers to cycle_now
         self.probe_stats: list[tuple[int, ...]] = []  # (passes, p50, p99, max) in cycles
         self.listeners: list[PinListener] = []
         self.levels: dict[tuple[str, int], int] = {k: 0 for k in self._port_of}
@@ -99,14 +100,12 @@ class SimulatedBoard:
             return self._cond.wait_for(lambda: predicate(self.changes), timeout_s)
 
     def cycle_now(self, timeout_s: float = 2.0) -> int:
-        """The simulated cycle now (the harness echoes a no-op input)."""
-        n = len(self.changes)
-        port = self._port_of[("in", 0)]
-        self._send(f"I {port} {self.levels[('in', 0)]}")
+        """The simulated cycle now (asked of the harness)."""
+        n = len(self.cycles)
+        self._send("C")
         with self._cond:
-            self._cond.wait_for(lambda: len(self.changes) > n and any(
-                c.kind == "in" for c in self.changes[n:]), timeout_s)
-            return max((c.cycle for c in self.changes[n:]), default=0)
+            self._cond.wait_for(lambda: len(self.cycles) > n, timeout_s)
+            return self.cycles[-1] if self.cycles else 0
 
     def _read(self) -> None:
         assert self._proc.stdout is not None
@@ -119,6 +118,11 @@ class SimulatedBoard:
         if parts and parts[0] == "S":
             with self._cond:
                 self.probe_stats.append(tuple(int(x) for x in parts[1:]))
+                self._cond.notify_all()
+            return
+        if len(parts) == 2 and parts[0] == "C":
+            with self._cond:
+                self.cycles.append(int(parts[1]))
                 self._cond.notify_all()
             return
         if len(parts) == 2 and parts[0] in ("R", "L"):

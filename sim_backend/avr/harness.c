@@ -16,6 +16,7 @@
  *   Q <cycle>                    the last line, on quitting
  * stdin:
  *   I <port><bit> <0|1> [cycle]  drive an input pin, now or at a later cycle (one pending)
+ *   C                            print "C <cycle>": the simulated cycle now
  *   R                            reset the MCU (as the DTR pulse of an Uno's USB bridge does)
  *   S                            print "S <passes> <p50> <p99> <max>": cycles between
  *                                toggles of the --probe pin since the last S (a benchmark
@@ -102,6 +103,7 @@ static void apply_input(avr_irq_t *irq, const char *name, int level) {
 static int command(char *line) { /* returns 0 to quit */
   char name[8]; int level; unsigned long long at = 0;
   if (line[0] == 'Q') return 0;
+  if (line[0] == 'C') printf("C %llu\n", (unsigned long long)avr->cycle);
   if (line[0] == 'S') {
     unsigned long seen = 0, p50 = 0, p99 = 0, total = probe_n > 1 ? probe_n - 1 : 0;
     for (int i = 0; i < 4096 && total; i++) {
