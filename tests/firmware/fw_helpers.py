@@ -31,6 +31,10 @@ class Target:
         """The level of valve/output ``n`` as the pin (or the emulator's state) shows it."""
         raise NotImplementedError
 
+    def pulse(self, n: int, width_s: float) -> None:
+        """Input ``n`` high for exactly ``width_s`` of the device's time (a lick)."""
+        raise NotImplementedError
+
     def spans(self, kind: str, n: int) -> list[tuple[float, float | None]]:
         """(went high, went low or None) of valve/output ``n``, on the device's clock (s)."""
         raise NotImplementedError
@@ -67,6 +71,11 @@ class EmulatorTarget(Target):
     def level(self, kind: str, n: int) -> int:
         return int(self.emu.valves[n] if kind == "valve" else self.emu.outputs[n])
 
+    def pulse(self, n: int, width_s: float) -> None:
+        t = self.emu.now()
+        self.emu.set_input(n, 1, t)
+        self.emu.set_input(n, 0, t + width_s)
+
     def spans(self, kind: str, n: int) -> list[tuple[float, float | None]]:
         if kind == "valve":
             ups = [(t, 1) for t, i, _ in self.emu.record.valve_openings if i == n]
@@ -101,6 +110,15 @@ class SimavrTarget(Target):
 
     def level(self, kind: str, n: int) -> int:
         return self.board.levels[(kind, n)]
+
+    def pulse(self, n: int, width_s: float) -> None:
+        # the fall is scheduled in simulated cycles: on a loaded machine the simulation runs
+        # behind the wall clock, and two wall-clock-timed edges would bunch together
+        before = len(self.board.changes)
+        self.board.set_input(n, 1)
+        self.board.wait_for(lambda ch: any(c.kind == "in" for c in ch[before:]), 5.0)
+        rise = next(c.cycle for c in self.board.changes[before:] if c.kind == "in")
+        self.board.set_input(n, 0, at_cycle=rise + round(width_s * self.board.f_cpu))
 
     def spans(self, kind: str, n: int) -> list[tuple[float, float | None]]:
         f = self.board.f_cpu

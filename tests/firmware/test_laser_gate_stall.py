@@ -81,7 +81,7 @@ def test_a_stalled_loop_with_a_live_heartbeat_is_cut_by_the_gate_timer(controlle
         pytest.skip("a real board's pins are not observed")
     sink = Sink()
     before = len(controller.spans("out", 2))
-    dev = rc.open("ctrl", rc.Settings(port=controller.port, watchdog_s=0.4, heartbeat_s=0.1),
+    dev = rc.open("ctrl", rc.Settings(port=controller.port, watchdog_s=1.0, heartbeat_s=0.1),
                   make_ctx(sink))
     try:
         gate = dev.digital_output("ctrl/out2", "laser_gate")
