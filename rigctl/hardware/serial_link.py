@@ -418,7 +418,15 @@ class SerialLink:
                                      f"line longer than {self._max_line} bytes")
                         buf.clear()
                         skipping = True
-            self._check_deadlines(now)
+            # Only once everything received has been read: after the host itself stalled
+            # (SIGSTOP, swap), replies that arrived meanwhile are still waiting in the port, and
+            # blaming the device for them would hide what really happened.
+            try:
+                drained = ser.in_waiting == 0
+            except Exception:  # noqa: BLE001 - a failing port is found by the next read
+                drained = True
+            if drained:
+                self._check_deadlines(now)
 
     def _line(self, raw: bytes, t: float) -> None:
         raw = raw.strip(b"\r")

@@ -97,3 +97,66 @@ def test_a_stalled_loop_with_a_live_heartbeat_is_cut_by_the_gate_timer(controlle
         assert dev.link.alive
     finally:
         dev.close()
+
+
+def test_a_sigstopped_rigctl_run_cannot_hold_the_light_past_max_on_s(tmp_path):
+    """Issue #11's reproduction, end to end: `rigctl run --realtime` on a serial rig whose
+    controller is the emulator in its own process; the session is frozen with SIGSTOP while the
+    laser is on. Before, the light stayed on until SIGCONT (42.5 s against max_on_s 30); now the
+    controller cuts its gate at max_on_s + ramp_down_s + the margin, with the host still frozen.
+    (The watchdog is set longer than max_on_s here, so only the gate timer can cut.) Emulator
+    only: it prints its record as JSON lines, which is where the times are read."""
+    import json
+
+    import yaml
+    from serial_helpers import deep_update
+
+    root = Path(__file__).resolve().parents[2]
+    emu = subprocess.Popen([sys.executable, "-m", "sim_backend.emulators.reward_controller",
+                            "--mouse", "--log"], stdout=subprocess.PIPE, text=True,
+                           cwd=root)
+    host = None
+    try:
+        port = emu.stdout.readline().strip()
+        data = deep_update(yaml.safe_load((root / "hardware_configs/serial_sim.yaml").read_text()),
+                           {"devices": {"ctrl": {"port": port, "watchdog_s": 10.0}},
+                            "laser": {"max_on_s": 1.0, "ramp_down_s": 0.1},
+                            "protocol": {"parameters": {
+                                "n_trials": 4, "iti_s": 0.2, "sample_s": 0.1,
+                                "delays_s": [1.5], "laser_fraction": 0.5,
+                                "max_consecutive": 1, "block_size": 2}}})
+        del data["devices"]["ctrl"]["emulator"]
+        data["data_root"] = str(tmp_path / "data")
+        config = tmp_path / "rig.yaml"
+        config.write_text(yaml.safe_dump(data, sort_keys=False))
+        host = subprocess.Popen([sys.executable, "-m", "rigctl", "run", str(config),
+                                 "--realtime"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, cwd=root)
+        high = low = cut = None
+        deadline = time.monotonic() + 90
+        while cut is None and time.monotonic() < deadline:  # the emulator's own record
+            rec = json.loads(emu.stdout.readline())
+            if rec["kind"] == "output" and rec["output"] == 2:
+                if rec["level"] == 1 and high is None:
+                    os.kill(host.pid, signal.SIGSTOP)  # frozen with the light on
+                    high = rec["t"]
+                elif rec["level"] == 0 and high is not None:
+                    low = rec["t"]
+            elif rec["kind"] == "gate_cut":
+                cut = rec["t"]
+        assert high is not None and cut is not None, "no laser trial within 90 s (hang guard)"
+        assert low == cut  # the gate fell when, and because, the controller cut it
+        assert cut - high == pytest.approx(1.0 + 0.1 + MARGIN_S, abs=0.03)
+        os.kill(host.pid, signal.SIGCONT)
+        _, err = host.communicate(timeout=30)
+        # The thawed host ends the session aborted. Which failure it names first is a race
+        # (the cut, or a reply its own freeze delayed, from the in-process emulated OBIS).
+        assert host.returncode != 0
+        assert "rigctl: error: device '" in err, err
+    finally:
+        if host is not None and host.poll() is None:
+            os.kill(host.pid, signal.SIGCONT)
+            host.kill()
+            host.wait(timeout=10)
+        emu.terminate()
+        emu.wait(timeout=10)
