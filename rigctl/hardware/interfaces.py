@@ -101,11 +101,6 @@ class DigitalOutputDriver(ABC):
     @abstractmethod
     def set(self, level: bool) -> None: ...
 
-    def limit_high(self, max_s: float) -> bool:
-        """Ask the device to drop this line by itself once it has been high for ``max_s`` (a
-        laser gate that a stalled host cannot hold open). False: the device cannot."""
-        return False
-
 
 @dataclass(frozen=True, slots=True)
 class PulseTrain:

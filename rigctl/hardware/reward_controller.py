@@ -24,7 +24,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -47,6 +47,9 @@ from rigctl.hardware.serial_link import (
     start_emulator,
     validate_emulator_settings,
 )
+
+if TYPE_CHECKING:
+    from rigctl.config.rig import LaserConfig
 
 log = logging.getLogger(__name__)
 
@@ -277,11 +280,18 @@ class RewardController(Device):
         if self.emulator is not None:
             self.emulator.wire("in", index, role)
 
-    def digital_output(self, channel: str, role: str) -> DigitalOutputDriver:
+    def digital_output(self, channel: str, role: str) -> _Output:
         index = self._index(channel, "out", "digital output", role)
         if self.emulator is not None:
             self.emulator.wire("out", index, role)
         return _Output(self, index)
+
+    def laser_gate(self, channel: str, cfg: LaserConfig) -> DigitalOutputDriver:
+        """The laser's gate on a controller output, which the controller itself drops after
+        ``max_on_s`` + ``ramp_down_s`` (``GATE``): a stalled host cannot hold the light on."""
+        out = self.digital_output(channel, "laser_gate")
+        out.limit_high(cfg.max_on_s + cfg.ramp_down_s)
+        return out
 
     def start(self) -> None:
         self.link.request("START")

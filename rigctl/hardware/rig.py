@@ -270,8 +270,6 @@ class Rig:
                 gate = self._device(cfg.laser.gate_channel).laser_gate(
                     cfg.laser.gate_channel, cfg.laser
                 )
-                # Where the device can, it ends the light by itself (the host may stall).
-                gate.limit_high(cfg.laser.max_on_s + cfg.laser.ramp_down_s)
             self.laser = Laser(cfg.laser, driver, clock, timers, log, gate=gate)
 
     def start(self) -> None:
