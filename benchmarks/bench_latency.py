@@ -34,12 +34,13 @@ TARGET_P50_MS, TARGET_P99_MS = 0.1, 0.5
 
 def _world(clock):
     from rigctl.config import Subject
+    from sim_backend.agents import Agent
     from sim_backend.mouse import SimMouse
     from sim_backend.settings import SimSettings
     from sim_backend.world import SimWorld
 
     s = SimSettings()
-    return SimWorld(clock, s, SimMouse(Subject(), s.mouse, np.random.SeedSequence(0)))
+    return SimWorld(clock, s, Agent(SimMouse(Subject(), s.mouse, np.random.SeedSequence(0))))
 
 
 def _edges(clock, world, n: int, rng: np.random.Generator, t_first: float) -> list[float]:
@@ -120,6 +121,7 @@ def crossing_to_laser(n_trials: int) -> tuple[np.ndarray, int]:
         cfg = load_rig(str(cfg_path))
         spec = resolve_protocol(None, cfg, str(cfg_path), {
             "n_trials": n_trials, "stim_mode": "closed_loop", "laser_fraction": 1.0,
+            "max_consecutive": n_trials,  # every trial a laser trial: one run of n_trials
             "delays_s": [1.5], "iti_s": 0.1, "sample_s": 0.2, "reward_consumption_s": 0.1,
             "timeout_s": 0.1, "response_window_s": 1.0, "predictor": {"threshold": 0.45},
         })

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any, TextIO
 
 from rigctl.commands.common import load
 
 NAME = "run"
 HELP = "run a session (virtual time on a simulated rig)"
+#: Ctrl-C while loading and opening devices is checked here, never a traceback (rigctl.cli)
+HANDLES_STARTUP_INTERRUPT = True
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -40,9 +45,13 @@ def register(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rigctl.config.subject import Subject
-    from rigctl.data.summary import summary_table
     from rigctl.engine.session import Session, SessionOptions
-    from rigctl.errors import ConfigError
+    from rigctl.errors import ConfigError, RigctlError
+
+    startup = getattr(args, "startup_interrupt", None)
+
+    def interrupted() -> bool:
+        return bool(startup is not None and startup.requested)
 
     overrides = {"n_trials": args.trials} if args.trials is not None else None
     if args.duration is not None and not args.duration > 0:
@@ -55,22 +64,52 @@ def run(args: argparse.Namespace) -> int:
         from rigctl.config.loading import format_validation_error
 
         raise ConfigError("--subject", format_validation_error(exc)) from None
+    if interrupted():
+        return _interrupted_before_start()
     data_root = Path(args.data if args.data is not None else cfg.data_root)
-    session = Session(cfg, SessionOptions(
-        subject=subject, protocol=spec, data_root=data_root, seed=args.seed,
-        realtime=args.realtime or not simulated_only(cfg), config_source=args.config,
-        summary_figure=not args.no_figure, agent=args.agent,
-    ))
-    if args.duration is not None:  # the protocol's own finish: pyControl's run_end runs
-        session.timers.set_at(session.clock.now() + args.duration, session.protocol.finish)
-    folder = session.open()
-    progress = Progress(getattr(spec.params, "n_trials", None), quiet=args.quiet)
+    folder: Path | None = None
+    try:
+        session = Session(cfg, SessionOptions(
+            subject=subject, protocol=spec, data_root=data_root, seed=args.seed,
+            realtime=args.realtime or not simulated_only(cfg), config_source=args.config,
+            summary_figure=not args.no_figure, agent=args.agent,
+        ))
+        if args.duration is not None:  # the protocol's own finish: pyControl's run_end runs
+            session.timers.set_at(session.clock.now() + args.duration, session.protocol.finish)
+        if interrupted():
+            session.rig.close()
+            return _interrupted_before_start()
+        folder = session.open()
+        code = _run_open_session(session, folder, getattr(spec.params, "n_trials", None),
+                                 args.quiet, startup, args.coverage)
+    except RigctlError as exc:
+        _print_where_the_data_is(folder, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        raise
+    return code
+
+
+def _interrupted_before_start() -> int:
+    from rigctl.errors import EXIT_ABORTED
+
+    print("status: not started (interrupted while starting)")
+    print("data:   none written")
+    print("rigctl: interrupted", file=sys.stderr)
+    return EXIT_ABORTED
+
+
+def _run_open_session(session, folder: Path, n_trials: int | None,  # type: ignore[no-untyped-def]
+                      quiet: bool, startup, coverage: bool = False) -> int:
+    from rigctl.data.summary import summary_table
+
+    progress = Progress(n_trials, quiet=quiet)
     session.trial_listeners.append(progress.update)
 
     def on_signal(signum: int, _frame: object) -> None:
         session.request_stop(f"stopped by {signal.Signals(signum).name}")
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    if startup is not None and startup.requested:  # Ctrl-C between the last check and here
+        on_signal(signal.SIGINT, None)
     try:
         result = session.run()
     finally:
@@ -80,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     print(summary_table(folder))
     if hasattr(session.protocol, "coverage_line"):
         print(session.protocol.coverage_line())
-    if args.coverage:
+    if coverage:
         from rigctl.engine.coverage import format_report
 
         print(format_report(session.coverage.report()))
@@ -93,6 +132,19 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.status == "completed" else 1
 
 
+def _print_where_the_data_is(folder: Path | None, why: str) -> None:
+    """The ``status:``/``data:`` lines after a failure: the operator's first question is where
+    the completed trials are, whatever went wrong."""
+    if folder is None:
+        print(f"status: not started ({why})")
+        print("data:   none written")
+        return
+    n = 0
+    with contextlib.suppress(OSError), open(folder / "trials.csv", encoding="utf-8",
+                                            errors="replace") as f:
+        n = max(0, sum(1 for line in f if line.endswith("\n")) - 1)
+    print(f"status: aborted ({why})")
+    print(f"data:   {folder} ({n} completed trial{'s' if n != 1 else ''} kept)")
 
 
 def simulated_only(cfg) -> bool:
@@ -102,31 +154,60 @@ def simulated_only(cfg) -> bool:
 
 
 class Progress:
-    """A one-line progress bar on a terminal; a line every 10% otherwise."""
+    """Progress of a session on stderr.
 
-    def __init__(self, total: int | None, quiet: bool) -> None:
+    On a terminal: a tqdm bar (trials done, % correct, elapsed and ETA), redrawn in place. Not
+    on a terminal (a log file, a pipe, a GUI's process output): one line per trial, so a
+    `--realtime` log shows every trial as it ends instead of nothing for minutes.
+    """
+
+    def __init__(self, total: int | None, quiet: bool, stream: TextIO | None = None) -> None:
         self.total, self.quiet = total or 0, quiet  # 0: the task sets no trial count
-        self.tty = sys.stderr.isatty()
-        self.step = max(1, self.total // 10)
-        self.shown = False
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = _isatty(self.stream)
+        self.bar: Any = None
+        if self.tty and not quiet:
+            from tqdm import tqdm
 
-    def update(self, rec, progress: dict[str, float]) -> None:
+            # A fresh pty or serial console may report a 0x0 size, which makes tqdm draw
+            # nothing at all (it hides bars below the last row): assume 80x24 there.
+            sized = min(_size(self.stream)) > 0
+            self.bar = tqdm(total=total, unit="trial", file=self.stream, dynamic_ncols=sized,
+                            ncols=None if sized else 80, nrows=None if sized else 24,
+                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} trials "
+                                       "[{elapsed}<{remaining}]{postfix}")
+
+    def update(self, rec: object, progress: dict[str, float]) -> None:
         if self.quiet:
             return
         n, acc = int(progress.get("trial", 0)), progress.get("accuracy", float("nan"))
         acc_txt = "  --  " if acc != acc else f"{100 * acc:5.1f}%"
-        if self.tty:
-            width = 30
-            fill = int(width * n / self.total) if self.total else 0
-            sys.stderr.write(f"\r[{'#' * fill}{'.' * (width - fill)}] trial {n}/{self.total}"
-                             f"  correct {acc_txt}")
-            sys.stderr.flush()
-            self.shown = True
-        elif n % self.step == 0 or n == self.total:
-            print(f"trial {n}/{self.total}  correct {acc_txt}", file=sys.stderr)
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"correct {acc_txt.strip()}", refresh=False)
+            self.bar.update(max(0, n - self.bar.n))
+        else:
+            outcome = getattr(rec, "outcome", "") or ""
+            of = f"/{self.total}" if self.total else ""
+            print(f"trial {n}{of}  {outcome:<11}  correct so far {acc_txt}",
+                  file=self.stream, flush=True)
 
     def done(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
+def _size(stream: TextIO) -> tuple[int, int]:
+    """(columns, rows) of the terminal behind ``stream``; 0s when it cannot say."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, ValueError, OSError):
+        return 0, 0
+    return size.columns, size.lines
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

@@ -71,13 +71,14 @@ class WorkingMemoryMapping(Strict):
         return problems
 
 
-AGENTS = ("auto", "working_memory", "generic")
+AGENTS = ("auto", "working_memory", "generic", "none")
 
 
 class AgentChoice(Strict):
     """Which simulated subject to run: ``auto`` takes the working-memory agent when the task
     has a mapping, else the generic one; or a path to a Python file defining an agent."""
 
-    kind: str = Field("auto", description="auto, working_memory, generic, or a .py file")
+    kind: str = Field("auto", description="auto, working_memory, generic, none (a subject "
+                      "that does nothing), or a .py file")
     mapping: WorkingMemoryMapping | None = None
     task_source: str = ""

@@ -285,9 +285,23 @@ class RigConfig(Strict):
         return out
 
     def channel_problems(self) -> list[str]:
-        """One line per channel that does not name a listed device."""
+        """One line per channel that does not name a listed device or is used twice.
+
+        A channel drives or reads one thing: the laser on a valve's line would open the valve
+        on every laser trial, two ports on one lick line make every choice ambiguous. Names are
+        compared without case (NI-DAQmx channel names are case-insensitive).
+        """
         problems = []
+        first: dict[str, str] = {}
         for path, channel in self.channels():
+            key = channel.strip().casefold()
+            if key in first:
+                problems.append(
+                    f"{path}: {channel!r} is also {first[key]}; each channel may be used by "
+                    "one field only (give each its own channel)"
+                )
+            else:
+                first[key] = path
             device = channel.split("/", 1)[0] if "/" in channel else None
             if device is None:
                 problems.append(f"{path}: {channel!r} must be DEVICE/CHANNEL, e.g. Dev1/ao0")

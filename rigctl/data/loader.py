@@ -33,7 +33,8 @@ from rigctl.data.signals import (
 from rigctl.errors import DataError
 from rigctl.protocols.trial import COLUMNS
 
-_INT_COLS = MappingProxyType({"trial": "Int64", "correction": "Int64", "correct": "Int64"})
+_INT_COLS = MappingProxyType({"trial": "Int64", "correction": "Int64", "correct": "Int64",
+                              "laser_blocked": "Int64"})
 _STR_COLS = ("trial_type", "stim_mode", "correct_side", "choice", "outcome")
 _FLOAT_COLS = tuple(c for c in COLUMNS if c not in _INT_COLS and c not in _STR_COLS)
 #: Columns load_sessions puts before the trial columns.
@@ -187,8 +188,11 @@ def _read_declared(path: Path, warnings: list[str], schema: Schema) -> pd.DataFr
 
 def typed_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """``trials`` with exactly the trials.csv columns, in order, with their documented dtypes:
-    Int64 for trial/correction/correct, string for text, float64 (NaN when empty) otherwise."""
+    Int64 for trial/correction/correct/laser_blocked, string for text, float64 (NaN when empty)
+    otherwise."""
     trials = trials.copy()
+    if "laser_blocked" not in trials:  # written before the emergency latch existed: never blocked
+        trials["laser_blocked"] = 0
     for col in COLUMNS:
         if col not in trials:
             trials[col] = pd.NA

@@ -32,6 +32,7 @@ from rigctl.engine.controls import SessionControls
 from rigctl.engine.coverage import Coverage
 from rigctl.engine.loop import ControlLoop
 from rigctl.engine.machine import StateMachine
+from rigctl.engine.requests import LoopRequests
 from rigctl.engine.signals import CHANNELS, SignalPipeline
 from rigctl.engine.sync import build_sync
 from rigctl.engine.timers import Timers
@@ -122,7 +123,8 @@ class Session:
             self.machine = StateMachine(self.clock, self.timers, self.protocol.handlers(),
                                         log=self._log)
             ctx.machine = self.machine
-            self.loop = ControlLoop(self.clock, self.rig.events, self.timers, self.machine,
+            self.requests = LoopRequests(self.rig.events)  # the laser latch enters here
+            self.loop = ControlLoop(self.clock, self.requests, self.timers, self.machine,
                                     self._log, stall_s=cfg.stall_warning_s)
             self.loop.signals = self.signals
         except BaseException:
@@ -189,6 +191,25 @@ class Session:
         """Thread- and signal-safe: end after the current event; outputs off, status aborted."""
         self._early_stop = self._early_stop or reason
         self.loop.request_stop(reason)
+
+    def request_laser_off(self, source: str) -> None:
+        """Emergency laser-off, thread-safe: latched in the loop thread before its next event
+        (light off at once, no ramp); the session goes on, laser trials record
+        ``laser_blocked``, until ``rearm_laser``. Every press is logged."""
+        self.requests.submit(lambda: self._latch(source, rearm=False))
+
+    def rearm_laser(self, source: str) -> None:
+        """Lift the emergency latch (thread-safe, applied in the loop thread, logged)."""
+        self.requests.submit(lambda: self._latch(source, rearm=True))
+
+    def _latch(self, source: str, rearm: bool) -> None:
+        laser = self.rig.laser
+        if laser is None:
+            self._log(self.clock.now(), "warning", "laser_latch", f"{source}: rig has no laser")
+        elif rearm:
+            laser.rearm(source)
+        else:
+            laser.latch(source)
 
     # --- running --------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:

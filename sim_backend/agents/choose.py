@@ -30,6 +30,8 @@ def make_agent(choice: AgentChoice, body: SimMouse, generic: GenericAgentSetting
         return WorkingMemoryAgent(body, choice.mapping)
     if kind == "generic":
         return GenericAgent(body, generic, rng)
+    if kind == "none":  # a subject that does nothing: tests script every input themselves
+        return Agent(body)
     return _from_file(Path(kind), body, generic, rng)
 
 
@@ -37,8 +39,8 @@ def _from_file(path: Path, body: SimMouse, generic: GenericAgentSettings,
                rng: np.random.Generator) -> Agent:
     """An agent written by the user: a .py file with one Agent subclass taking ``body``."""
     if path.suffix != ".py" or not path.is_file():
-        raise ConfigError("--agent", [f"{str(path)!r}: give generic, working_memory or the path "
-                                      "of a .py file that defines an Agent subclass"])
+        raise ConfigError("--agent", [f"{str(path)!r}: give auto, generic, working_memory, none "
+                                      "or the path of a .py file that defines an Agent subclass"])
     spec = importlib.util.spec_from_file_location(f"rigctl_agent_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

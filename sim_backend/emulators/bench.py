@@ -20,9 +20,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from rigctl.config.agent import AgentChoice
 from rigctl.config.subject import Subject
 from rigctl.engine.clock import VirtualClock
 from rigctl.hardware.interfaces import InputEvent
+from sim_backend.agents import make_agent
 from sim_backend.mouse import SimMouse
 from sim_backend.settings import SimSettings
 from sim_backend.world import SimWorld
@@ -39,11 +41,15 @@ class LiveWorld:
 
     def __init__(
         self, settings: SimSettings, subject: Subject, seed: np.random.SeedSequence,
-        now: Callable[[], float],
+        now: Callable[[], float], agent_choice: AgentChoice | None = None,
     ) -> None:
         self.now = now
         self.clock = VirtualClock()
-        self.world = SimWorld(self.clock, settings, SimMouse(subject, settings.mouse, seed))
+        body = SimMouse(subject, settings.mouse, seed)
+        agent = make_agent(agent_choice or AgentChoice(), body, settings.generic_agent,
+                           np.random.default_rng(seed.spawn(1)[0]))
+        self.world = SimWorld(self.clock, settings, agent)
+        self.world.start_agent()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -118,12 +124,13 @@ class Bench:
         self._gate_listeners: list[Callable[[bool], None]] = []
 
     def ensure_world(
-        self, settings: SimSettings, subject: Subject, seed: np.random.SeedSequence
+        self, settings: SimSettings, subject: Subject, seed: np.random.SeedSequence,
+        agent: AgentChoice | None = None,
     ) -> tuple[LiveWorld, bool]:
         """The session's simulated world; True if this call created it (and must close it)."""
         if self.world is not None:
             return self.world, False
-        self.world = LiveWorld(settings, subject, seed, self.now)
+        self.world = LiveWorld(settings, subject, seed, self.now, agent)
         return self.world, True
 
     def to_perf(self, t: float) -> float:

@@ -44,7 +44,7 @@ def make_session(tmp: Path, task: str, *, binding: PyControlBinding | None = Non
     spec = load_task(TASKS / task, binding or default_binding())
     session = Session(cfg, SessionOptions(subject=Subject(id="m1"), protocol=spec,
                                           data_root=tmp, seed=seed, summary_figure=False,
-                                          realtime=realtime))
+                                          realtime=realtime, agent="none"))
     world = session.rig.events
     for t, name, value in inputs:
         world.schedule_input(t, name, value)  # type: ignore[attr-defined]

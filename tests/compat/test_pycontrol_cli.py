@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import SIM_YAML, TASKS
+from tests.compat.conftest import SIM_YAML, TASKS
 
 from rigctl.cli import main
 from rigctl.compat.pycontrol import PyControlBinding, load_task
@@ -57,7 +57,8 @@ def test_unbound_pin_names_the_binding_field(tmp_path):
 
 def test_run_pycontrol_task_with_duration(capsys, tmp_path):
     code, out, _ = cli(capsys, "run", str(SIM_YAML), "--protocol", str(TASKS / "poke_states.py"),
-                       "--duration", "600", "--seed", "1", "--data", str(tmp_path), "--quiet")
+                       "--duration", "600", "--seed", "1", "--data", str(tmp_path), "--quiet",
+                       "--agent", "none")
     assert code == 0, out
     assert "status: completed" in out
     assert "states: 1/3 entered; never entered: light_on, reward" in out

@@ -8,7 +8,7 @@ import math
 import sys
 
 import pytest
-from conftest import press, run_task
+from tests.compat.conftest import press, run_task
 
 from rigctl.compat.pycontrol import PyControlBinding
 

@@ -8,7 +8,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import make_session, press, run_task
+from tests.compat.conftest import make_session, press, run_task
 
 from rigctl.compat.pycontrol import PyControlBinding, TaskError
 
