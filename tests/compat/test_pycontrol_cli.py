@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.compat.conftest import SIM_YAML, TASKS
 
 from rigctl.cli import main
 from rigctl.compat.pycontrol import PyControlBinding, load_task
+from tests.compat.conftest import SIM_YAML, TASKS
 
 
 def cli(capsys, *args: str) -> tuple[int, str, str]:

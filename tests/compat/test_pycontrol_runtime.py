@@ -8,9 +8,9 @@ import math
 import sys
 
 import pytest
-from tests.compat.conftest import press, run_task
 
 from rigctl.compat.pycontrol import PyControlBinding
+from tests.compat.conftest import press, run_task
 
 INLINE = PyControlBinding(pins={"X1": "lick_left", "X2": "lick_right", "B4": "trial_start"})
 

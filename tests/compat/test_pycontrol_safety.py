@@ -8,9 +8,9 @@ import json
 
 import pandas as pd
 import pytest
-from tests.compat.conftest import make_session, press, run_task
 
 from rigctl.compat.pycontrol import PyControlBinding, TaskError
+from tests.compat.conftest import make_session, press, run_task
 
 DEVICES = PyControlBinding(
     pins={"port_1.DIO_A": "lick_left", "port_1.DIO_B": "lick_right", "port_1.POW_A": "left",
