@@ -185,8 +185,8 @@ def _bad_numbers(cells: pd.Series, integer: bool) -> np.ndarray:
 
 
 def _read_table(path: Path, headers: Sequence[Sequence[str]], version: int, crashed: bool,
-                warnings: list[str], damage: list[Damage],
-                numeric: dict[str, bool]) -> tuple[pd.DataFrame, list[int]]:
+                warnings: list[str], damage: list[Damage], numeric: dict[str, bool],
+                required: Sequence[str] = ()) -> tuple[pd.DataFrame, list[int]]:
     """The intact rows of a CSV file as text cells (and their line numbers); what is damaged
     goes to ``damage``, a torn last line of a crashed session to ``warnings``."""
     fallback = list(headers[-1]) if version >= 3 else list(headers[-2])
@@ -209,11 +209,19 @@ def _read_table(path: Path, headers: Sequence[Sequence[str]], version: int, cras
         bad = np.zeros(len(df), dtype=bool)
         for col, integer in numeric.items():
             if col in df:
-                col_bad = _bad_numbers(df[col], integer)
-                bad |= col_bad
-        if bad.any():
-            for ln in lines[bad]:
-                damage.append(Damage(path.name, int(ln), "a number does not parse"))
+                bad |= _bad_numbers(df[col], integer)
+        missing = np.zeros(len(df), dtype=bool)
+        for col in required:
+            if col in df:
+                missing |= np.array(df[col].astype(str).str.strip() == "", dtype=bool)
+        if bad.any() or missing.any():
+            for ln, b in zip(lines, bad, strict=True):
+                if b:
+                    damage.append(Damage(path.name, int(ln), "a number does not parse"))
+            for ln, b in zip(lines, missing & ~bad, strict=True):
+                if b:
+                    damage.append(Damage(path.name, int(ln), "a required cell is empty"))
+            bad |= missing
             df = df[~bad].reset_index(drop=True)
             lines = lines[~bad]
     return df, [int(x) for x in lines]
@@ -222,6 +230,25 @@ def _read_table(path: Path, headers: Sequence[Sequence[str]], version: int, cras
 _TRIAL_NUMERIC = MappingProxyType({**{c: True for c in _INT_COLS},
                                    **{c: False for c in _FLOAT_COLS}})
 _EVENT_NUMERIC = MappingProxyType({"t_s": False, "device_t_s": False})
+#: Cells no row can be without: a trial has its number, an event its time and kind.
+TRIAL_REQUIRED = ("trial",)
+EVENT_REQUIRED = ("t_s", "kind")
+
+
+def intact_lines(path: Path, kind: str, version: int, crashed: bool
+                 ) -> tuple[list[int], list[Damage], list[str]]:
+    """The line numbers of the rows :func:`load_session` keeps from ``path`` (``kind``
+    ``trials`` or ``events``), the damage found and the warnings: what ``rigctl recover``
+    keeps, so that its result is exactly what the loader reads."""
+    damage: list[Damage] = []
+    warnings: list[str] = []
+    if kind == "trials":
+        _, lines = _read_table(path, TRIAL_HEADERS, version, crashed, warnings, damage,
+                               dict(_TRIAL_NUMERIC), TRIAL_REQUIRED)
+    else:
+        _, lines = _read_table(path, EVENT_HEADERS, version, crashed, warnings, damage,
+                               dict(_EVENT_NUMERIC), EVENT_REQUIRED)
+    return lines, damage, warnings
 
 
 def read_trials(path: Path, warnings: list[str], damage: list[Damage] | None = None,
@@ -232,7 +259,7 @@ def read_trials(path: Path, warnings: list[str], damage: list[Damage] | None = N
     trials = _empty(COLUMNS)
     if path.is_file():
         trials, _ = _read_table(path, TRIAL_HEADERS, version, crashed, warnings, found,
-                                dict(_TRIAL_NUMERIC))
+                                dict(_TRIAL_NUMERIC), TRIAL_REQUIRED)
         for col in _STR_COLS:
             trials[col] = trials[col].where(trials[col] != "", None)
     if damage is not None:
@@ -273,14 +300,8 @@ def read_events(path: Path, warnings: list[str], damage: list[Damage] | None = N
     found: list[Damage] = []
     events = _empty(EVENT_COLUMNS)
     if path.is_file():
-        events, lines = _read_table(path, EVENT_HEADERS, version, crashed, warnings, found,
-                                    dict(_EVENT_NUMERIC))
-        if len(events):  # every event has a time
-            no_time = (events["t_s"].astype(str).str.strip() == "").to_numpy()
-            if no_time.any():
-                found += [Damage(path.name, ln, "no time")
-                          for ln, b in zip(lines, no_time, strict=True) if b]
-                events = events[~no_time].reset_index(drop=True)
+        events, _ = _read_table(path, EVENT_HEADERS, version, crashed, warnings, found,
+                                dict(_EVENT_NUMERIC), EVENT_REQUIRED)
     if damage is not None:
         damage += found
     else:
@@ -369,7 +390,9 @@ def load_session(path: str | Path, events: bool = True) -> SessionData:
     meta = dict(meta)
     version = meta["format_version"]
     status = effective_status(meta)
-    crashed = status in ("running", "crashed")
+    # A torn last line is expected of a session that did not complete (killed, or stopped by a
+    # failed write); in a completed one nothing explains it, so it is damage.
+    crashed = status != "completed"
     trials = read_trials(folder / "trials.csv", warnings, damage, version, crashed)
     need_events = events or source != META_FILE
     ev = (read_events(folder / "events.csv", warnings, damage, version, crashed)
@@ -487,7 +510,7 @@ def load_sessions(
         w: list[str] = []
         try:
             trials = read_trials(folder / "trials.csv", w, damage, meta["format_version"],
-                                 st in ("running", "crashed"))
+                                 st != "completed")
         except DataError as exc:
             notes.append(f"skipped {exc}")
             continue

@@ -20,7 +20,9 @@ from rigctl.protocols.trial import column_docs
 #: Version of the session folder layout, written to ``session.json`` as ``format_version``.
 #: 1: session.json, trials.csv, events.csv (t_s, kind, name, value).
 #: 2: events.csv gains ``device_t_s``; optional ``signals.bin``; ``provenance`` in session.json.
-FORMAT_VERSION = 2
+#: 3: ``crc`` column in trials.csv and events.csv; ``signals.crc``; ``session.start.json``;
+#:    ``pid_start`` and ``crc32`` in session.json; the rig name in the folder name.
+FORMAT_VERSION = 3
 
 
 class Doc(NamedTuple):
@@ -71,6 +73,9 @@ STATUSES: Mapping[str, str] = MappingProxyType({
                "trial kept; reason says why",
     "crashed": "The process died without closing the session; written by `rigctl recover`, or "
                "reported by the loader for a `running` session whose process is gone",
+    "damaged": "Never written: reported by the loader when part of the folder is damaged "
+               "(`SessionData.damage` lists each part, `recorded_status` says how the session "
+               "ended); stays so after `rigctl recover`, which keeps the list in `recovered`",
 })
 
 #: Channels of ``signals.bin`` that rigctl knows. Other channel names are allowed (unit a.u.).
@@ -89,7 +94,7 @@ DEFAULT_SIGNAL_UNIT = "a.u."
 
 #: Top-level keys of ``session.json``. ``(optional)`` keys may be absent.
 SESSION_KEYS: Mapping[str, str] = MappingProxyType({
-    "format_version": "Layout version of the folder (this doc: 2); a newer one is refused",
+    "format_version": "Layout version of the folder (this doc: 3); a newer one is refused",
     "rigctl_version": "Version of rigctl that wrote the session",
     "subject": "id, genotype (wt, ip3r2_ko), treatment (none, saline, cno)",
     "protocol": "name, source (file or rig config it came from), sha256 of the protocol file "
@@ -105,13 +110,17 @@ SESSION_KEYS: Mapping[str, str] = MappingProxyType({
                   "exact text and sha256 of the rig config (and protocol) files",
     "status": "running, completed, aborted or crashed (see the status table)",
     "pid": "Process ID of the writer (tells a crashed session from a running one)",
+    "pid_start": "'<boot id>:<start ticks>' of the writer process (Linux; null elsewhere): a "
+                 "later process that got the same pid is not taken for the writer",
     "host": "Host name of the writer",
     "start_time": "Wall-clock time (ISO 8601, with UTC offset) the session folder was created",
     "end_time": "Wall-clock time the session was closed; null while running",
     "n_trials": "Trials written (rows of trials.csv)",
     "reason": "Why the session ended early ('' when completed)",
     "recovered": "(optional) Written by `rigctl recover`: when, by which rigctl, what was "
-                 "dropped",
+                 "dropped (bytes per file, and each damaged row or block in `damage`), where "
+                 "the metadata came from (`metadata_from`)",
+    "crc32": "CRC-32 (8 hex digits) of the JSON text of all the other keys; always last",
 })
 
 

@@ -35,7 +35,7 @@ import json
 import os
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from rigctl.data.durable import fsync_dir
+from rigctl.data.metadata import NO_SPACE
 from rigctl.data.schema import DEFAULT_SIGNAL_UNIT, SIGNAL_CHANNELS
 from rigctl.errors import DataError
 
@@ -89,7 +90,8 @@ class SignalWriter:
     """
 
     def __init__(self, path: Path, channels: Sequence[str], rate_hz: float,
-                 t0_s: float = 0.0) -> None:
+                 t0_s: float = 0.0,
+                 no_space: Callable[[OSError], str] | None = None) -> None:
         self.path = Path(path)
         self.channels: tuple[str, ...] = tuple(channels)
         self.rate_hz = float(rate_hz)
@@ -124,6 +126,12 @@ class SignalWriter:
         self._width = len(self.channels)
         self._crc = 0
         self._in_block = 0  # samples of the current block so far
+        self._no_space = no_space
+        self._failed = False
+        # (samples, running crc, samples in block, checksum entries) at the last good flush:
+        # what a failed write rolls back to, so the file ends on whole, checksummed samples.
+        self._durable = (0, 0, 0, 0)
+        self._entries = 0
 
     def append(self, first_sample: int, block: np.ndarray) -> None:
         """Append ``block`` (shape (n, n_channels)) whose first row is sample ``first_sample``.
@@ -147,8 +155,7 @@ class SignalWriter:
             self._f.write(out.data)
             self._checksum(memoryview(out).cast("B"), arr.shape[0])
         except OSError as exc:
-            raise DataError(f"cannot write to {self.path}: {exc.strerror} (disk full or "
-                            "removed?)") from None
+            raise self._error(exc) from None
         self.n_samples += arr.shape[0]
 
     def _checksum(self, data: memoryview, n: int) -> None:
@@ -168,6 +175,38 @@ class SignalWriter:
             if self._in_block == CRC_BLOCK:
                 self._crc_f.write(CRC_ENTRY.pack(self._crc, self._crc ^ 0xFFFFFFFF))
                 self._crc, self._in_block = 0, 0
+                self._entries += 1
+
+    def _error(self, exc: OSError) -> DataError:
+        """The one-line error for a failed write; from now on only :meth:`close` is useful."""
+        self._failed = True
+        if self._no_space is not None and exc.errno in NO_SPACE:
+            return DataError(self._no_space(exc))
+        return DataError(f"cannot write to {self.path}: {exc.strerror} (disk full or "
+                         "removed?)")
+
+    def _roll_back(self) -> None:
+        """After a failed write the file may end in part of a buffer: cut both files back to
+        the last good flush (cutting frees the space the partial-block entry needs)."""
+        n, crc, in_block, entries = self._durable
+        with contextlib.suppress(OSError):
+            self._f.close()
+        with contextlib.suppress(OSError):
+            self._crc_f.close()
+        try:
+            with open(self.path, "rb") as f:
+                _, _, offset = PREFIX.unpack(f.read(PREFIX.size))
+            os.truncate(self.path, offset + n * 4 * self._width)
+            with open(self.crc_path, "r+b") as f:
+                f.truncate(CRC_PREFIX.size + entries * CRC_ENTRY.size)
+                f.seek(0, os.SEEK_END)
+                if in_block:
+                    f.write(CRC_ENTRY.pack(crc, crc ^ 0xFFFFFFFF))
+                f.flush()
+                os.fsync(f.fileno())
+        except (OSError, struct.error):
+            pass  # the reader still finds every whole block; the rest reads as unverified
+        self.n_samples = n
 
     def pad_to(self, sample: int, value: float = float("nan")) -> None:
         """Fill with ``value`` (NaN: missing) up to, not including, ``sample``.
@@ -193,18 +232,26 @@ class SignalWriter:
             self._crc_f.flush()
             os.fsync(self._crc_f.fileno())
         except OSError as exc:
-            raise DataError(f"cannot write to {self.path}: {exc.strerror} (disk full or "
-                            "removed?)") from None
+            raise self._error(exc) from None
+        self._durable = (self.n_samples, self._crc, self._in_block, self._entries)
 
     def close(self) -> None:
         """Flush and close; safe to call more than once."""
         if self.closed:
+            return
+        if self._failed:
+            self.closed = True
+            self._roll_back()
             return
         try:
             if self._in_block:  # the last, partial block
                 with contextlib.suppress(OSError):
                     self._crc_f.write(CRC_ENTRY.pack(self._crc, self._crc ^ 0xFFFFFFFF))
             self.flush()
+        except DataError:
+            self.closed = True
+            self._roll_back()
+            raise
         finally:
             self.closed = True
             # If the buffer cannot be written (disk full), flush() has already raised the

@@ -111,12 +111,23 @@ def _size(n: float) -> str:
     return f"{n:.1f} GB"
 
 
-def disk_full_message(folder: Path, exc: OSError, needed: int) -> str:
-    """The operator's one line for a write that failed for lack of space."""
-    what = "file-size limit reached" if exc.errno == errno.EFBIG else "disk full"
-    return (f"{what}: cannot write {exc.filename or folder} ({exc.strerror}); free at least "
-            f"{_size(needed)} on the disk of {folder} (or choose another --data folder) and "
-            "run the session again")
+def _mount_point(path: Path) -> Path:
+    path = path.resolve()
+    while not os.path.ismount(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def disk_full_message(path: Path, exc: OSError, needed: int) -> str:
+    """The operator's one line for a write to ``path`` that failed for lack of space: what,
+    where, and how much room the rest of the session needs."""
+    if exc.errno == errno.EFBIG:
+        return (f"file-size limit reached: cannot write {exc.filename or path} "
+                f"({exc.strerror}); raise the limit (ulimit -f) or free at least "
+                f"{_size(needed)}, and run the session again")
+    return (f"disk full: cannot write {exc.filename or path} ({exc.strerror}); free at least "
+            f"{_size(needed)} on {_mount_point(Path(path))} (or choose another --data folder) "
+            "and run the session again")
 
 
 class SessionWriter:
@@ -201,7 +212,10 @@ class SessionWriter:
                   device_t: float | None = None) -> None:
         """Append one event line (durable at the next trial end); ``device_t`` is the device's
         own timestamp of an input, when it has a clock."""
-        self._events_f.write(self._rows.line((fmt(t), kind, name, value, fmt(device_t))))
+        try:
+            self._events_f.write(self._rows.line((fmt(t), kind, name, value, fmt(device_t))))
+        except OSError as exc:  # the buffer was full and could not be written
+            raise self._write_error(Path(self._events_f.name), exc) from None
 
     def open_signals(self, channels: Sequence[str], rate_hz: float,
                      t0_s: float = 0.0) -> SignalWriter:
@@ -211,32 +225,40 @@ class SessionWriter:
             raise DataError(f"{self.folder}: session is closed; cannot open signals")
         if self.signals is not None:
             raise DataError(f"{self.folder / SIGNALS_FILE}: signals are already open")
-        self.signals = SignalWriter(self.folder / SIGNALS_FILE, channels, rate_hz, t0_s)
+        self.signals = SignalWriter(
+            self.folder / SIGNALS_FILE, channels, rate_hz, t0_s,
+            no_space=lambda exc: disk_full_message(self.folder / SIGNALS_FILE, exc,
+                                                   self._needed()))
         return self.signals
 
     def write_trial(self, rec: TrialRecord) -> None:
         """Append the trial and make it durable before returning."""
         row = asdict(rec)
-        self._trials_f.write(self._rows.line([fmt(row[c]) for c in COLUMNS]))
+        try:
+            self._trials_f.write(self._rows.line([fmt(row[c]) for c in COLUMNS]))
+        except OSError as exc:
+            raise self._write_error(Path(self._trials_f.name), exc) from None
         self.n_trials += 1
         self._sync()
 
     def _sync(self) -> None:
         """Events and signals first, the trial row last: a trial that is on disk has its events
         and samples on disk too."""
+        where = self.folder
         try:
             if self.signals is not None:
                 self.signals.flush()
             for f in (self._events_f, self._trials_f):
+                where = Path(f.name)
                 f.flush()
                 os.fsync(f.fileno())
         except OSError as exc:
-            if exc.errno in NO_SPACE:
-                raise DataError(disk_full_message(self.folder, exc, self._needed())) from None
-            raise DataError(
-                f"cannot write to {self.folder}: {exc.strerror} (disk removed?); "
-                "session stopped"
-            ) from None
+            raise self._write_error(where, exc) from None
+
+    def _write_error(self, where: Path, exc: OSError) -> DataError:
+        if exc.errno in NO_SPACE:
+            return DataError(disk_full_message(where, exc, self._needed()))
+        return DataError(f"cannot write to {where}: {exc.strerror} (disk removed?)")
 
     def close(self, status: str, reason: str = "") -> None:
         """Flush everything and record the final status; safe to call more than once."""
