@@ -95,6 +95,7 @@ def test_load_sessions_skips_unreadable_folders_with_warnings(cohort_root, tmp_p
     meta = json.loads((folders[0] / "session.json").read_text())
     meta["format_version"] = 99
     (folders[0] / "session.json").write_text(json.dumps(meta))
+    (folders[0] / "session.start.json").write_text(json.dumps(meta))  # a newer rigctl: both
     with open(folders[1] / "trials.csv", "a") as f:
         f.write("4,99.0,10")  # torn: in a completed session, damage (no crash explains it)
     running = json.loads((folders[2] / "session.json").read_text())

@@ -80,6 +80,38 @@ def _cells(text: str) -> list[str]:
         return []
 
 
+_HEX = frozenset(b"0123456789abcdef")
+
+
+def _verifies(seg: bytes) -> bool:
+    cut = len(seg) - 9
+    return (cut >= 0 and seg[cut] == 0x2C and all(b in _HEX for b in seg[cut + 1:])
+            and int(seg[cut + 1:], 16) == zlib.crc32(seg[:cut]))
+
+
+def salvage(line: bytes) -> list[bytes]:
+    """The intact rows inside a line that fails its checksum, left to right.
+
+    A lost or flipped line end merges two rows into one line, and bytes inserted before or
+    after a row leave the row itself whole: every segment that ends in ``,<crc>`` matching the
+    bytes before it is a row as written (a false match has odds of about 2^-32 per try).
+    """
+    ends = [e for e in range(9, len(line) + 1)
+            if line[e - 9] == 0x2C and all(b in _HEX for b in line[e - 8:e])]
+    out: list[bytes] = []
+    pos = 0
+    for e in ends:
+        if e - 9 < pos:
+            continue
+        want = int(line[e - 8:e], 16)
+        for start in range(pos, e - 9):
+            if zlib.crc32(line[start:e - 9]) == want:
+                out.append(line[start:e])
+                pos = e
+                break
+    return out
+
+
 @dataclass
 class Rows:
     """What :func:`read_rows` found: the columns, the intact rows with their line numbers,
@@ -91,6 +123,7 @@ class Rows:
     damage: list[Damage]
     torn_bytes: int = 0
     checked: bool = False
+    raw: list[bytes] | None = None  # each kept row's bytes as written (without the line end)
 
 
 def read_rows(path: Path, headers: Sequence[Sequence[str]], fallback: Sequence[str]) -> Rows:
@@ -120,40 +153,54 @@ def read_rows(path: Path, headers: Sequence[Sequence[str]], fallback: Sequence[s
     width = len(columns)
     rows: list[list[str]] = []
     lines: list[int] = []
+    raws: list[bytes] = []
     torn = 0
     body = raw[1:] if raw else []
     n_body = len(body)
     if raw and last:
         body.append(last)
+
+    def parse(seg: bytes) -> tuple[list[str], str]:
+        try:
+            text = seg.decode("utf-8")
+        except UnicodeDecodeError:
+            return [], "not UTF-8 text"
+        cells = _cells(text.rstrip("\r"))
+        if not seg:
+            return [], "empty line"
+        if len(cells) != width:
+            return [], f"{len(cells)} fields, expected {width}"
+        return cells, ""
+
+    if damage and checked and head:  # a damaged header may have swallowed the first row
+        for seg in salvage(head):
+            cells, problem = parse(seg)
+            if not problem:
+                rows.append(cells[:-1])
+                lines.append(1)
+                raws.append(seg)
     for i, line in enumerate(body):
         lineno = i + 2
         is_last_unended = i == n_body
-        problem = ""
         if is_last_unended and not checked:  # cannot be told from a torn append: drop it
             torn = len(line)
             continue
-        if checked:
-            cut = line.rfind(b",")
-            if cut < 0 or len(line) - cut - 1 != 8:
-                problem = "no checksum"
+        if checked and line and not _verifies(line):
+            pieces = [(seg, *parse(seg)) for seg in salvage(line)]
+            kept = [(seg, cells) for seg, cells, problem in pieces if not problem]
+            for seg, cells in kept:
+                rows.append(cells[:-1])
+                lines.append(lineno)
+                raws.append(seg)
+            if is_last_unended and not kept:
+                torn = len(line)
             else:
-                try:
-                    ok = int(line[cut + 1:], 16) == zlib.crc32(line[:cut])
-                except ValueError:
-                    ok = False
-                if not ok:
-                    problem = "checksum mismatch"
-        if not problem:
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError:
-                problem = "not UTF-8 text"
-            else:
-                cells = _cells(text.rstrip("\r"))
-                if not line:
-                    problem = "empty line"
-                elif len(cells) != width:
-                    problem = f"{len(cells)} fields, expected {width}"
+                what = "checksum mismatch"
+                if kept:
+                    what += f" ({len(kept)} intact row{'s' if len(kept) > 1 else ''} in it kept)"
+                damage.append(Damage(name, lineno, what))
+            continue
+        cells, problem = parse(line)
         if problem:
             if is_last_unended:
                 torn = len(line)
@@ -162,5 +209,6 @@ def read_rows(path: Path, headers: Sequence[Sequence[str]], fallback: Sequence[s
             continue
         rows.append(cells[:-1] if checked else cells)
         lines.append(lineno)
+        raws.append(line)
     out_cols = columns[:-1] if checked else columns
-    return Rows(out_cols, rows, lines, damage, torn, checked)
+    return Rows(out_cols, rows, lines, damage, torn, checked, raws)

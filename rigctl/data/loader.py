@@ -12,8 +12,9 @@ and ``status`` is ``damaged``. Anything that is not a readable session is a one-
 from __future__ import annotations
 
 import datetime as dt
+import io
 import warnings as _warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -30,6 +31,7 @@ from rigctl.data.metadata import (
     checksum_ok,
     checksum_warning,
     load_metadata,
+    read_json,
 )
 from rigctl.data.schema import EVENT_COLUMNS, FORMAT_VERSION, STATUSES
 from rigctl.data.signals import (
@@ -146,7 +148,12 @@ def _metadata(folder: Path) -> tuple[dict[str, Any], list[Damage], str, list[str
     notes: list[str] = []
     if source == META_FILE and checksum_ok(meta) is False:
         version, status = meta.get("format_version"), meta.get("status")
-        if (not isinstance(version, int) or version < 1) or status not in STATUSES:
+        start, _ = read_json(folder / START_FILE)
+        start_version = (start or {}).get("format_version")
+        newer_than_start = (isinstance(version, int) and isinstance(start_version, int)
+                            and version > start_version)
+        if (not isinstance(version, int) or version < 1 or status not in STATUSES
+                or newer_than_start):
             # A changed byte, not a hand edit: the file cannot be trusted; rebuild it.
             meta, damage, source = _rebuilt(folder)
         else:
@@ -186,9 +193,15 @@ def _bad_numbers(cells: pd.Series, integer: bool) -> np.ndarray:
 
 def _read_table(path: Path, headers: Sequence[Sequence[str]], version: int, crashed: bool,
                 warnings: list[str], damage: list[Damage], numeric: dict[str, bool],
-                required: Sequence[str] = ()) -> tuple[pd.DataFrame, list[int]]:
-    """The intact rows of a CSV file as text cells (and their line numbers); what is damaged
-    goes to ``damage``, a torn last line of a crashed session to ``warnings``."""
+                required: Sequence[str], parse: Callable[[bytes], pd.DataFrame],
+                ) -> tuple[pd.DataFrame, list[bytes]]:
+    """The intact rows of a CSV file, parsed by ``parse`` (pandas' C reader on the rows that
+    passed), and those rows' bytes; what is damaged goes to ``damage``, a torn last line of a
+    session that did not complete to ``warnings``.
+
+    Rows with a checksum are as the writer wrote them, so they parse. A format 1-2 file can
+    hold a row whose numbers do not parse: only then is each row checked on its own (slow).
+    """
     fallback = list(headers[-1]) if version >= 3 else list(headers[-2])
     try:
         rows = read_rows(path, headers, fallback)
@@ -199,32 +212,40 @@ def _read_table(path: Path, headers: Sequence[Sequence[str]], version: int, cras
         note = f"{path.name}: dropped an incomplete last line ({rows.torn_bytes} bytes)"
         if crashed:
             warnings.append(note)
-        else:  # a finished session has no torn append: this is damage
+        else:  # a completed session has no torn append: this is damage
             damage.append(Damage(path.name, (rows.lines[-1] + 1) if rows.lines else None,
                                  f"incomplete last line ({rows.torn_bytes} bytes) in a "
-                                 "finished session"))
+                                 "completed session"))
+    raws = rows.raw or []
+    head = ",".join((*rows.columns, CRC_COLUMN) if rows.checked else rows.columns).encode()
+    if not raws:
+        return parse(head + b"\n"), raws
+    try:
+        return parse(head + b"\n" + b"\n".join(raws) + b"\n"), raws
+    except (ValueError, TypeError, pd.errors.ParserError):
+        pass
     df = pd.DataFrame(rows.rows, columns=rows.columns, dtype=object)
-    lines = np.asarray(rows.lines, dtype=np.int64)
-    if len(df):
-        bad = np.zeros(len(df), dtype=bool)
-        for col, integer in numeric.items():
-            if col in df:
-                bad |= _bad_numbers(df[col], integer)
-        missing = np.zeros(len(df), dtype=bool)
-        for col in required:
-            if col in df:
-                missing |= np.array(df[col].astype(str).str.strip() == "", dtype=bool)
-        if bad.any() or missing.any():
-            for ln, b in zip(lines, bad, strict=True):
-                if b:
-                    damage.append(Damage(path.name, int(ln), "a number does not parse"))
-            for ln, b in zip(lines, missing & ~bad, strict=True):
-                if b:
-                    damage.append(Damage(path.name, int(ln), "a required cell is empty"))
+    lines = rows.lines
+    bad = np.zeros(len(df), dtype=bool)
+    for col, integer in numeric.items():
+        if col in df:
+            col_bad = _bad_numbers(df[col], integer)
+            for ln, b_ in zip(lines, col_bad & ~bad, strict=True):
+                if b_:
+                    damage.append(Damage(path.name, int(ln), f"{col}: not a number"))
+            bad |= col_bad
+    for col in required:
+        if col in df:
+            missing = np.array(df[col].astype(str).str.strip() == "", dtype=bool)
+            for ln, b_ in zip(lines, missing & ~bad, strict=True):
+                if b_:
+                    damage.append(Damage(path.name, int(ln), f"{col}: empty"))
             bad |= missing
-            df = df[~bad].reset_index(drop=True)
-            lines = lines[~bad]
-    return df, [int(x) for x in lines]
+    raws = [r for r, b_ in zip(raws, bad, strict=True) if not b_]
+    try:
+        return parse(head + b"\n" + b"".join(r + b"\n" for r in raws)), raws
+    except (ValueError, TypeError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path}: unreadable ({exc})".splitlines()[0]) from None
 
 
 _TRIAL_NUMERIC = MappingProxyType({**{c: True for c in _INT_COLS},
@@ -235,20 +256,56 @@ TRIAL_REQUIRED = ("trial",)
 EVENT_REQUIRED = ("t_s", "kind")
 
 
+_TRIAL_DTYPES = MappingProxyType({**_INT_COLS, **{c: "string" for c in _STR_COLS},
+                                  **{c: "float64" for c in _FLOAT_COLS}})
+
+
+def _parse_trials(data: bytes) -> pd.DataFrame:
+    # The C reader converts every column itself (a cell that does not fit raises ValueError).
+    trials = pd.read_csv(io.BytesIO(data), dtype=dict(_TRIAL_DTYPES))
+    trials = typed_trials(trials)
+    if trials["trial"].isna().any():
+        raise ValueError("a trial without its number")
+    return trials
+
+
+def _parse_events(data: bytes) -> pd.DataFrame:
+    events = pd.read_csv(io.BytesIO(data), dtype={"value": "string", "name": "string",
+                                                  "kind": "string", "t_s": "float64",
+                                                  "device_t_s": "float64"},
+                         keep_default_na=False, na_values={"device_t_s": [""]})
+    for col in EVENT_COLUMNS:
+        if col not in events:
+            events[col] = pd.NA
+    for col in ("t_s", "device_t_s"):
+        if events[col].dtype != "float64":
+            events[col] = pd.to_numeric(events[col]).astype(float)
+    for col in ("kind", "name", "value"):
+        if events[col].dtype != "string":
+            events[col] = events[col].astype("string")
+    if events["t_s"].isna().any() or (events["kind"] == "").any():
+        raise ValueError("an event without its time or kind")
+    return events[list(EVENT_COLUMNS)].reset_index(drop=True)
+
+
+def _table(path: Path, kind: str, version: int, crashed: bool, warnings: list[str],
+           damage: list[Damage]) -> tuple[pd.DataFrame, list[bytes]]:
+    if kind == "trials":
+        return _read_table(path, TRIAL_HEADERS, version, crashed, warnings, damage,
+                           dict(_TRIAL_NUMERIC), TRIAL_REQUIRED, _parse_trials)
+    return _read_table(path, EVENT_HEADERS, version, crashed, warnings, damage,
+                       dict(_EVENT_NUMERIC), EVENT_REQUIRED, _parse_events)
+
+
 def intact_lines(path: Path, kind: str, version: int, crashed: bool
-                 ) -> tuple[list[int], list[Damage], list[str]]:
-    """The line numbers of the rows :func:`load_session` keeps from ``path`` (``kind``
-    ``trials`` or ``events``), the damage found and the warnings: what ``rigctl recover``
-    keeps, so that its result is exactly what the loader reads."""
+                 ) -> tuple[list[bytes], list[Damage], list[str]]:
+    """The rows :func:`load_session` keeps from ``path`` (``kind`` ``trials`` or ``events``)
+    as written (bytes, no line end), the damage found and the warnings: what ``rigctl
+    recover`` keeps, so that its result is exactly what the loader reads."""
     damage: list[Damage] = []
     warnings: list[str] = []
-    if kind == "trials":
-        _, lines = _read_table(path, TRIAL_HEADERS, version, crashed, warnings, damage,
-                               dict(_TRIAL_NUMERIC), TRIAL_REQUIRED)
-    else:
-        _, lines = _read_table(path, EVENT_HEADERS, version, crashed, warnings, damage,
-                               dict(_EVENT_NUMERIC), EVENT_REQUIRED)
-    return lines, damage, warnings
+    _, raws = _table(path, kind, version, crashed, warnings, damage)
+    return raws, damage, warnings
 
 
 def read_trials(path: Path, warnings: list[str], damage: list[Damage] | None = None,
@@ -256,20 +313,15 @@ def read_trials(path: Path, warnings: list[str], damage: list[Damage] | None = N
     """trials.csv with documented dtypes (Int64 for trial/correction/correct, string, float);
     damaged rows are left out and listed in ``damage`` (or in ``warnings`` without it)."""
     found: list[Damage] = []
-    trials = _empty(COLUMNS)
     if path.is_file():
-        trials, _ = _read_table(path, TRIAL_HEADERS, version, crashed, warnings, found,
-                                dict(_TRIAL_NUMERIC), TRIAL_REQUIRED)
-        for col in _STR_COLS:
-            trials[col] = trials[col].where(trials[col] != "", None)
+        trials, _ = _table(path, "trials", version, crashed, warnings, found)
+    else:
+        trials = typed_trials(_empty(COLUMNS))
     if damage is not None:
         damage += found
     else:
         warnings += [str(d) for d in found]
-    try:
-        return typed_trials(trials)
-    except (TypeError, ValueError) as exc:  # cannot happen after the row checks; kept one line
-        raise DataError(f"{path}: unreadable ({exc})".splitlines()[0]) from None
+    return trials
 
 
 def typed_trials(trials: pd.DataFrame) -> pd.DataFrame:
@@ -280,15 +332,14 @@ def typed_trials(trials: pd.DataFrame) -> pd.DataFrame:
         if col not in trials:
             trials[col] = pd.NA
     for col, dtype in _INT_COLS.items():
-        if trials[col].dtype == object:
-            trials[col] = pd.to_numeric(trials[col].where(trials[col] != "", None))
-        trials[col] = trials[col].astype(dtype)
+        if trials[col].dtype != dtype:
+            trials[col] = trials[col].astype(dtype)
     for col in _STR_COLS:
-        trials[col] = trials[col].astype("string")
+        if trials[col].dtype != "string":
+            trials[col] = trials[col].astype("string")
     for col in _FLOAT_COLS:
         if trials[col].dtype != "float64":
             values = trials[col].astype(object).where(trials[col].notna(), None)
-            values = values.where(values != "", None)
             trials[col] = pd.to_numeric(values).astype(float)
     return trials[list(COLUMNS)].reset_index(drop=True)
 
@@ -298,23 +349,15 @@ def read_events(path: Path, warnings: list[str], damage: list[Damage] | None = N
     """events.csv; ``device_t_s`` (format 2) is added as NaN for format-1 sessions; damaged
     rows are left out and listed in ``damage`` (or in ``warnings`` without it)."""
     found: list[Damage] = []
-    events = _empty(EVENT_COLUMNS)
     if path.is_file():
-        events, _ = _read_table(path, EVENT_HEADERS, version, crashed, warnings, found,
-                                dict(_EVENT_NUMERIC), EVENT_REQUIRED)
+        events, _ = _table(path, "events", version, crashed, warnings, found)
+    else:
+        events = _parse_events(",".join(EVENT_COLUMNS).encode() + b"\n")
     if damage is not None:
         damage += found
     else:
         warnings += [str(d) for d in found]
-    for col in EVENT_COLUMNS:
-        if col not in events:
-            events[col] = pd.NA
-    for col in ("t_s", "device_t_s"):
-        values = events[col].astype(object).where(events[col].notna(), None)
-        events[col] = pd.to_numeric(values.where(values != "", None)).astype(float)
-    for col in ("kind", "name", "value"):
-        events[col] = events[col].astype("string")
-    return events[list(EVENT_COLUMNS)].reset_index(drop=True)
+    return events
 
 
 def _infer_end(meta: dict[str, Any], trials: pd.DataFrame, events: pd.DataFrame) -> None:
@@ -362,8 +405,9 @@ def _signals_damage(folder: Path, crashed: bool, warnings: list[str],
     if check is not None:
         damage += [Damage(SIGNALS_FILE, None, f"samples {a}-{b - 1}: checksum mismatch (read "
                                               "as NaN)") for a, b in check.damaged]
-        if check.problem:
-            damage.append(Damage("signals.crc", None, check.problem.split(": ", 1)[-1]))
+        for problem in check.problem.splitlines():
+            file, _, what = problem.partition(": ")
+            damage.append(Damage(file, None, what))
         if check.unverified:
             warnings.append(f"{SIGNALS_FILE}: last {check.unverified} samples have no "
                             "checksum (unverified)")

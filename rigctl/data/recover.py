@@ -102,7 +102,7 @@ def _rewrite(path: Path, data: bytes) -> None:
 def _repair_csv(path: Path, version: int, crashed: bool, report: RecoverReport) -> None:
     """Rewrite ``path`` with the rows the loader keeps, if it keeps fewer than are there."""
     kind = "trials" if path.name == "trials.csv" else "events"
-    lines, damage, warnings = intact_lines(path, kind, version, crashed)
+    rows, damage, warnings = intact_lines(path, kind, version, crashed)
     raw = path.read_bytes()
     all_lines = raw.split(b"\n")
     if not damage and not warnings and raw.endswith(b"\n"):
@@ -113,7 +113,7 @@ def _repair_csv(path: Path, version: int, crashed: bool, report: RecoverReport) 
     if damage and damage[0].line == 1:  # a damaged header: write the one it should be
         cols = (*_HEADERS[path.name], CRC_COLUMN) if checked else _HEADERS[path.name]
         head = ",".join(cols)
-    body = b"".join(all_lines[i - 1] + b"\n" for i in lines)
+    body = b"".join(r + b"\n" for r in rows)
     new = head.encode("utf-8") + b"\n" + body
     report.backups.append(_backup(path))
     _rewrite(path, new)

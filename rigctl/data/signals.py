@@ -20,7 +20,8 @@ Sample k of every channel is at ``t0_s + k / rate_hz`` on the session clock. Why
 - JSON in the header keeps channel names and units self-describing and lets the header grow
   without a new binary layout.
 - Checksums live beside the data, in ``signals.crc`` (format 3), so ``signals.bin`` stays a
-  plain array: a prefix (magic ``RIGCTLCK``, version, samples per block), then for every block
+  plain array: a prefix (magic ``RIGCTLCK``, version, samples per block, CRC-32 of the whole
+  ``signals.bin`` header up to ``data_offset``), then for every block
   of :data:`CRC_BLOCK` samples the CRC-32 of its bytes and its complement (8 bytes; a damaged
   entry is told from a damaged block because the pair no longer matches). An entry is written
   when its block is full, and one for the last partial block at close, so after a crash only
@@ -56,7 +57,7 @@ PREFIX = struct.Struct("<8sII")  # magic, version, data_offset
 ALIGN = 16
 CRC_FILE = "signals.crc"
 CRC_MAGIC = b"RIGCTLCK"
-CRC_PREFIX = struct.Struct("<8sII")  # magic, version, samples per block
+CRC_PREFIX = struct.Struct("<8sIII")  # magic, version, samples per block, crc32 of the header
 CRC_ENTRY = struct.Struct("<II")  # crc32 of the block, its complement
 CRC_BLOCK = 1024
 
@@ -109,8 +110,9 @@ class SignalWriter:
             raise DataError(f"{self.path}: already exists (signals are never overwritten)")
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
+            head = encode_header(self.channels, self.rate_hz, self.t0_s)
             with open(tmp, "wb") as f:
-                f.write(encode_header(self.channels, self.rate_hz, self.t0_s))
+                f.write(head)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
@@ -118,7 +120,7 @@ class SignalWriter:
             self._f = open(self.path, "ab")  # noqa: SIM115 - open until close()
             self.crc_path = self.path.with_name(CRC_FILE)
             self._crc_f = open(self.crc_path, "wb")  # noqa: SIM115 - open until close()
-            self._crc_f.write(CRC_PREFIX.pack(CRC_MAGIC, 1, CRC_BLOCK))
+            self._crc_f.write(CRC_PREFIX.pack(CRC_MAGIC, 1, CRC_BLOCK, zlib.crc32(head)))
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
@@ -359,7 +361,7 @@ class SignalsData:
 @dataclass
 class SignalsCheck:
     """What the checksums say: sample ranges (start, stop) whose block is damaged, samples
-    without a usable checksum, and a problem with ``signals.crc`` itself ('' when none)."""
+    without a usable checksum, and problems with the header or ``signals.crc`` (one a line)."""
 
     damaged: list[tuple[int, int]]
     unverified: int
@@ -368,7 +370,7 @@ class SignalsCheck:
     def describe(self) -> list[str]:
         out = [f"samples {a}-{b - 1}: checksum mismatch (read as NaN)" for a, b in self.damaged]
         if self.problem:
-            out.append(self.problem)
+            out += self.problem.splitlines()
         return out
 
 
@@ -387,9 +389,13 @@ def check_signals(header: SignalsHeader, raw: bytes | None = None) -> SignalsChe
         return SignalsCheck([], n, f"{CRC_FILE}: unreadable ({exc.strerror})")
     if len(sums) < CRC_PREFIX.size or sums[:8] != CRC_MAGIC:
         return SignalsCheck([], n, f"{CRC_FILE}: damaged prefix; {n} samples unverified")
-    _, _, block = CRC_PREFIX.unpack_from(sums)
+    _, _, block, head_crc = CRC_PREFIX.unpack_from(sums)
     if block <= 0:
         return SignalsCheck([], n, f"{CRC_FILE}: damaged prefix; {n} samples unverified")
+    # The header (rate, channels, t0) or its checksum is wrong: reported, the samples kept
+    # (they are checked block by block below).
+    head_problem = (f"{SIGNALS_FILE}: header checksum mismatch (rate, channels or t0 may be "
+                    "wrong)" if zlib.crc32(raw[:header.data_offset]) != head_crc else "")
     rec = header.record_size
     damaged: list[tuple[int, int]] = []
     unverified = 0
@@ -416,7 +422,7 @@ def check_signals(header: SignalsHeader, raw: bytes | None = None) -> SignalsChe
         start, k = stop, k + 1
     problem = (f"{CRC_FILE}: {bad_entries} damaged checksum entr"
                f"{'y' if bad_entries == 1 else 'ies'}" if bad_entries else "")
-    return SignalsCheck(damaged, unverified, problem)
+    return SignalsCheck(damaged, unverified, "\n".join(p for p in (head_problem, problem) if p))
 
 
 def torn_warning(header: SignalsHeader) -> str:
