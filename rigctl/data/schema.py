@@ -42,6 +42,9 @@ EVENT_COLUMN_DOCS: tuple[Doc, ...] = (
         "The device's own timestamp of an input, when the device has a clock; empty otherwise"),
 )
 EVENT_COLUMNS: tuple[str, ...] = tuple(d.name for d in EVENT_COLUMN_DOCS)
+#: The last column of trials.csv and events.csv (format 3); the loader checks and drops it.
+CRC_DOC = Doc("crc", "", "CRC-32 of the row's bytes before the comma that precedes this cell, "
+                         "8 lowercase hex digits (see Integrity); not returned by the loader")
 
 #: Every ``kind`` the engine, rig and protocols write, with the names and values it carries.
 EVENT_KINDS: Mapping[str, str] = MappingProxyType({
@@ -135,9 +138,10 @@ def generated_tables() -> dict[str, list[str]]:
 
     return {
         "trials.csv columns": table(("column", "unit", "description"),
-                                    [(f"`{n}`", u, d) for n, u, d in column_docs()]),
+                                    [(f"`{n}`", u, d) for n, u, d in (*column_docs(), CRC_DOC)]),
         "events.csv columns": table(("column", "unit", "description"),
-                                    [(f"`{d.name}`", d.unit, d.doc) for d in EVENT_COLUMN_DOCS]),
+                                    [(f"`{d.name}`", d.unit, d.doc)
+                                     for d in (*EVENT_COLUMN_DOCS, CRC_DOC)]),
         "Event kinds": table(("kind", "meaning"), [(f"`{k}`", v) for k, v in EVENT_KINDS.items()]),
         "Session status": table(("status", "meaning"),
                                 [(f"`{k}`", v) for k, v in STATUSES.items()]),
