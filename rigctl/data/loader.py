@@ -281,8 +281,7 @@ def _parse_events(data: bytes) -> pd.DataFrame:
         if events[col].dtype != "float64":
             events[col] = pd.to_numeric(events[col]).astype(float)
     for col in ("kind", "name", "value"):
-        if events[col].dtype != "string":
-            events[col] = events[col].astype("string")
+        events[col] = events[col].astype("string")
     if events["t_s"].isna().any() or (events["kind"] == "").any():
         raise ValueError("an event without its time or kind")
     return events[list(EVENT_COLUMNS)].reset_index(drop=True)
@@ -334,9 +333,8 @@ def typed_trials(trials: pd.DataFrame) -> pd.DataFrame:
     for col, dtype in _INT_COLS.items():
         if trials[col].dtype != dtype:
             trials[col] = trials[col].astype(dtype)
-    for col in _STR_COLS:
-        if trials[col].dtype != "string":
-            trials[col] = trials[col].astype("string")
+    for col in _STR_COLS:  # always: "string" compares equal to StringDtype(na_value=nan)
+        trials[col] = trials[col].astype("string")
     for col in _FLOAT_COLS:
         if trials[col].dtype != "float64":
             values = trials[col].astype(object).where(trials[col].notna(), None)

@@ -121,6 +121,8 @@ class SignalWriter:
             self.crc_path = self.path.with_name(CRC_FILE)
             self._crc_f = open(self.crc_path, "wb")  # noqa: SIM115 - open until close()
             self._crc_f.write(CRC_PREFIX.pack(CRC_MAGIC, 1, CRC_BLOCK, zlib.crc32(head)))
+            self._crc_f.flush()  # durable with the header: a crash must not leave it empty
+            os.fsync(self._crc_f.fileno())
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
@@ -387,7 +389,9 @@ def check_signals(header: SignalsHeader, raw: bytes | None = None) -> SignalsChe
             raw = header.path.read_bytes()
     except OSError as exc:
         return SignalsCheck([], n, f"{CRC_FILE}: unreadable ({exc.strerror})")
-    if len(sums) < CRC_PREFIX.size or sums[:8] != CRC_MAGIC:
+    if len(sums) < CRC_PREFIX.size:  # cut short (sessions of the first format-3 writer)
+        return SignalsCheck([], n)
+    if sums[:8] != CRC_MAGIC:
         return SignalsCheck([], n, f"{CRC_FILE}: damaged prefix; {n} samples unverified")
     _, _, block, head_crc = CRC_PREFIX.unpack_from(sums)
     if block <= 0:
