@@ -529,10 +529,16 @@ def load_sessions(
             notes.append(f"skipped {exc}")
             continue
         notes += [f"{folder.name}: {n}" for n in meta_notes]
-        if source != META_FILE:
-            notes.append(f"skipped {folder}: session.json lost or damaged; run `rigctl "
-                         "recover` on it")
-            continue
+        if source != META_FILE:  # rebuilt: how it ended comes from the files
+            meta = dict(meta)
+            try:
+                _infer_end(meta, read_trials(folder / "trials.csv", [], [], meta["format_version"]),
+                           read_events(folder / "events.csv", [], [], meta["format_version"]))
+            except DataError as exc:
+                notes.append(f"skipped {exc}")
+                continue
+            notes.append(f"{folder.name}: {META_FILE} lost or damaged; metadata rebuilt from "
+                         f"{source} (`rigctl recover` writes it)")
         subj = meta.get("subject") or {}
         start = _start(meta)
         day = start.date() if start else None

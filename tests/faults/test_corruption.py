@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rigctl.data import load_session
+from rigctl.data import load_session, load_sessions
 from rigctl.data.recover import recover_session
 from rigctl.errors import DataError
 from tests.conftest import SIM_YAML, run_sim
@@ -209,6 +209,9 @@ def test_deleted_session_json_is_rebuilt_by_recover(pristine, tmp_path, capsys):
     s = load_session(folder)
     assert s.status == "damaged" and s.recorded_status == "completed"
     assert len(s.trials) == 8 and _keys(s.events) == _keys(s0.events)
+    with pytest.warns(UserWarning, match="lost or damaged"):
+        cohort = load_sessions(tmp_path)
+    assert len(cohort) == 8 and set(cohort["status"]) == {"damaged"}
     assert main(["recover", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "rebuilt from session.start.json" in out and "8 complete trials kept" in out
