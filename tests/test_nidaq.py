@@ -37,6 +37,7 @@ from nidaqmx.task import Timing
 from nidaqmx.task.collections import (
     AIChannelCollection,
     AOChannelCollection,
+    COChannelCollection,
     DIChannelCollection,
     DOChannelCollection,
 )
@@ -87,7 +88,7 @@ class FakeChannels:
     def _add(self, real: Callable[..., Any], args: Any, kwargs: Any) -> None:
         params = _bound(real, *args, **kwargs)
         self.task.check("add_chan")
-        physical = params.get("lines", params.get("physical_channel"))
+        physical = params.get("lines", params.get("physical_channel", params.get("counter")))
         if physical in self.task.ni.missing_channels:
             raise daq_error(NO_SUCH_CHANNEL, "Physical channel specified does not exist.")
         self.task.channels.append((self.kind, physical, params))
@@ -103,6 +104,25 @@ class FakeChannels:
 
     def add_ai_voltage_chan(self, *a: Any, **k: Any) -> None:
         self._add(AIChannelCollection.add_ai_voltage_chan, a, k)
+
+    def add_co_pulse_chan_time(self, *a: Any, **k: Any) -> FakeCOChannel:
+        self._add(COChannelCollection.add_co_pulse_chan_time, a, k)
+        return FakeCOChannel(self.task)
+
+
+class FakeCOChannel:
+    """The channel object ``add_co_pulse_chan_time`` returns: records its output terminal."""
+
+    def __init__(self, task: FakeTask) -> None:
+        object.__setattr__(self, "task", task)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        from nidaqmx.task.channels import COChannel
+
+        if not isinstance(getattr(COChannel, name, None), property):
+            raise AttributeError(f"COChannel has no property {name!r}")
+        self.task.check("set " + name)
+        self.task.ops.append(("set", (name, value)))
 
 
 class FakeTiming:
@@ -158,6 +178,7 @@ class FakeTask:
         self.di_channels = FakeChannels(self, "di")
         self.ao_channels = FakeChannels(self, "ao")
         self.ai_channels = FakeChannels(self, "ai")
+        self.co_channels = FakeChannels(self, "co")
         self.timing = FakeTiming(self)
 
     # --- helpers for tests
@@ -383,6 +404,18 @@ def open_device(fake_ni: FakeNi):
     yield make
     for device in opened:
         device.close()
+
+
+class StepClock:
+    """A wall clock the test moves by hand (``t``), so window arithmetic is exact."""
+
+    realtime = True
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
 
 
 def laser_cfg(**kw: Any) -> LaserConfig:
@@ -636,10 +669,18 @@ def test_cue_line_is_on_demand_low_until_set_and_low_on_close(fake_ni, open_devi
 # --- laser ------------------------------------------------------------------------------------
 
 
-def laser_on(fake_ni: FakeNi, open_device: Any, **settings: Any) -> tuple[Any, Any, FakeTask]:
-    device, sink = open_device(**settings)
-    laser = device.laser("Dev1/ao0", laser_cfg(max_power_mw=15))
+def laser_on(fake_ni: FakeNi, open_device: Any, clock: Any = None, cfg: Any = None,
+             **settings: Any) -> tuple[Any, Any, FakeTask]:
+    device, sink = open_device(clock=clock, **settings)
+    laser = device.laser("Dev1/ao0", cfg or laser_cfg(max_power_mw=15))
     return device, laser, fake_ni.named("laser")
+
+
+def window(level: float, n: int, ramp_steps: int) -> np.ndarray:
+    """``n`` samples at ``level``, the last ``ramp_steps`` falling linearly to exactly 0."""
+    out = np.full(n, level)
+    out[n - 1 - ramp_steps:] *= np.linspace(1.0, 0.0, ramp_steps + 1)
+    return out
 
 
 def test_laser_ao_channel_range_and_initial_zero(fake_ni, open_device):
@@ -650,23 +691,82 @@ def test_laser_ao_channel_range_and_initial_zero(fake_ni, open_device):
     assert task.samp_clk["sample_mode"] == AcquisitionType.FINITE
 
 
-def test_constant_emission_is_volts_from_power_held_by_the_card(fake_ni, open_device):
-    _, laser, task = laser_on(fake_ni, open_device, laser_volts_per_mw=0.25, ao_rate_hz=10_000)
+def test_constant_emission_is_a_finite_waveform_the_card_ends_at_0v_by_max_on_s(fake_ni,
+                                                                              open_device):
+    """Issue 11 §3: the card, not the host, ends the light: one finite generation of
+    max_on_s x rate samples, its ramp-down inside, last sample 0 V (held by the channel)."""
+    cfg = laser_cfg(max_power_mw=15, max_on_s=2.0, ramp_down_s=0.1)
+    _, laser, task = laser_on(fake_ni, open_device, clock=StepClock(), cfg=cfg,
+                              laser_volts_per_mw=0.25, ao_rate_hz=1000)
     laser.emit(5.0)
-    np.testing.assert_allclose(task.last_write, [1.25, 1.25])
-    assert task.samp_clk["rate"] == 10_000 and task.samp_clk["samps_per_chan"] == 2
+    np.testing.assert_allclose(task.last_write, window(1.25, 2000, 100))
+    assert task.samp_clk["rate"] == 1000 and task.samp_clk["samps_per_chan"] == 2000
     assert task.samp_clk["sample_mode"] == AcquisitionType.FINITE
+    assert task.last_write[-1] == 0.0
     assert [op for op, _ in task.ops[-5:]] == ["stop", "samp_clk", "write", "auto_start", "start"]
 
 
-def test_pulse_train_is_one_period_regenerated_continuously(fake_ni, open_device):
-    _, laser, task = laser_on(fake_ni, open_device, ao_rate_hz=10_000)
+def test_a_host_that_stops_calling_cannot_extend_the_light_past_max_on_s(fake_ni, open_device):
+    """Whatever the host writes while the light is on, the card's waveform ends by the window's
+    end (light onset + max_on_s); once it is written, a stalled host adds nothing."""
+    clock = StepClock()
+    cfg = laser_cfg(max_power_mw=15, max_on_s=2.0, ramp_down_s=0.1)
+    _, laser, task = laser_on(fake_ni, open_device, clock=clock, cfg=cfg,
+                              laser_volts_per_mw=0.25, ao_rate_hz=1000)
+    ends = []
+    for t, mw in [(0.0, 5.0), (0.8, 8.0), (1.5, 4.0), (1.99, 6.0)]:  # power changes, no stop
+        clock.t = t
+        laser.emit(mw)
+        wave = task.last_write
+        assert wave[-1] == 0.0 and task.samp_clk["sample_mode"] == AcquisitionType.FINITE
+        ends.append(t + len(wave) / 1000)
+    assert max(ends) <= 2.0 + 1e-9  # never past onset + max_on_s
+    clock.t = 0.8
+    writes = len(task.writes)
+    np.testing.assert_allclose(task.writes[1 + 1], window(2.0, 1200, 100))  # 8 mW at 0.8 s
+    # The host stalls from here: no call reaches the card; what it plays ends at 0 V by 2 s.
+    assert len(task.writes) == writes
+    # The engine's own cut comes late (host resumed at 2.5 s): the card is already dark, and a
+    # new onset opens a new window of max_on_s.
+    clock.t = 2.5
+    laser.stop(0.1)
+    assert len(task.writes) == writes  # nothing rewritten: no flash after the card's ramp
+    laser.emit(5.0)
+    assert len(task.last_write) == 2000
+
+
+def test_off_and_on_inside_the_ramp_is_one_window(fake_ni, open_device):
+    """Light that never reached 0 V is one continuous emission: on again during the ramp-down
+    keeps the window's end (it cannot be used to restart the limit)."""
+    clock = StepClock()
+    cfg = laser_cfg(max_power_mw=15, max_on_s=2.0, ramp_down_s=0.1)
+    _, laser, task = laser_on(fake_ni, open_device, clock=clock, cfg=cfg,
+                              laser_volts_per_mw=0.25, ao_rate_hz=1000)
+    laser.emit(5.0)
+    clock.t = 1.0
+    laser.stop(0.1)
+    clock.t = 1.05  # still ramping
+    laser.emit(5.0)
+    assert 1.05 + len(task.last_write) / 1000 <= 2.0 + 1e-9
+    clock.t = 1.5
+    laser.stop(0.1)
+    clock.t = 1.7  # dark since 1.6: a new window
+    laser.emit(5.0)
+    assert len(task.last_write) == 2000
+    clock.t = 3.6985  # less than two samples of the window left: off, not a flash
+    laser.emit(5.0)
+    np.testing.assert_array_equal(task.last_write, [0.0, 0.0])
+
+
+def test_pulse_train_is_whole_periods_for_the_window_ending_at_0v(fake_ni, open_device):
+    cfg = laser_cfg(max_power_mw=15, max_on_s=0.2, ramp_down_s=0.0)
+    _, laser, task = laser_on(fake_ni, open_device, clock=StepClock(), cfg=cfg, ao_rate_hz=10_000)
     laser.emit(10.0, PulseTrain(frequency_hz=20, width_s=0.005))
-    expected = np.zeros(500)
-    expected[:50] = 2.5  # 5 ms at 10 mW x 0.25 V/mW, then 45 ms at 0 V
-    np.testing.assert_allclose(task.last_write, expected)
-    assert task.samp_clk["sample_mode"] == AcquisitionType.CONTINUOUS
-    assert task.samp_clk["samps_per_chan"] == 500
+    period = np.zeros(500)
+    period[:50] = 2.5  # 5 ms at 10 mW x 0.25 V/mW, then 45 ms at 0 V
+    np.testing.assert_allclose(task.last_write, np.tile(period, 4))
+    assert task.samp_clk["sample_mode"] == AcquisitionType.FINITE
+    assert task.samp_clk["samps_per_chan"] == 2000 and task.last_write[-1] == 0.0
 
 
 def test_ramp_down_of_constant_emission_is_linear_to_zero_in_hardware(fake_ni, open_device):
@@ -710,7 +810,7 @@ def test_laser_on_a_digital_line_switches_only_and_cannot_ramp_or_pulse(fake_ni,
     device, _ = open_device()
     with pytest.raises(DeviceError, match="cannot ramp down.*laser.ramp_down_s: 0"):
         device.laser("Dev1/port1/line3", laser_cfg(channel="Dev1/port1/line3"))
-    device, _ = open_device()
+    device, _ = open_device(laser_counter=None)
     laser = device.laser("Dev1/port1/line3", laser_cfg(channel="Dev1/port1/line3",
                                                        ramp_down_s=0))
     laser.emit(5.0)
@@ -718,6 +818,77 @@ def test_laser_on_a_digital_line_switches_only_and_cannot_ramp_or_pulse(fake_ni,
     with pytest.raises(DeviceError, match="cannot time pulse trains"):
         laser.emit(5.0, PulseTrain(20, 0.005))
     assert fake_ni.named("laser").writes == [False, True, False]
+
+
+def co_pulses(fake_ni: FakeNi, role: str) -> list[FakeTask]:
+    return [t for t in fake_ni.tasks if t.name.endswith(" " + role)
+            and t.channels and t.channels[0][0] == "co"]
+
+
+@pytest.mark.parametrize("role", ["laser_gate", "laser"])
+def test_laser_line_is_one_counter_pulse_of_max_on_s_the_card_ends(fake_ni, open_device, role):
+    """Issue 11 §3: a TTL laser line or the laser gate is a single counter pulse whose high
+    time is max_on_s, idle low, on the line's PFI terminal: the card lowers it by itself."""
+    from nidaqmx.constants import Level, TimeUnits
+
+    clock = StepClock()
+    device, _ = open_device(clock=clock)
+    cfg = laser_cfg(channel="Dev1/port1/line3", ramp_down_s=0, max_on_s=30.0)
+    line = (device.laser("Dev1/port1/line3", cfg).output if role == "laser"
+            else device.laser_gate("Dev1/port1/line3", cfg))
+    assert fake_ni.last_value("Dev1/port1/line3") is False  # low from the start
+    line.set(True)
+    (task,) = co_pulses(fake_ni, role)
+    (kind, counter, params), = task.channels
+    assert (kind, counter) == ("co", "Dev1/ctr0")
+    assert (params["high_time"], params["idle_state"], params["units"]) == (
+        30.0, Level.LOW, TimeUnits.SECONDS)
+    assert [op for op, _ in task.ops] == ["set", "start"]
+    assert task.ops[0][1] == ("co_pulse_term", "/Dev1/PFI3")
+    assert task.samp_clk is None  # no sample timing: one pulse, finite
+    # Raising it again (the next power change) cannot extend the pulse.
+    clock.t = 20.0
+    line.set(True)
+    assert len(co_pulses(fake_ni, role)) == 1
+    # Lowering releases the counter and drives the line low at once.
+    clock.t = 21.0
+    line.set(False)
+    assert task.closed and fake_ni.last_value("Dev1/port1/line3") is False
+    # After the pulse has ended on the card, a new onset is a new pulse of max_on_s.
+    line.set(True)
+    assert len(co_pulses(fake_ni, role)) == 2
+    device.close()
+    assert all(t.closed for t in fake_ni.tasks)
+    assert fake_ni.last_value("Dev1/port1/line3") is False
+
+
+def test_a_counter_timed_line_goes_low_when_its_task_fails(fake_ni, open_device):
+    device, _ = open_device()
+    gate = device.laser_gate("Dev1/port1/line2", laser_cfg())
+    gate.set(True)
+    (pulse,) = co_pulses(fake_ni, "laser_gate")
+    pulse.broken = daq_error(-200019, "Counter output failed.")
+    gate.set(False)  # a broken counter task cannot stop the line going low
+    assert pulse.closed and fake_ni.last_value("Dev1/port1/line2") is False
+    fake_ni.remove_device()
+    with pytest.raises(DeviceError, match=r"laser_gate on Dev1/port1/line2 .*NI error -200045"):
+        gate.set(True)
+    device.close()  # never raises; the off path still tried a fresh task
+    assert all(t.closed for t in fake_ni.tasks)
+    assert is_off_task(fake_ni.tasks[-1])  # tried, and failed on the vanished card
+
+
+def test_a_counter_timed_line_needs_a_pfi_line_and_its_own_counter(fake_ni, open_device):
+    device, _ = open_device()
+    with pytest.raises(DeviceError, match=r"port1/port2 line.*laser_counter: null"):
+        device.laser_gate("Dev1/port0/line4", laser_cfg())
+    device, _ = open_device()
+    device.laser("Dev1/port1/line3", laser_cfg(channel="Dev1/port1/line3", ramp_down_s=0))
+    with pytest.raises(DeviceError, match="Dev1/ctr0' is used twice"):
+        device.laser_gate("Dev1/port1/line2", laser_cfg())
+    device, _ = open_device(laser_counter=None)  # untimed: an on-demand line
+    device.laser_gate("Dev1/port0/line4", laser_cfg()).set(True)
+    assert fake_ni.named("laser_gate").writes == [False, True]
 
 
 # --- digital inputs ---------------------------------------------------------------------------
@@ -1006,15 +1177,16 @@ def test_mixed_rig_routes_the_gate_and_the_signal_to_the_card(fake_ni, open_devi
     device, _ = open_device(**settings.model_dump())
     laser = data["laser"]
     assert not laser["channel"].startswith("Dev1/")
-    gate = device.digital_output(laser["gate_channel"], "laser_gate")
+    gate = device.laser_gate(laser["gate_channel"], LaserConfig(**laser))
     device.signal_input(data["neural_signal"]["channel"], "neural_signal",
                         data["neural_signal"]["rate_hz"])
     device.start()
-    assert fake_ni.named("laser_gate").lines == ["Dev1/port1/line2"]
     assert fake_ni.named("neural_signal").lines == ["Dev1/ai0"]
     gate.set(True)
+    (pulse,) = co_pulses(fake_ni, "laser_gate")
+    assert ("set", ("co_pulse_term", "/Dev1/PFI2")) in pulse.ops
     device.close()
-    assert fake_ni.named("laser_gate").writes == [False, True, False]
+    assert pulse.closed and fake_ni.last_value("Dev1/port1/line2") is False
     assert not [t for t in fake_ni.tasks if t.name.endswith((" valves", " laser", " inputs"))]
 
 
@@ -1106,17 +1278,17 @@ def test_real_task_laser_pulse_train_reaches_the_driver_as_float64_volts(mocked_
     from nidaqmx.constants import FillMode, VoltageUnits
 
     device, _ = open_device(ao_rate_hz=10_000, laser_volts_per_mw=0.25)
-    laser = device.laser("Dev1/ao0", laser_cfg())
+    laser = device.laser("Dev1/ao0", laser_cfg(max_on_s=0.05, ramp_down_s=0))
     laser.emit(10.0, PulseTrain(frequency_hz=40, width_s=0.005))
     (create,) = _calls(mocked_interpreter, "create_ao_voltage_chan")
     handle = create[0]
     assert create == (handle, "Dev1/ao0", "", 0.0, 5.0, VoltageUnits.VOLTS.value, "")
     assert _calls(mocked_interpreter, "cfg_samp_clk_timing")[-1][4:] == (
-        AcquisitionType.CONTINUOUS.value, 250)
+        AcquisitionType.FINITE.value, 500)
     h, n, auto_start, timeout, layout, volts = _calls(mocked_interpreter, "write_analog_f64")[-1]
-    assert (n, auto_start, layout) == (250, False, FillMode.GROUP_BY_CHANNEL.value)
+    assert (n, auto_start, layout) == (500, False, FillMode.GROUP_BY_CHANNEL.value)
     assert volts.dtype == np.float64
-    np.testing.assert_allclose(volts, np.r_[np.full(50, 2.5), np.zeros(200)])
+    np.testing.assert_allclose(volts, np.tile(np.r_[np.full(50, 2.5), np.zeros(200)], 2))
     laser.force_off()
     np.testing.assert_array_equal(_calls(mocked_interpreter, "write_analog_f64")[-1][5], [0, 0])
 
@@ -1147,9 +1319,9 @@ def test_mixed_rig_session_gate_on_the_card_valves_on_the_controller(fake_ni, tm
                                           config_source=str(path)))
     result = session.run()
     assert result.status == "completed" and result.n_trials == 3
-    gate = fake_ni.named("laser_gate")
-    assert gate.lines == ["Dev1/port1/line2"] and True in gate.writes
-    assert gate.writes[-1] is False and gate.closed
+    pulses = co_pulses(fake_ni, "laser_gate")
+    assert pulses and all(("set", ("co_pulse_term", "/Dev1/PFI2")) in t.ops for t in pulses)
+    assert all(t.closed for t in pulses) and fake_ni.last_value("Dev1/port1/line2") is False
     assert load_session(result.folder).status == "completed"
 
 
@@ -1167,7 +1339,8 @@ def test_calibrated_laser_commands_volts_from_the_fit(fake_ni, open_device):
     task = fake_ni.named("laser")
     laser.emit(8.0)
     volts = LaserCurve(cal).command_for_mw(8.0)
-    np.testing.assert_allclose(task.last_write, [volts, volts])
+    np.testing.assert_allclose(task.last_write[:-1001], volts)  # then the 0.1 s ramp
+    assert task.last_write[-1] == 0.0
     assert 1.8 < volts < 2.2  # near the measured point (2 V -> 8 mW)
     laser.stop(0.0)
     np.testing.assert_array_equal(task.last_write, [0.0, 0.0])

@@ -218,3 +218,35 @@ def test_settings_are_checked():
         obis.Settings(port="/dev/ttyUSB0", modulation="ttl")
     with pytest.raises(ValueError, match=r"emulator.max_power_mw: Input should be greater"):
         obis.Settings(port="emulated", emulator={"max_power_mw": -1})
+
+
+# --- the laser's calibration (issue 11 §3): tip mW through the measured set-point curve ------
+
+
+def test_calibrated_tip_power_sends_the_set_point_that_gives_it(emu, connect, sink):
+    """A calibration meaning 50% fibre loss: 4 mW asked at the tip is a set-point of 8 mW."""
+    from rigctl.config.calibration import LaserCalibrationConfig
+
+    cal = LaserCalibrationConfig(command_unit="mW", points=[(2.0, 1.0), (10.0, 5.0),
+                                                            (20.0, 10.0)])
+    laser = connect().laser("obis/laser", CFG.model_copy(update={"calibration": cal}))
+    start = len(emu.record.commands)
+    laser.emit(4.0)
+    wait_until(lambda: emu.emitted_mw == 8.0, what="emission at the 8 mW set-point")
+    assert commands(emu, start) == ["SOUR:POW:LEV:IMM:AMPL 0.008000", "SOUR:AM:STAT ON"]
+    laser.stop(0.0)
+    wait_until(lambda: emu.emitted_mw == 0.0, what="emission off")
+    before = len(emu.record.commands)
+    for outside in (12.0, 0.5):  # above and below the calibrated 1-10 mW at the tip
+        with pytest.raises(InterlockError, match=r"outside the calibrated range 1-10 mW"):
+            laser.emit(outside)
+    assert commands(emu, before) == []  # refused before a byte was sent
+    assert not sink.failures
+
+
+def test_a_calibration_in_volts_is_refused_on_the_obis(connect):
+    from rigctl.config.calibration import LaserCalibrationConfig
+
+    cal = LaserCalibrationConfig(command_unit="V", points=[(1.0, 2.0), (4.0, 9.0)])
+    with pytest.raises(DeviceError, match="commanded by its power set-point in mW"):
+        connect().laser("obis/laser", CFG.model_copy(update={"calibration": cal}))

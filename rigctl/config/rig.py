@@ -132,6 +132,10 @@ class RigConfig(Strict):
         None, description="Default protocol for this rig when the command line names none"
     )
     data_root: str = Field("data", description="Where session folders are written")
+    stall_warning_s: float = Field(
+        0.05, gt=0, le=60, description="A control loop this late on the wall clock is logged "
+        "as a stall (warning event and line): the host was not running (s)",
+    )
 
     @field_validator("devices")
     @classmethod

@@ -61,7 +61,9 @@ EVENT_KINDS: Mapping[str, str] = MappingProxyType({
               "name: the parameter; value: '<old> -> <new>'",
     "session": "Operator control of the session. name: paused or resumed; value empty",
     "warning": "Something the analysis should know that did not stop the session. name: the "
-               "input (neural_signal); value: what happened (e.g. a gap in the signal)",
+               "input (neural_signal), or stall (the control loop ran late on the wall clock: "
+               "the host was not running); value: what happened (e.g. a gap in the signal, how "
+               "late the loop was)",
     "interlock": "A safety interlock acted. name: the device (laser); value: what happened",
     "error": "An error ended the session or an output failed to turn off. name: the exception "
              "type or all_off; value: the message",

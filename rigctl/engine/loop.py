@@ -1,12 +1,22 @@
 """The event-driven control loop: wait for the next input or timer, whichever comes first.
 
-The loop never sleeps for a fixed tick. On a rig it blocks in the event source until an input
-arrives or the next timer is due, so an input is answered as soon as the thread wakes; in
-simulation the virtual clock jumps straight to the next event.
+The loop never waits for a fixed tick to answer an input. On a rig it blocks in the event
+source until an input arrives or the next timer is due, so an input is answered as soon as the
+thread wakes; in simulation the virtual clock jumps straight to the next event.
+
+On the wall clock the loop also notices when it was not running. It looks at the clock at least
+every ``WATCH_S`` (besides its timers); coming back later than ``stall_s`` after a timer or a
+look was due means the host stalled (swap, a GC pause, a suspended laptop, SIGSTOP) and nothing
+the engine times (the laser's max on-time cut, state timers) acted meanwhile. Each stall is
+logged once as a ``warning`` event named ``stall`` (the GUI shows it) and as a warning line.
+Stalls longer than ``WATCH_S + stall_s`` are always seen; shorter ones when a timer was due.
+The virtual clock never stalls: nothing is checked there.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 from collections.abc import Callable
 
@@ -16,6 +26,10 @@ from rigctl.engine.timers import Timers
 from rigctl.hardware.interfaces import Clock, EventSource, InputEvent, SignalChunk
 
 LogFn = Callable[..., None]  # (t, kind, name, value[, device_t])
+STALL_S = 0.05  # default: a loop this late is a stall worth a warning
+WATCH_S = 0.1  # on the wall clock the loop looks at the clock at least this often
+
+log = logging.getLogger(__name__)
 
 
 class ControlLoop:
@@ -28,6 +42,7 @@ class ControlLoop:
         timers: Timers,
         machine: StateMachine,
         log: LogFn,
+        stall_s: float = STALL_S,
     ) -> None:
         self.clock = clock
         self.source = source
@@ -38,6 +53,10 @@ class ControlLoop:
         self.stop_reason = ""
         self.on_input: Callable[[InputEvent], None] | None = None
         self.signals: SignalPipeline | None = None
+        self.stall_s = stall_s
+        self._watch = bool(getattr(clock, "realtime", False))
+        self._stall_seen_at = -math.inf  # anything due before this was late by that stall
+        self._look_at = math.inf  # next time the loop must look at the clock (wall clock)
 
     def request_stop(self, reason: str) -> None:
         """Thread- and signal-safe: the loop returns after the event in progress."""
@@ -48,9 +67,13 @@ class ControlLoop:
 
     def run(self) -> None:
         machine, timers, source = self.machine, self.timers, self.source
+        if self._watch:
+            self._look_at = self.clock.now() + WATCH_S
         while not machine.finished and not self.stop_requested.is_set():
             deadline = timers.next_deadline()
-            event = source.next_event(deadline)
+            event = source.next_event(min(deadline, self._look_at))
+            if self._watch:
+                self._watch_clock(deadline, timer_due=event is None)
             if event is None:
                 now = self.clock.now()
                 callback = timers.pop_due(now)
@@ -63,6 +86,30 @@ class ControlLoop:
                     self.signals.feed(event)
                 continue
             self.handle_input(event)
+
+    def _watch_clock(self, deadline: float, timer_due: bool) -> None:
+        """After each wait: how late is the loop against its last look or a due timer?"""
+        now = self.clock.now()
+        due, what = self._look_at, "a look at the clock"
+        if timer_due and deadline < due:
+            due, what = deadline, "a timer"
+        if now >= due:
+            self._check_late(now, due, what)
+        if now >= self._look_at:
+            self._look_at = now + WATCH_S
+
+    def _check_late(self, now: float, due: float, what: str) -> None:
+        """Log a stall when ``what`` due at ``due`` is handled at ``now``, over ``stall_s``
+        late; once per stall (later items due before it was seen are the same stall)."""
+        late = now - due
+        if not late > self.stall_s or due < self._stall_seen_at:
+            return
+        self._stall_seen_at = now
+        text = (f"control loop stalled: {what} due at {due:.3f} s was handled {late * 1000:.0f} "
+                f"ms late (over stall_warning_s {self.stall_s * 1000:g} ms); nothing the engine "
+                "times acted meanwhile")
+        self.log(now, "warning", "stall", text)
+        log.warning("%s", text)
 
     def handle_input(self, event: InputEvent) -> None:
         """Log an input event and deliver it to the current state (``name`` or ``name_off``)."""

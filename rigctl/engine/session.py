@@ -110,7 +110,7 @@ class Session:
                                         log=self._log)
             ctx.machine = self.machine
             self.loop = ControlLoop(self.clock, self.rig.events, self.timers, self.machine,
-                                    self._log)
+                                    self._log, stall_s=cfg.stall_warning_s)
             self.loop.signals = self.signals
         except BaseException:
             self.rig.close()

@@ -170,6 +170,11 @@ class Device(ABC):
     def laser(self, channel: str, cfg: LaserConfig) -> LaserDriver:
         raise self._unsupported("laser output", channel)
 
+    def laser_gate(self, channel: str, cfg: LaserConfig) -> DigitalOutputDriver:
+        """The laser's gate line; a device that can end it after ``cfg.max_on_s`` by itself
+        (a counter pulse on NI) overrides this."""
+        return self.digital_output(channel, "laser_gate")
+
     def signal_input(self, channel: str, role: str, rate_hz: float) -> None:
         """Sample ``channel`` continuously at ``rate_hz`` and deliver SignalChunks named
         ``role`` to the sink (a few ms of samples per chunk)."""

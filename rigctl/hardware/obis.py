@@ -8,6 +8,10 @@ returns its value). Why each design choice:
   ``laser.max_power_mw`` (and the laser's own limit) before a byte leaves the host. The rig's
   interlock checks this too; a second check at the last step means a bug above can never reach
   the laser.
+- **Tip power through the calibration.** A protocol asks for mW at the fibre tip; the laser's
+  set-point is its own output. With ``laser.calibration`` (``command_unit: mW``, written by
+  ``rigctl calibrate laser``) ``emit`` sends ``command_for_mw``'s set-point and refuses tip
+  powers outside the calibrated range; without one the set-point is the tip power.
 - **The control loop never waits for the laser.** Commands are executed in order by one driver
   thread, so a slow laser (a few ms per command) cannot stall lick handling; an error reply or
   a missing one ends the session through ``ctx.sink.fail`` naming the command.
@@ -39,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rigctl.errors import DeviceError, InterlockError
+from rigctl.hardware.calibration import command_for_mw
 from rigctl.hardware.interfaces import Device, LaserDriver, PulseTrain
 from rigctl.hardware.registry import BuildContext
 from rigctl.hardware.serial_link import (
@@ -208,6 +213,11 @@ class ObisLaser(Device, LaserDriver):
             raise DeviceError(
                 f"device {self.name!r}: modulation: {self.s.modulation} emits only while its TTL "
                 "input is high; set laser.gate_channel to the line wired to it")
+        if cfg.calibration is not None and cfg.calibration.command_unit != "mW":
+            raise DeviceError(
+                f"device {self.name!r}: laser.calibration is in {cfg.calibration.command_unit}, "
+                "but an OBIS is commanded by its power set-point in mW; recalibrate with "
+                "`rigctl calibrate laser`")
         if cfg.max_power_mw > self.limit_mw:
             log.warning("%s: laser.max_power_mw %g mW is above the laser's limit %g mW",
                         self.link.label, cfg.max_power_mw, self.limit_mw)
@@ -248,9 +258,13 @@ class ObisLaser(Device, LaserDriver):
             raise InterlockError(
                 f"device {self.name!r}: {power_mw:g} mW refused before sending, outside "
                 f"(0, laser.max_power_mw = {ceiling:g} mW]")
-        if power_mw > self.limit_mw:
-            raise DeviceError(f"device {self.name!r}: {power_mw:g} mW is above the laser's own "
-                              f"limit of {self.limit_mw:g} mW (SOUR:POW:LIM:HIGH?)")
+        setpoint = power_mw
+        if self.cfg is not None and self.cfg.calibration is not None:
+            setpoint = command_for_mw(self.cfg, power_mw)  # refuses outside the calibration
+        if setpoint > self.limit_mw:
+            raise DeviceError(f"device {self.name!r}: {power_mw:g} mW at the tip needs a "
+                              f"set-point of {setpoint:g} mW, above the laser's own limit of "
+                              f"{self.limit_mw:g} mW (SOUR:POW:LIM:HIGH?)")
         if pulses is not None:
             raise DeviceError(
                 f"device {self.name!r}: pulse trains cannot be timed over a serial port; drive "
@@ -259,7 +273,7 @@ class ObisLaser(Device, LaserDriver):
             raise DeviceError(f"{self.link.label}: the link is down; cannot emit")
         with self._send_lock:
             self._killed = False
-        self._post("emit", power_mw)
+        self._post("emit", setpoint)
 
     def stop(self, ramp_down_s: float) -> None:
         self._post("ramp", ramp_down_s)
@@ -332,9 +346,9 @@ class ObisLaser(Device, LaserDriver):
                 self._armed = command == ON
         self.link.wait(reply, self.s.reply_timeout_s)
 
-    def _do_emit(self, power_mw: float) -> None:
-        self._send(f"SOUR:POW:LEV:IMM:AMPL {power_mw / 1000.0:.6f}")
-        self._power_mw = power_mw
+    def _do_emit(self, setpoint_mw: float) -> None:
+        self._send(f"SOUR:POW:LEV:IMM:AMPL {setpoint_mw / 1000.0:.6f}")
+        self._power_mw = setpoint_mw
         if not self._armed:
             self._send(ON)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from rigctl.config.rig import CUES, LaserConfig, RigConfig
 from rigctl.engine.timers import Timers
 from rigctl.errors import DeviceError, InterlockError
-from rigctl.hardware.calibration import ValveCurve
+from rigctl.hardware.calibration import LaserCurve, ValveCurve
 from rigctl.hardware.events import QueueEventSource
 from rigctl.hardware.interfaces import (
     Clock,
@@ -98,7 +98,10 @@ class Cue:
 
 
 class Laser:
-    """Laser with power ceiling, max continuous on-time and ramp-down, from the rig config.
+    """Laser with power ceiling, calibrated range, max continuous on-time and ramp-down.
+
+    With ``laser.calibration`` a power outside the calibrated tip powers is refused here, for
+    every backend, before any driver converts it (``command_for_mw``).
 
     With a gate line, the gate opens after the power is set and closes when the ramp-down has
     finished, so light never appears at a stale power and the ramp is not cut short.
@@ -119,6 +122,11 @@ class Laser:
         self.pulses: PulseTrain | None = None
         self.on_since: float | None = None
         self._limit_timer: int | None = None
+        self.curve = None if cfg.calibration is None else LaserCurve(cfg.calibration)
+
+    def calibration_problem(self, power_mw: float) -> str | None:
+        """Why ``power_mw`` at the tip is outside the laser's calibration, or None."""
+        return laser_calibration_problem(self.cfg, power_mw, self.curve)
 
     @property
     def is_on(self) -> bool:
@@ -140,6 +148,8 @@ class Laser:
                 f"laser: {power_mw:g} mW refused, outside (0, laser.max_power_mw = "
                 f"{self.cfg.max_power_mw:g} mW]"
             )
+        if self.curve is not None:  # the tip power must be one the calibration can give
+            self.curve.command_for_mw(power_mw)
         now = self._clock.now()
         train = "" if pulses is None else f" {pulses.frequency_hz:g}Hz x {pulses.width_s:g}s"
         self._log(now, "output", "laser", f"{power_mw:g}mW{train}")
@@ -184,6 +194,21 @@ class Laser:
                 self.gate.set(False)
         finally:
             self.driver.force_off()
+
+
+def laser_calibration_problem(
+    cfg: LaserConfig, power_mw: float, curve: LaserCurve | None = None,
+) -> str | None:
+    """Why ``power_mw`` at the fibre tip cannot be given through ``cfg.calibration`` (outside
+    the calibrated range), or None when it can or the laser has no calibration. For checks
+    before a session (``rigctl check``, protocol parameters) with the interlock's own words."""
+    if cfg.calibration is None:
+        return None
+    try:
+        (curve or LaserCurve(cfg.calibration)).command_for_mw(power_mw)
+    except InterlockError as exc:
+        return str(exc)
+    return None
 
 
 class Rig:
@@ -242,8 +267,8 @@ class Rig:
             driver = self._device(cfg.laser.channel).laser(cfg.laser.channel, cfg.laser)
             gate = None
             if cfg.laser.gate_channel is not None:
-                gate = self._device(cfg.laser.gate_channel).digital_output(
-                    cfg.laser.gate_channel, "laser_gate"
+                gate = self._device(cfg.laser.gate_channel).laser_gate(
+                    cfg.laser.gate_channel, cfg.laser
                 )
             self.laser = Laser(cfg.laser, driver, clock, timers, log, gate=gate)
 

@@ -103,6 +103,8 @@ class TwoChoiceTask(Protocol):
                     f"laser_power_mw: {p.laser_power_mw:g} mW is above the rig's "
                     f"laser.max_power_mw ({rig.laser.cfg.max_power_mw:g} mW)"
                 )
+            elif (problem := rig.laser.calibration_problem(p.laser_power_mw)) is not None:
+                problems.append(f"laser_power_mw: {problem}")
         for port in rig.ports.values():
             try:
                 port.open_ms_for(p.reward_ul)

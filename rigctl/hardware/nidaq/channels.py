@@ -15,8 +15,9 @@ _KINDS = {
     "line": re.compile(r"^[^/]+/port\d+/line\d+$", re.IGNORECASE),  # NI names ignore case
     "ao": re.compile(r"^[^/]+/ao\d+$", re.IGNORECASE),
     "ai": re.compile(r"^[^/]+/ai\d+$", re.IGNORECASE),
+    "ctr": re.compile(r"^[^/]+/ctr\d+$", re.IGNORECASE),
 }
-EXAMPLES = {"line": "Dev1/port0/line0", "ao": "Dev1/ao0", "ai": "Dev1/ai0"}
+EXAMPLES = {"line": "Dev1/port0/line0", "ao": "Dev1/ao0", "ai": "Dev1/ai0", "ctr": "Dev1/ctr0"}
 
 
 def kind_of(channel: str) -> str | None:

@@ -19,7 +19,7 @@ from rigctl.hardware.interfaces import Device, DigitalOutputDriver, LaserDriver,
 from rigctl.hardware.nidaq.channels import ChannelClaims
 from rigctl.hardware.nidaq.inputs import DigitalInputs, SignalInput
 from rigctl.hardware.nidaq.laser import AoLaser, LineLaser
-from rigctl.hardware.nidaq.lines import NiDigitalOutput
+from rigctl.hardware.nidaq.lines import NiDigitalOutput, TimedLine
 from rigctl.hardware.nidaq.ni import Ni
 from rigctl.hardware.nidaq.settings import NiDaqSettings
 from rigctl.hardware.nidaq.valves import ThreadValve, ValveBank
@@ -83,11 +83,30 @@ class NiDaqDevice(Device):
         kind = self.claims.claim(channel, "laser", "ao", "line")
         driver: AoLaser | LineLaser
         if kind == "ao":
-            driver = AoLaser(self.ni, channel, cfg, self.settings)
+            driver = AoLaser(self.ni, channel, cfg, self.settings, self.ctx.clock.now)
         else:
-            driver = LineLaser(self.ni, channel, cfg)
+            driver = LineLaser(self.ni, channel, cfg, self._take_counter(channel),
+                               self.ctx.clock.now)
         self._outputs.append(driver)
         return driver
+
+    def laser_gate(self, channel: str, cfg: LaserConfig) -> DigitalOutputDriver:
+        """The laser's gate: a counter pulse of at most ``max_on_s`` (``laser_counter``), or an
+        on-demand line when the device has no laser counter."""
+        counter = self._take_counter(channel)
+        if counter is None:
+            return self.digital_output(channel, "laser_gate")
+        self.claims.claim(channel, "laser_gate", "line")
+        out = TimedLine(self.ni, channel, "laser_gate", counter, cfg.max_on_s, self.ctx.clock.now)
+        self._outputs.append(out)
+        return out
+
+    def _take_counter(self, line: str) -> str | None:
+        counter = self.settings.laser_counter
+        if counter is None:
+            return None
+        self.claims.claim(f"{self.name}/{counter}", f"timing {line}", "ctr")
+        return counter
 
     def signal_input(self, channel: str, role: str, rate_hz: float) -> None:
         self.claims.claim(channel, role, "ai")
@@ -113,7 +132,7 @@ class NiDaqDevice(Device):
         self.inputs.stop_reading()  # readers wind down while the outputs go off
         if self.signal is not None:
             self.signal.stop_reading()
-        lasers = [o for o in self._outputs if isinstance(o, (AoLaser, LineLaser))]
+        lasers = [o for o in self._outputs if isinstance(o, (AoLaser, LineLaser, TimedLine))]
         others = [o for o in self._outputs if o not in lasers]
         problems: list[str | None] = [out.close() for out in lasers]
         problems.append(self.bank.close())

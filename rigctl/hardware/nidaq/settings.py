@@ -55,6 +55,12 @@ class NiDaqSettings(BaseModel):
         description="Laser command volts per mW at the fibre tip (from a power-meter "
         "calibration); required when the laser is driven from an ao channel",
     )
+    laser_counter: str | None = Field(
+        "ctr0", pattern=r"^ctr\d+$",
+        description="Counter that times a laser line on this card (laser.gate_channel, or a TTL "
+        "laser.channel) as one pulse of at most laser.max_on_s, so the card drops it even if "
+        "the host stalls; null drives the line untimed (rigctl check warns)",
+    )
     ai_min_v: float = Field(-10.0, ge=-10, le=10, description="Lower end of the AI range (V)")
     ai_max_v: float = Field(10.0, ge=-10, le=10, description="Upper end of the AI range (V)")
     ai_terminal: Terminal = Field(

@@ -7,6 +7,7 @@ when a finite generation ends: the final sample is what the line or laser is lef
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -65,6 +66,26 @@ def ramp_down(period_mw: np.ndarray, ramp_s: float, rate_hz: float) -> np.ndarra
         return np.zeros(MIN_SAMPLES)
     envelope = np.linspace(1.0, 0.0, n + 1)
     return np.resize(np.asarray(period_mw, dtype=float), n + 1) * envelope
+
+
+def limited(period_mw: np.ndarray, duration_s: float, ramp_s: float, rate_hz: float) -> np.ndarray:
+    """The emission (one period, repeated) for at most ``duration_s``, ending exactly at 0.
+
+    ``floor(duration_s * rate)`` samples, so the waveform never outlasts ``duration_s``; the
+    last ``round(ramp_s * rate)`` steps fall linearly to 0 (the ramp-down, inside the duration),
+    and the final sample is 0, which the card holds when the finite generation ends. This is
+    how emission is bounded by the card, not the host: once written, nothing the host fails to
+    do can make it longer. Shorter than the minimum generation: two zero samples (off).
+    """
+    n = math.floor(duration_s * rate_hz + 1e-9)
+    if n < MIN_SAMPLES:
+        return np.zeros(MIN_SAMPLES)
+    out = np.resize(np.asarray(period_mw, dtype=float), n)
+    steps = min(samples_for(ramp_s, rate_hz), n - 1)
+    if steps:
+        out[n - 1 - steps:] *= np.linspace(1.0, 0.0, steps + 1)
+    out[-1] = 0.0
+    return out
 
 
 def constant(value: float) -> np.ndarray:
