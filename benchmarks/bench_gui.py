@@ -118,15 +118,16 @@ def _request(config: Path, data: Path):  # type: ignore[no-untyped-def]
 
 def run_headless(config: Path, data: Path) -> str:
     """The engine child with a parent that only drains the pipe."""
+    from rigctl.engine.messages import Ready
     from rigctl.engine.remote import EngineProcess
 
     proc = EngineProcess(_request(config, data))
     proc.start()
     folder = ""
     while proc.is_alive() or not proc.closed:
-        for kind, body in proc.poll():
-            if kind == "ready":
-                folder = body["folder"]
+        for msg in proc.poll():
+            if isinstance(msg, Ready):
+                folder = msg.folder
         if not proc.is_alive():
             proc.poll()
             break

@@ -120,6 +120,7 @@ def crossing_to_laser(n_trials: int) -> tuple[np.ndarray, int]:
         cfg = load_rig(str(cfg_path))
         spec = resolve_protocol(None, cfg, str(cfg_path), {
             "n_trials": n_trials, "stim_mode": "closed_loop", "laser_fraction": 1.0,
+            "max_consecutive": n_trials,  # every trial a laser trial: one run of n_trials
             "delays_s": [1.5], "iti_s": 0.1, "sample_s": 0.2, "reward_consumption_s": 0.1,
             "timeout_s": 0.1, "response_window_s": 1.0, "predictor": {"threshold": 0.45},
         })

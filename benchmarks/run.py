@@ -28,7 +28,8 @@ for p in (str(ROOT), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-ORDER = ("latency", "serial", "predictor", "session", "gui", "cohort", "data")
+ORDER = ("latency", "serial", "firmware", "predictor", "session", "gui", "cohort", "power",
+         "data", "sync")
 
 
 def modules(only: set[str] | None) -> list[str]:

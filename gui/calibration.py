@@ -30,12 +30,18 @@ from PyQt5.QtWidgets import (
 
 from gui.devices import DevicePanel
 from gui.forms import ERROR_STYLE
+from gui.wheel import wheel_needs_focus
+from rigctl.engine import messages as m
 
 
 class CalibrationDialog(QDialog):
     """Common steps: plan → run (measure each step) → fit → save."""
 
     kind = "valve"
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        wheel_needs_focus(self)  # the subclasses' fields exist by now
+        super().showEvent(event)
 
     def __init__(self, panel: DevicePanel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -88,7 +94,7 @@ class CalibrationDialog(QDialog):
         panel.message.connect(self.on_message)
 
     # --- subclass hooks ---------------------------------------------------------------------------
-    def command(self) -> tuple[Any, ...]:
+    def command(self) -> m.CalibrateValve | m.CalibrateLaser:
         raise NotImplementedError
 
     def calibrated_laser(self) -> bool:
@@ -119,7 +125,7 @@ class CalibrationDialog(QDialog):
         self.start_button.setEnabled(False)
         self.prompt.setText("opening the rig…")
         self.panel.open_rig(self.calibrated_laser(),
-                            then=lambda: self.panel.run_calibration(*cmd))
+                            then=lambda: self.panel.run_calibration(cmd))
 
     def _set_waiting(self, waiting: bool) -> None:
         self._waiting = waiting
@@ -142,24 +148,23 @@ class CalibrationDialog(QDialog):
         self.measurement.clear()
         self._set_waiting(False)
         self.prompt.setText("running the next step…")
-        self.panel.proc.send("measurement", value)
+        self.panel.proc.send(m.Measurement(value))
 
     def cancel(self) -> None:
         self.panel.cancel()
         self._set_waiting(False)
 
-    def on_message(self, kind: str, body: Any) -> None:
-        op = body.get("op") if isinstance(body, dict) else None
-        if op not in (None, f"calibrate_{self.kind}"):
+    def on_message(self, msg: Any) -> None:
+        if getattr(msg, "op", f"calibrate_{self.kind}") != f"calibrate_{self.kind}":
             return
-        if kind == "progress":
+        if isinstance(msg, m.Progress):
             self.progress.setRange(0, 1000)
-            self.progress.setValue(int(1000 * body["done"] / (body["total"] or 1)))
-        elif kind == "cal_step":
-            self.prompt.setText(self.step_text(body))
+            self.progress.setValue(int(1000 * msg.done / (msg.total or 1)))
+        elif isinstance(msg, m.CalStep):
+            self.prompt.setText(self.step_text(msg.step))
             self._set_waiting(True)
-        elif kind == "op_done":
-            self.record = body["result"]
+        elif isinstance(msg, m.OpDone):
+            self.record = msg.result
             self.prompt.setText("done: check the fit, then save it to the rig config")
             try:
                 self.result.setPlainText(self.describe(self.record))
@@ -167,13 +172,13 @@ class CalibrationDialog(QDialog):
             except Exception as exc:  # noqa: BLE001 - shown, not raised
                 self.error.setText(str(exc))
             self.start_button.setEnabled(True)
-        elif kind == "op_error":
-            self.error.setText(body["message"])
+        elif isinstance(msg, m.OpError):
+            self.error.setText(msg.message)
             self.prompt.setText("")
             self._set_waiting(False)
             self.start_button.setEnabled(True)
-        elif kind == "failed":
-            self.error.setText("; ".join(body["problems"]))
+        elif isinstance(msg, m.Failed):
+            self.error.setText("; ".join(msg.problems))
             self.start_button.setEnabled(True)
 
     def step_text(self, step: dict[str, Any]) -> str:
@@ -236,15 +241,15 @@ class ValveCalibrationDialog(CalibrationDialog):
                                 "enter the water of that step's openings (mg or µL), and "
                                 "empty the tube: the next step starts when you press Enter."))
 
-    def command(self) -> tuple[Any, ...]:
+    def command(self) -> m.CalibrateValve | m.CalibrateLaser:
         from rigctl.config import load_rig
         from rigctl.hardware.manual import check_valve_plan
 
         cfg = load_rig(self.panel.config_path)
         times = check_valve_plan(cfg, self.side.currentText(), _numbers(self.times.text()),
                                  self.openings.value(), self.interval.value())
-        return ("calibrate_valve", self.side.currentText(), times, self.openings.value(),
-                self.interval.value())
+        return m.CalibrateValve(self.side.currentText(), times, self.openings.value(),
+                                self.interval.value())
 
     def parse(self, text: str) -> float:
         from rigctl.hardware.calibration import parse_amount
@@ -297,14 +302,14 @@ class LaserCalibrationDialog(CalibrationDialog):
     def calibrated_laser(self) -> bool:
         return False
 
-    def command(self) -> tuple[Any, ...]:
+    def command(self) -> m.CalibrateValve | m.CalibrateLaser:
         from rigctl.config import load_rig
         from rigctl.hardware.manual import check_laser_plan
 
         cfg = load_rig(self.panel.config_path)
         unit = self.panel.info.get("laser_unit") or "mW"
         cmds = check_laser_plan(cfg, _numbers(self.commands.text()), self.on_s.value(), unit)
-        return ("calibrate_laser", cmds, self.on_s.value())
+        return m.CalibrateLaser(cmds, self.on_s.value())
 
     def parse(self, text: str) -> float:
         from rigctl.hardware.calibration import parse_number

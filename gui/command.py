@@ -37,6 +37,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.exit_after_trials is not None and args.exit_after_trials < 1:
         raise RigctlError(f"--exit-after-trials: must be at least 1 (got {args.exit_after_trials})")
+    from gui.qt_platform import platform_problem
+
+    problem = platform_problem()  # before QApplication, which aborts the process instead
+    if problem:
+        raise RigctlError(problem)
     try:
         from gui.app import run_app
     except ImportError as exc:  # Qt missing or its platform libraries absent

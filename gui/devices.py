@@ -11,6 +11,7 @@ indicators stay live in both cases — from the manual rig, or from the session'
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from PyQt5.QtCore import QTimer, pyqtSignal
@@ -27,6 +28,8 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
+from gui.wheel import wheel_needs_focus
+from rigctl.engine import messages as m
 from rigctl.engine.remote import ManualProcess, ManualRequest
 
 ON_STYLE = "background:#2ecc71; border-radius:9px; border:1px solid #1e8449;"
@@ -60,7 +63,8 @@ class Indicator(QWidget):
 class DevicePanel(QWidget):
     """Manual control of one rig. ``log(kind, text)`` goes to the tab's log pane."""
 
-    message = pyqtSignal(str, object)  # every manual-process message, for dialogs
+    message = pyqtSignal(object)  # every manual-process report (rigctl.engine.messages)
+    rearm_requested = pyqtSignal()  # the operator asks to lift the session's laser latch
 
     def __init__(self, log: Callable[[str, str], None], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -87,6 +91,22 @@ class DevicePanel(QWidget):
         self.state_label = QLabel("closed")
         self.state_label.setWordWrap(True)
         lay.addWidget(self.state_label)
+
+        self.latch_box = QGroupBox("Session laser")
+        latch_l = QHBoxLayout(self.latch_box)
+        self.latch_label = QLabel("armed")
+        self.latch_label.setObjectName("latch_state")
+        self.latch_label.setWordWrap(True)
+        self.rearm_button = QPushButton("Re-arm laser")
+        self.rearm_button.setObjectName("rearm_laser")
+        self.rearm_button.setToolTip("Lift the emergency laser-off latch: laser trials get light "
+                                     "again from their next onset")
+        self.rearm_button.clicked.connect(self.rearm_requested)
+        latch_l.addWidget(self.latch_label, 1)
+        latch_l.addWidget(self.rearm_button)
+        self.latch_box.setVisible(False)
+        self.latched = False
+        lay.addWidget(self.latch_box)
 
         sensors = QGroupBox("Lick sensors (live)")
         sl = QHBoxLayout(sensors)
@@ -140,10 +160,19 @@ class DevicePanel(QWidget):
         laser = QGroupBox("Laser test pulse")
         ll = QFormLayout(laser)
         self.laser_mw = QDoubleSpinBox()
-        self.laser_mw.setRange(0.1, 100)
+        # wide range on purpose: a typed value is never cut to fit; the ceiling check below says
+        # what is wrong instead (Qt would silently turn a typed "40" into 4)
+        self.laser_mw.setRange(0.0, 100000)
         self.laser_mw.setValue(5)
         self.laser_mw.setSuffix(" mW")
         self.laser_mw.setToolTip("Refused above laser.max_power_mw")
+        self.laser_mw.valueChanged.connect(lambda _mw: self._update())
+        self.laser_ceiling_mw: float | None = None
+        self.laser_problem = QLabel("")
+        self.laser_problem.setObjectName("laser_problem")
+        self.laser_problem.setWordWrap(True)
+        self.laser_problem.setStyleSheet("color:#c0392b;")
+        self.laser_problem.hide()
         self.laser_s = QDoubleSpinBox()
         self.laser_s.setRange(0.01, 600)
         self.laser_s.setValue(1)
@@ -153,6 +182,7 @@ class DevicePanel(QWidget):
         self.laser_button.setObjectName("laser_test")
         self.laser_button.clicked.connect(self.laser_pulse)
         ll.addRow("power", self.laser_mw)
+        ll.addRow("", self.laser_problem)
         ll.addRow("duration", self.laser_s)
         ll.addRow("", self.laser_button)
         self.laser_box = laser
@@ -180,6 +210,7 @@ class DevicePanel(QWidget):
         cl.addLayout(prog)
         lay.addWidget(self.controls)
         lay.addStretch(1)
+        wheel_needs_focus(self)
         self._update()
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -193,8 +224,43 @@ class DevicePanel(QWidget):
         self.config_path = path if valid else ""
         self._update()
 
+    def set_laser_ceiling(self, max_power_mw: float | None) -> None:
+        """The rig's ``laser.max_power_mw`` (from the config, then from the opened rig)."""
+        self.laser_ceiling_mw = max_power_mw
+        self._update()
+
+    def laser_pulse_problem(self) -> str:
+        """Why the typed test-pulse power cannot be emitted, or "" (shown under the field)."""
+        mw = self.laser_mw.value()
+        if mw <= 0:
+            return "the power must be above 0 mW"
+        ceiling = self.laser_ceiling_mw
+        if ceiling is not None and mw > ceiling:
+            return (f"{mw:g} mW exceeds this rig's ceiling (laser.max_power_mw = {ceiling:g} mW): "
+                    "refused")
+        return ""
+
     def set_session_running(self, running: bool) -> None:
         self.session_running = running
+        if not running:
+            self.set_latched(False)
+        self._update()
+
+    def set_latched(self, latched: bool, t: float | None = None) -> None:
+        """Show the session's laser latch as the engine reports it (``laser_latch`` messages,
+        ``t``: session time of the press or re-arm)."""
+        if latched and not self.latched:
+            when = f" since t = {t:.1f} s" if t is not None else ""
+            self.latch_label.setText(f"LATCHED OFF{when}")
+            self.latch_label.setToolTip("The emergency laser-off holds the light off until you "
+                                        "re-arm; the session goes on and its laser trials are "
+                                        "recorded as blocked (laser_blocked = 1)")
+            self.latch_label.setStyleSheet("color:#c0392b; font-weight:bold;")
+        elif not latched:
+            when = f" (re-armed at t = {t:.1f} s)" if t is not None else ""
+            self.latch_label.setText(f"armed{when}")
+            self.latch_label.setStyleSheet("color:#117a65;" if t is not None else "")
+        self.latched = latched
         self._update()
 
     def _toggle(self, on: bool) -> None:
@@ -230,7 +296,7 @@ class DevicePanel(QWidget):
         if self.proc is None:
             self._run_after_close()
             return
-        self.proc.send("close")
+        self.proc.send(m.Close())
         self.state_label.setText("closing the rig…")
 
     def _run_after_close(self) -> None:
@@ -241,38 +307,42 @@ class DevicePanel(QWidget):
     def cancel(self) -> None:
         """Stop the operation in progress (its outputs go off); also the laser-off path."""
         if self.proc is not None:
-            self.proc.send("cancel")
+            self.proc.send(m.Cancel())
 
     def shutdown(self, timeout: float = 3.0) -> None:
         """Close at once (window closing): ask the child to close and wait briefly."""
         if self.proc is not None:
-            self.proc.send("close")
+            self.proc.send(m.Close())
             self.proc.join(timeout)
             self.proc.close_pipe()
             self.proc = None
 
     # --- operations -------------------------------------------------------------------------------
-    def _op(self, *cmd: Any) -> None:
+    def _op(self, cmd: m.ManualOp) -> None:
         if not self.connected or self.busy or self.proc is None:
             return
-        self.busy = str(cmd[0])
-        self.proc.send(*cmd)
+        self.busy = cmd.op
+        self.proc.send(cmd)
         self.progress.setRange(0, 0)
         self.progress.setFormat(f"{self.busy}…")
         self._update()
 
     def pulse(self, side: str) -> None:
-        self._op("valve_pulse", side, self.open_ms.value(), self.count.value(),
-                 self.interval.value())
+        self._op(m.ValvePulse(side, self.open_ms.value(), self.count.value(),
+                              self.interval.value()))
 
     def flush(self, side: str) -> None:
-        self._op("flush", side, self.flush_s.value())
+        self._op(m.Flush(side, self.flush_s.value()))
 
     def laser_pulse(self) -> None:
-        self._op("laser_pulse", self.laser_mw.value(), self.laser_s.value())
+        problem = self.laser_pulse_problem()
+        if problem:
+            self.log("error", f"laser test pulse: {problem}")
+            return
+        self._op(m.LaserPulse(self.laser_mw.value(), self.laser_s.value()))
 
-    def run_calibration(self, *cmd: Any) -> None:
-        self._op(*cmd)
+    def run_calibration(self, cmd: m.CalibrateValve | m.CalibrateLaser) -> None:
+        self._op(cmd)
 
     def set_sensor(self, side: str, on: bool) -> None:
         if side in self.indicators:
@@ -284,12 +354,12 @@ class DevicePanel(QWidget):
         if proc is None:
             self.timer.stop()
             return
-        for kind, body in proc.poll():
-            self._handle(kind, body)
-            self.message.emit(kind, body)
+        for msg in proc.poll():
+            self._handle(msg)
+            self.message.emit(msg)
         if proc.closed or not proc.is_alive():
-            for kind, body in proc.poll():
-                self._handle(kind, body)
+            for msg in proc.poll():
+                self._handle(msg)
             if not proc.is_alive():
                 proc.join(0.1)
                 self.proc = None
@@ -304,58 +374,56 @@ class DevicePanel(QWidget):
                 self._update()
                 self._run_after_close()
 
-    def _handle(self, kind: str, body: Any) -> None:
-        if kind == "manual_ready":
-            self.info = dict(body)
-            limits = ""
-            if body.get("has_laser"):
-                limits = (f"; laser ≤ {body['max_power_mw']:g} mW, ≤ {body['max_on_s']:g} s"
-                          + ("" if body.get("calibrated_laser", True)
-                             else " (uncalibrated, for calibration)"))
-                self.laser_mw.setMaximum(float(body["max_power_mw"]) * 2)
-            self.state_label.setText(f"open: {body['rig']}{limits}")
-            self.connect_button.blockSignals(True)
-            self.connect_button.setChecked(True)
-            self.connect_button.blockSignals(False)
-            self.log("session", f"rig opened for manual control ({body['rig']})")
-            callbacks, self._after_ready = self._after_ready, []
-            for cb in callbacks:
-                cb()
-        elif kind == "failed":
-            for line in body["problems"]:
-                self.log("error", line)
-            self.state_label.setText("could not open the rig: " + "; ".join(body["problems"]))
-        elif kind == "input":
-            _t, name, value = body
-            if name.startswith("lick_"):
-                self.set_sensor(name.removeprefix("lick_"), bool(value))
-        elif kind == "event":
-            t, k, name, value = body
-            if k in ("interlock", "error", "warning"):
-                self.log(k, f"{name}: {value}")
-            elif k == "output" and not name.startswith("cue"):
-                self.log("output", f"{name} {value}")
-        elif kind == "progress":
-            total = float(body["total"]) or 1.0
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(1000 * min(1.0, float(body["done"]) / total)))
-            self.progress.setFormat(f"{body['op']}: {body['done']:g}/{body['total']:g}")
-        elif kind == "op_done":
-            self.busy = ""
-            self.progress.setRange(0, 1)
-            self.progress.setValue(1)
-            self.progress.setFormat(f"{body['op']}: done")
-            self.log("session", f"{body['op']} done: {_short(body['result'])}")
-        elif kind == "op_error":
-            self.busy = ""
-            self.progress.setRange(0, 1)
-            self.progress.setValue(0)
-            self.progress.setFormat(f"{body['op']}: refused")
-            self.log("error", f"{body['op']}: {body['message']}")
-        elif kind == "closed":
-            for f in body.get("failures", []):
-                self.log("error", f"turning off failed: {f}")
-            self.log("session", "manual rig closed (outputs off)")
+    def _handle(self, msg: Any) -> None:
+        match msg:
+            case m.ManualReady():
+                self.info = asdict(msg)
+                limits = ""
+                if msg.has_laser and msg.max_power_mw is not None:
+                    limits = (f"; laser ≤ {msg.max_power_mw:g} mW, ≤ {msg.max_on_s:g} s"
+                              + ("" if msg.calibrated_laser
+                                 else " (uncalibrated, for calibration)"))
+                    self.set_laser_ceiling(float(msg.max_power_mw))
+                self.state_label.setText(f"open: {msg.rig}{limits}")
+                self.connect_button.blockSignals(True)
+                self.connect_button.setChecked(True)
+                self.connect_button.blockSignals(False)
+                self.log("session", f"rig opened for manual control ({msg.rig})")
+                callbacks, self._after_ready = self._after_ready, []
+                for cb in callbacks:
+                    cb()
+            case m.Failed(problems):
+                for line in problems:
+                    self.log("error", line)
+                self.state_label.setText("could not open the rig: " + "; ".join(problems))
+            case m.Input(_t, name, value):
+                if name.startswith("lick_"):
+                    self.set_sensor(name.removeprefix("lick_"), bool(value))
+            case m.Event(_t, k, name, value):
+                if k in ("interlock", "error", "warning"):
+                    self.log(k, f"{name}: {value}")
+                elif k == "output" and not name.startswith("cue"):
+                    self.log("output", f"{name} {value}")
+            case m.Progress(op, done, total):
+                self.progress.setRange(0, 1000)
+                self.progress.setValue(int(1000 * min(1.0, float(done) / (float(total) or 1.0))))
+                self.progress.setFormat(f"{op}: {done:g}/{total:g}")
+            case m.OpDone(op, result):
+                self.busy = ""
+                self.progress.setRange(0, 1)
+                self.progress.setValue(1)
+                self.progress.setFormat(f"{op}: done")
+                self.log("session", f"{op} done: {_short(result)}")
+            case m.OpError(op, message):
+                self.busy = ""
+                self.progress.setRange(0, 1)
+                self.progress.setValue(0)
+                self.progress.setFormat(f"{op}: refused")
+                self.log("error", f"{op}: {message}")
+            case m.Closed(failures):
+                for f in failures:
+                    self.log("error", f"turning off failed: {f}")
+                self.log("session", "manual rig closed (outputs off)")
         self._update()
 
     def _update(self) -> None:
@@ -367,14 +435,19 @@ class DevicePanel(QWidget):
         for side, buttons in self.valve_buttons.items():
             for b in buttons.values():
                 b.setEnabled(enabled and side in self.info.get("sides", []))
+        problem = self.laser_pulse_problem()
+        self.laser_problem.setText(problem)
+        self.laser_problem.setVisible(bool(problem))
         self.laser_button.setEnabled(enabled and bool(self.info.get("has_laser"))
-                                     and self.info.get("calibrated_laser", True))
+                                     and self.info.get("calibrated_laser", True) and not problem)
         for w in (self.open_ms, self.count, self.interval, self.flush_s, self.laser_mw,
                   self.laser_s):
             w.setEnabled(not self.session_running)
         self.cal_valve.setEnabled(can_open and not self.busy)
         self.cal_laser.setEnabled(can_open and not self.busy)
         self.cancel_button.setEnabled(bool(self.busy))
+        self.latch_box.setVisible(self.session_running)
+        self.rearm_button.setEnabled(self.session_running and self.latched)
         if self.session_running:
             self.state_label.setText("a session is running: manual control is disabled "
                                      "(the emergency laser-off stays available)")

@@ -21,6 +21,7 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtGui import QColor, QFont
 from PyQt5.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
+from rigctl.engine import messages as m
 from rigctl.engine.remote import SIGNAL_COLUMNS
 
 WINDOW_S = 30.0
@@ -55,6 +56,7 @@ class SessionState:
     licks: list[tuple[int, float, str]] = field(default_factory=list)  # trial, t, side
     epochs: list[list[Any]] = field(default_factory=list)  # [t_on, t_off|None, sham]
     sensors: dict[str, bool] = field(default_factory=dict)
+    ended: str = ""  # the final status once the session has ended ("" while it runs)
 
     def now(self) -> float:
         """Engine time now: the last stamp, advanced by the wall clock on a rig."""
@@ -150,10 +152,14 @@ class StatusStrip(QWidget):
         self.values["laser"].setText(f"{pct(acc['laser'])}")
         self.values["laser"].setToolTip(f"{acc['n_laser']} scored laser trials")
         self.values["rolling"].setText(pct(acc["rolling"]))
-        self.values["state"].setText(s.state)
         now = s.now()
-        self.values["in_state"].setText(f"{max(0.0, now - s.state_since):.1f} s"
-                                        if s.state != "—" else "—")
+        if s.ended:  # the last state is history: say the session is over, not "in iti 812 s"
+            self.values["state"].setText("ended")
+            self.values["in_state"].setText(s.ended)
+        else:
+            self.values["state"].setText(s.state)
+            self.values["in_state"].setText(f"{max(0.0, now - s.state_since):.1f} s"
+                                            if s.state != "—" else "—")
         self.values["clock"].setText(_hms(now))
 
     def clear(self) -> None:
@@ -471,19 +477,23 @@ class LiveView(QWidget):
         self.licks.reset()
         self.status.clear()
 
-    def on_message(self, kind: str, body: Any) -> None:
+    def on_message(self, msg: Any) -> None:
+        """Store what a report (:mod:`rigctl.engine.messages`) says; drawing is ``refresh``."""
         s = self.state
-        if kind == "event":
-            s.on_event(*body)
-        elif kind == "trial":
-            s.trials.append(body["record"])
-            n = body["progress"].get("n_trials")
-            if n:
-                s.n_trials = int(n)
-        elif kind == "signal":
-            self.signal.add(body)
-        elif kind == "clock":
-            s.clock, s.clock_received = float(body), time.monotonic()
+        match msg:
+            case m.Event(t, kind, name, value):
+                s.on_event(t, kind, name, value)
+            case m.Trial(record, progress):
+                s.trials.append(record)
+                n = progress.get("n_trials")
+                if n:
+                    s.n_trials = int(n)
+            case m.Signal(rows):
+                self.signal.add(rows)
+            case m.Clock(t):
+                s.clock, s.clock_received = float(t), time.monotonic()
+            case m.Ended(status) | m.Crashed(status=status):
+                s.ended = status or "ended"
 
     def refresh(self, running: bool) -> None:
         s = self.state

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from gui.calibration import LaserCalibrationDialog, ValveCalibrationDialog
 from gui.devices import DevicePanel
 from gui.live import LiveView
 from gui.setup import SetupPanel
+from rigctl.engine import messages as m
 from rigctl.engine.remote import EngineProcess
 
 PUMP_MS = 30
@@ -161,6 +163,7 @@ class RigTab(QWidget):
         self.setup.changed.connect(self._update)
         self.setup.config_loaded.connect(self._config_loaded)
         self.setup.apply_button.clicked.connect(self.apply_params)
+        self.devices.rearm_requested.connect(self.rearm_laser)
         self.devices.cal_valve.clicked.connect(lambda: ValveCalibrationDialog(
             self.devices, self).show())
         self.devices.cal_laser.clicked.connect(lambda: LaserCalibrationDialog(
@@ -199,9 +202,10 @@ class RigTab(QWidget):
         self.stop_button.setObjectName("stop")
         self.laser_off_button = QPushButton("EMERGENCY LASER OFF")
         self.laser_off_button.setObjectName("laser_off")
-        self.laser_off_button.setToolTip("Always available: ends the session through the engine "
-                                         "(laser off at once, no ramp) or cancels a manual "
-                                         "laser pulse")
+        self.laser_off_button.setToolTip("Always available: latches the session's laser off at "
+                                         "once (no ramp; the session goes on, re-arm in the "
+                                         "Devices tab) or cancels a manual laser pulse. Stop… "
+                                         "ends the session.")
         self.laser_off_button.setStyleSheet(
             "QPushButton {background:#c0392b; color:white; font-weight:bold; padding:6px 14px;}")
         for b in (self.start_button, self.pause_button, self.stop_button):
@@ -209,6 +213,10 @@ class RigTab(QWidget):
             b.setMinimumHeight(30)
             row.addWidget(b)
         row.addSpacing(20)
+        self.latch_banner = QLabel("")
+        self.latch_banner.setObjectName("latch_banner")
+        self.latch_banner.setStyleSheet("color:#c0392b; font-weight:bold;")
+        row.addWidget(self.latch_banner)
         row.addWidget(self.laser_off_button)
         self.start_button.clicked.connect(self.start)
         self.pause_button.toggled.connect(self.pause)
@@ -242,6 +250,8 @@ class RigTab(QWidget):
     def _config_loaded(self, cfg: Any) -> None:
         self.title.setText(cfg.name if cfg is not None else "invalid config")
         self.devices.set_config(self.setup.config_path, cfg is not None)
+        laser = getattr(cfg, "laser", None)
+        self.devices.set_laser_ceiling(laser.max_power_mw if laser is not None else None)
         if cfg is None:
             for line in self.setup.problem_lines():
                 self.log("error", html.unescape(line.replace("<b>", "").replace("</b>", "")))
@@ -327,17 +337,29 @@ class RigTab(QWidget):
             self._set_phase(ENDING)
 
     def emergency_laser_off(self) -> None:
-        """Laser off now, whatever is running: through the engine, or by cancelling a manual
-        operation. Never asks."""
+        """Laser off now, whatever is running: latched off through the engine (the session goes
+        on; re-arm in the Devices tab), or by cancelling a manual operation. Never asks."""
         if self.engine is not None and self.phase != IDLE:
-            self.engine.laser_off("emergency laser off (operator)")
-            self.log("interlock", "EMERGENCY LASER OFF: session ends now, laser off")
-            self._set_phase(ENDING)
+            self.engine.laser_off("operator, GUI")
+            self.log("interlock", "EMERGENCY LASER OFF pressed: laser latched off, the session "
+                                  "goes on without light (re-arm in the Devices tab)")
+            self.latch_banner.setText("LASER LATCHED OFF")
         elif self.devices.proc is not None:
             self.devices.cancel()
             self.log("interlock", "EMERGENCY LASER OFF: manual operation cancelled, laser off")
         else:
             self.log("interlock", "laser off: nothing is running on this rig")
+
+    def rearm_laser(self) -> None:
+        """Lift the session's laser latch, after asking (laser trials get light again)."""
+        if self.engine is None or self.phase == IDLE:
+            return
+        if not self.confirm("Re-arm the laser?",
+                            f"Re-arm the laser on {self.rig_name}?\n\nLaser trials get light "
+                            "again from their next onset."):
+            return
+        self.engine.rearm_laser("operator, GUI device panel")
+        self.log("interlock", "laser re-arm requested")
 
     def apply_params(self) -> None:
         """Send the edited parameters to the running session (from the next trial)."""
@@ -363,11 +385,11 @@ class RigTab(QWidget):
         if engine is None:
             self.pump_timer.stop()
             return
-        for kind, body in engine.poll():
-            self.handle(kind, body)
+        for msg in engine.poll():
+            self.handle(msg)
         if not engine.is_alive():
-            for kind, body in engine.poll():
-                self.handle(kind, body)
+            for msg in engine.poll():
+                self.handle(msg)
             engine.join(0.1)
             if self.ended is None and not self.start_failed:
                 code = engine.exitcode
@@ -375,84 +397,90 @@ class RigTab(QWidget):
                                   f"(exit code {code}); the session folder says what was kept")
                 self.set_status(f"engine process ended (exit code {code})")
             self.engine = None
+            self.latch_banner.setText("")
             self.pump_timer.stop()
             self.refresh_timer.stop()
             self.live.refresh(False)
             self._set_phase(IDLE)
 
-    def handle(self, kind: str, body: Any) -> None:
-        self.live.on_message(kind, body)
-        if kind == "ready":
-            self.ready = dict(body)
-            self.ready["params"] = dict(self.started_params)
-            self.live.reset(body)
-            self.refresh_timer.start()
-            self._set_phase(RUNNING if self.phase == STARTING else self.phase)
-            self.set_status(f"running — {body['folder']}")
-            self.log("session", f"session started: {body['folder']} (seed {body['seed']})")
-        elif kind == "event":
-            t, k, name, value = body
-            if name.startswith("lick_") and k == "input":
-                self.devices.set_sensor(name.removeprefix("lick_"), value not in ("0", "0.0"))
-            if k in LOG_KINDS:
-                self.log(k, f"{name} {value}".strip(), t)
-                if k == "session" and name in ("paused", "resumed"):
-                    self.set_status(f"{name} — {self.ready.get('folder', '')}")
-        elif kind == "trial":
-            rec = body["record"]
-            self.n_trials = int(rec["trial"])
-            rt = rec.get("reaction_time_s")
-            rt_txt = f", RT {rt:.2f} s" if isinstance(rt, (int, float)) else ""
-            laser = (f", laser {rec['laser_power_mw']:g} mW"
-                     if rec.get("laser_onset_s") is not None else "")
-            self.log("trial", f"trial {rec['trial']} {rec['trial_type']} delay "
-                              f"{rec['delay_s']:g} s: {rec['outcome']}{rt_txt}{laser}",
-                     rec.get("end_s"))
-            self.trial_arrived.emit(self.n_trials)
-        elif kind == "params_result":
-            changes = self.pending_params.pop(body["id"], {})
-            if body["problems"]:
-                self.setup.form.show_external(body["problems"])  # type: ignore[union-attr]
-                self.setup.apply_status.setText("refused: " + "; ".join(body["problems"]))
-                self.setup.apply_status.setStyleSheet("color:#c0392b;")
-                self.log("error", "parameter change refused: " + "; ".join(body["problems"]))
-            else:
-                self.ready.setdefault("params", {}).update(changes)
-                self.setup.apply_status.setText("accepted: applies from the next trial ("
-                                                + ", ".join(changes) + ")")
-                self.setup.apply_status.setStyleSheet("color:#117a65;")
-                self.log("gui", "parameter change accepted: " + ", ".join(
-                    f"{k}={v}" for k, v in changes.items()))
-        elif kind == "failed":
-            self.start_failed = True
-            problems = body["problems"]
-            self.set_status("could not start: " + problems[0])
-            for p in problems:
-                self.log("error", p)
-            if self.setup.form is not None:
-                self.setup.form.show_external(problems)
-        elif kind == "crashed":
-            self.log("error", f"session crashed: {body['message']} (outputs off, status "
-                              f"{body['status']})")
-            self.ended = {"status": body["status"], "reason": body["message"], "n_trials":
-                          self.n_trials, "folder": body["folder"]}
-            self.summary_view.show_end(self.ended)
-            self.set_status(f"crashed: {body['message']}")
-        elif kind == "ended":
-            self.ended = dict(body)
-            reason = f" ({body['reason']})" if body["reason"] else ""
-            self.set_status(f"{body['status']}{reason} — {body['n_trials']} trials — "
-                                f"{body['folder']}")
-            self.log("session", f"session {body['status']}{reason}: {body['n_trials']} trials")
-            self.summary_view.show_end(self.ended)
-            self._set_phase(ENDING)
-        elif kind == "summary":
-            self.summary = dict(body)
-            self.summary_view.show_summary(body)
-            self.log("session", "summary: " + (body.get("figure") or body.get("figure_error")
-                                               or "no figure"))
-        elif kind == "dropped":
-            pass  # signal rows dropped while the window was busy; the data on disk are whole
+    def handle(self, msg: Any) -> None:
+        """One report from the engine (a :mod:`rigctl.engine.messages` dataclass)."""
+        self.live.on_message(msg)
+        match msg:
+            case m.Ready():
+                self.ready = asdict(msg)
+                self.ready["params"] = dict(self.started_params)
+                self.live.reset(self.ready)
+                self.refresh_timer.start()
+                self._set_phase(RUNNING if self.phase == STARTING else self.phase)
+                self.set_status(f"running — {msg.folder}")
+                self.log("session", f"session started: {msg.folder} (seed {msg.seed})")
+            case m.Event(t, k, name, value):
+                if name.startswith("lick_") and k == "input":
+                    self.devices.set_sensor(name.removeprefix("lick_"),
+                                            value not in ("0", "0.0"))
+                if k in LOG_KINDS:
+                    self.log(k, f"{name} {value}".strip(), t)
+                    if k == "session" and name in ("paused", "resumed"):
+                        self.set_status(f"{name} — {self.ready.get('folder', '')}")
+            case m.Trial(rec):
+                self.n_trials = int(rec["trial"])
+                rt = rec.get("reaction_time_s")
+                rt_txt = f", RT {rt:.2f} s" if isinstance(rt, (int, float)) else ""
+                laser = (f", laser {rec['laser_power_mw']:g} mW"
+                         if rec.get("laser_onset_s") is not None else "")
+                if rec.get("laser_blocked"):
+                    laser += ", light blocked (laser latched off)"
+                self.log("trial", f"trial {rec['trial']} {rec['trial_type']} delay "
+                                  f"{rec['delay_s']:g} s: {rec['outcome']}{rt_txt}{laser}",
+                         rec.get("end_s"))
+                self.trial_arrived.emit(self.n_trials)
+            case m.LaserLatch(latched, t):
+                self.devices.set_latched(latched, t)
+                self.latch_banner.setText("LASER LATCHED OFF" if latched else "")
+            case m.ParamsResult(rid, problems):
+                changes = self.pending_params.pop(rid, {})
+                if problems:
+                    self.setup.form.show_external(problems)  # type: ignore[union-attr]
+                    self.setup.apply_status.setText("refused: " + "; ".join(problems))
+                    self.setup.apply_status.setStyleSheet("color:#c0392b;")
+                    self.log("error", "parameter change refused: " + "; ".join(problems))
+                else:
+                    self.ready.setdefault("params", {}).update(changes)
+                    self.setup.apply_status.setText("accepted: applies from the next trial ("
+                                                    + ", ".join(changes) + ")")
+                    self.setup.apply_status.setStyleSheet("color:#117a65;")
+                    self.log("gui", "parameter change accepted: " + ", ".join(
+                        f"{k}={v}" for k, v in changes.items()))
+            case m.Failed(problems):
+                self.start_failed = True
+                self.set_status("could not start: " + problems[0])
+                for p in problems:
+                    self.log("error", p)
+                if self.setup.form is not None:
+                    self.setup.form.show_external(problems)
+            case m.Crashed():
+                self.log("error", f"session crashed: {msg.message} (outputs off, status "
+                                  f"{msg.status})")
+                self.ended = {"status": msg.status, "reason": msg.message, "n_trials":
+                              self.n_trials, "folder": msg.folder}
+                self.summary_view.show_end(self.ended)
+                self.set_status(f"crashed: {msg.message}")
+            case m.Ended():
+                self.ended = asdict(msg)
+                reason = f" ({msg.reason})" if msg.reason else ""
+                self.set_status(f"{msg.status}{reason} — {msg.n_trials} trials — "
+                                f"{msg.folder}")
+                self.log("session", f"session {msg.status}{reason}: {msg.n_trials} trials")
+                self.summary_view.show_end(self.ended)
+                self._set_phase(ENDING)
+            case m.Summary():
+                self.summary = asdict(msg)
+                self.summary_view.show_summary(self.summary)
+                self.log("session", "summary: " + (msg.figure or msg.figure_error
+                                                   or "no figure"))
+            case _:
+                pass  # signal, clock, dropped: the live view's (the data on disk are whole)
 
     # --- closing ----------------------------------------------------------------------------------
     def shutdown(self) -> None:

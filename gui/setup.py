@@ -31,6 +31,7 @@ from PyQt5.QtWidgets import (
 )
 
 from gui.forms import ERROR_STYLE, ParamForm
+from gui.wheel import wheel_needs_focus
 from rigctl.config.loading import format_validation_error
 from rigctl.config.rig import RigConfig
 from rigctl.config.subject import Subject
@@ -176,6 +177,7 @@ class SetupPanel(QWidget):
         lay.addWidget(self.params_box)
         lay.addStretch(1)
         self.setMinimumWidth(380)
+        wheel_needs_focus(self)
 
     # --- config -----------------------------------------------------------------------------------
     def _browse_config(self) -> None:
@@ -298,6 +300,7 @@ class SetupPanel(QWidget):
         if form is not None:
             self.params_layout.insertWidget(0, form)
             form.changed.connect(self._edited)
+            wheel_needs_focus(form)
 
     # --- subject ----------------------------------------------------------------------------------
     def subject(self) -> dict[str, Any]:
@@ -315,6 +318,9 @@ class SetupPanel(QWidget):
     def _edited(self, *_: Any) -> None:
         if self._loading:
             return
+        if self.apply_status.text().startswith("refused"):  # an edit answers a refusal
+            self.apply_status.setText("")
+            self.apply_status.setStyleSheet("")
         sp = self.subject_problems()
         self.subject_error.setText("\n".join(p.split(": ", 1)[-1] for p in sp))
         self.subject_error.setVisible(bool(sp))

@@ -1,5 +1,5 @@
 """``python -m rigctl`` is the ``rigctl`` command (useful where scripts are not on PATH)."""
 
-from rigctl.cli import main
+from rigctl.entry import run
 
-raise SystemExit(main())
+raise SystemExit(run())

@@ -2,8 +2,17 @@
 
 Each sub-command lives in its own module under :mod:`rigctl.commands` (``NAME``, ``HELP``,
 ``register(parser)``, ``run(args) -> int``) and is found there, so adding a command touches no
-other file. Every user error ends as ``rigctl: error: ...`` lines on stderr with exit code 2 (no
-traceback); a traceback means a bug in rigctl.
+other file. Every user error ends as ``rigctl: error: ...`` lines on stderr (no traceback) with
+the exit code of its kind (:mod:`rigctl.errors`: 2 for a config or usage error, 3 for a device);
+a traceback means a bug in rigctl.
+
+Ctrl-C while rigctl starts (imports, loading, opening devices: the first second or more) must not
+print a KeyboardInterrupt traceback from wherever the interpreter happened to be. So from the
+first line of the process entry (:mod:`rigctl.entry`), SIGINT only sets a flag
+(:class:`~rigctl.interrupt.StartupInterrupt`); a command that
+declares ``HANDLES_STARTUP_INTERRUPT`` checks the flag at its own safe points and installs its own
+handler (``rigctl run`` does); for every other command Python's usual Ctrl-C is restored just
+before it runs, so prompts and long exports stay interruptible.
 """
 
 from __future__ import annotations
@@ -20,9 +29,8 @@ from collections.abc import Sequence
 
 import rigctl.commands
 from rigctl import __version__
-from rigctl.errors import RigctlError
-
-EXIT_USAGE = 2
+from rigctl.errors import EXIT_ABORTED, EXIT_USAGE, RigctlError
+from rigctl.interrupt import StartupInterrupt
 
 
 def _commands() -> dict[str, object]:
@@ -69,13 +77,35 @@ def _parser(commands: dict[str, object]) -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, interrupt: StartupInterrupt | None = None) -> int:
+    """Run the command line ``argv``; ``interrupt`` is the guard the process entry installed
+    (:mod:`rigctl.entry`), else one is installed here."""
+    if interrupt is None:
+        interrupt = StartupInterrupt()
+        interrupt.install()
+    try:
+        return _main(argv, interrupt)
+    except KeyboardInterrupt:
+        print("rigctl: interrupted", file=sys.stderr)
+        return EXIT_ABORTED
+    finally:
+        interrupt.restore()
+
+
+def _main(argv: Sequence[str] | None, interrupt: StartupInterrupt) -> int:
     commands = _commands()
     args = _parser(commands).parse_args(argv)
+    if interrupt.requested:
+        raise KeyboardInterrupt
+    module = commands[args.command]
+    if getattr(module, "HANDLES_STARTUP_INTERRUPT", False):
+        args.startup_interrupt = interrupt
+    else:
+        interrupt.restore()
     if not logging.getLogger().handlers:  # device warnings (garbage lines...) as one-liners
         logging.basicConfig(format="rigctl: warning: %(message)s", level=logging.WARNING)
     try:
-        return int(commands[args.command].run(args))  # type: ignore[attr-defined]
+        return int(module.run(args))  # type: ignore[attr-defined]
     except BrokenPipeError:  # `rigctl check ... | head`
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the exit-time flush
@@ -83,10 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RigctlError as exc:
         for line in str(exc).split("\n"):
             print(f"rigctl: error: {line}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("rigctl: interrupted", file=sys.stderr)
-        return 1
+        return int(getattr(exc, "exit_code", EXIT_USAGE))
 
 
 if __name__ == "__main__":

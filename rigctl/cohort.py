@@ -3,13 +3,15 @@
 This is how a scientist asks, before any surgery, whether a protocol can detect the effect: every
 simulated session is run and saved exactly like a real one (so the same loaders and figures
 apply), then accuracy is summarised per mouse and per group with 95% confidence intervals across
-mice (Student t on the per-mouse accuracies: the mouse, not the trial, is the replicate).
+mice (the mouse, not the trial, is the replicate): :func:`rigctl.stats.across_mice_interval`, a
+scipy t interval on the logit scale that stays within [0, 1] and is left empty (with a note) when
+a group has too few mice to say how much mice differ. Whether a cohort of a given size can detect
+an effect at all is ``rigctl power``'s question (:mod:`rigctl.power`).
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -20,19 +22,12 @@ import numpy as np
 import pandas as pd
 
 from rigctl.errors import RigctlError
+from rigctl.stats import MIN_MICE_FOR_INTERVAL, across_mice_interval
 
-# Two-sided 95% Student t quantiles for 1..30 degrees of freedom (no scipy at run time).
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 SUMMARY_COLUMNS = ("genotype", "treatment", "stim_mode", "delay_s", "trial_type", "n_mice",
                    "n_trials", "accuracy", "ci_low", "ci_high")
-
-
-def t975(df: int) -> float:
-    if df < 1:
-        return math.nan
-    return _T975[df - 1] if df <= len(_T975) else 1.96 + 2.4 / df
+TOO_FEW_MICE = (f"intervals need at least {MIN_MICE_FOR_INTERVAL} mice per group; groups with "
+                "fewer show n/a")
 
 
 @dataclass(frozen=True)
@@ -146,21 +141,24 @@ def per_mouse_table(folders: Sequence[str | Path]) -> pd.DataFrame:
                 "subject": subj["id"], "genotype": subj["genotype"],
                 "treatment": subj["treatment"], "stim_mode": mode, "delay_s": float(delay),
                 "trial_type": ttype, "n_trials": len(g),
+                "n_correct": int(g["correct"].astype(int).sum()),
                 "accuracy": float(g["correct"].astype(float).mean()), "session": str(folder),
             })
     return pd.DataFrame(rows)
 
 
 def summarise(per_mouse: pd.DataFrame) -> pd.DataFrame:
-    """Group means with 95% t confidence intervals across mice."""
+    """Group means of the per-mouse accuracies with 95% intervals across mice (NaN, i.e. no
+    interval, for groups of fewer than MIN_MICE_FOR_INTERVAL mice)."""
     keys = ["genotype", "treatment", "stim_mode", "delay_s", "trial_type"]
     out = []
     for key, g in per_mouse.groupby(keys, sort=True):
-        acc = g["accuracy"].to_numpy(float)
-        n = len(acc)
-        mean = float(acc.mean())
-        half = t975(n - 1) * float(acc.std(ddof=1)) / math.sqrt(n) if n > 1 else math.nan
-        out.append({**dict(zip(keys, key, strict=True)), "n_mice": n,
-                    "n_trials": int(g["n_trials"].sum()), "accuracy": round(mean, 4),
-                    "ci_low": round(mean - half, 4), "ci_high": round(mean + half, 4)})
+        n_trials = g["n_trials"].to_numpy(int)
+        k = (g["n_correct"].to_numpy(int) if "n_correct" in g
+             else np.rint(g["accuracy"].to_numpy(float) * n_trials))
+        lo, hi = across_mice_interval(k, n_trials)
+        out.append({**dict(zip(keys, key, strict=True)), "n_mice": len(g),
+                    "n_trials": int(n_trials.sum()),
+                    "accuracy": round(float(g["accuracy"].mean()), 4),
+                    "ci_low": round(lo, 4), "ci_high": round(hi, 4)})
     return pd.DataFrame(out, columns=list(SUMMARY_COLUMNS))

@@ -7,9 +7,17 @@ field or device and says what to do. Anything else is a bug and keeps its traceb
 
 from __future__ import annotations
 
+#: Exit codes of the ``rigctl`` command (README, "Running sessions").
+EXIT_OK = 0  #: the command did what was asked (a session ran to its end)
+EXIT_ABORTED = 1  #: a session was stopped (Ctrl-C, SIGTERM, operator) or did not complete
+EXIT_USAGE = 2  #: bad config, protocol, parameter or command line; nothing was run
+EXIT_DEVICE = 3  #: a device failed, vanished or could not be opened
+
 
 class RigctlError(Exception):
     """A problem the user can fix: bad config, bad parameter, missing device, unwritable disk."""
+
+    exit_code = EXIT_USAGE
 
 
 class ConfigError(RigctlError):
@@ -22,7 +30,12 @@ class ConfigError(RigctlError):
 
 
 class DeviceError(RigctlError):
-    """A device failed, vanished or answered with an error; the message names the device."""
+    """A device failed, vanished or answered with an error; the message names the device.
+
+    Its own exit code (3), so a script can tell a hardware fault from a typo in a config.
+    """
+
+    exit_code = EXIT_DEVICE
 
 
 class InterlockError(RigctlError):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from rigctl.config.rig import LaserConfig
 from rigctl.errors import DeviceError
 from rigctl.hardware.interfaces import (
@@ -19,6 +21,7 @@ from rigctl.hardware.interfaces import (
 )
 from rigctl.hardware.registry import BuildContext
 from sim_backend.devices import SimCue, SimLaser, SimValve
+from sim_backend.microscope import MicroscopeLine, SimMicroscope
 from sim_backend.mouse import SimMouse
 from sim_backend.settings import SimSettings
 from sim_backend.world import SimWorld
@@ -31,6 +34,11 @@ class SimDevice(Device):
     def __init__(self, name: str, settings: SimSettings, ctx: BuildContext) -> None:
         self.name = name
         self.world = SimWorld(ctx.clock, settings, SimMouse(ctx.subject, settings.mouse, ctx.seed))
+        self.microscope: SimMicroscope | None = None
+        self._readback: dict[str, str] = {}  # output role -> input role wired to it
+        if settings.microscope is not None:  # its own seed stream: the mouse's is untouched
+            seed = np.random.SeedSequence(ctx.seed.entropy, spawn_key=(*ctx.seed.spawn_key, 7))
+            self.microscope = SimMicroscope(settings.microscope, ctx.clock, seed)
 
     def valve(self, channel: str, role: str, nominal_ul: Callable[[float], float]) -> ValveDriver:
         side = role.removeprefix("valve_")
@@ -39,11 +47,19 @@ class SimDevice(Device):
         return SimValve(self.world, side, nominal_ul)
 
     def digital_input(self, channel: str, role: str) -> None:
+        if role.endswith("_readback"):  # an input wired to a sync line (`rigctl sync-test`)
+            self._readback[role.removesuffix("_readback")] = role
+            return
         if role not in ("lick_left", "lick_right"):
             raise DeviceError(f"device {self.name!r}: the simulated mouse has no input {role!r}")
 
     def digital_output(self, channel: str, role: str) -> DigitalOutputDriver:
-        return SimCue(self.world, role.removeprefix("cue_"))
+        cue: DigitalOutputDriver = SimCue(self.world, role.removeprefix("cue_"))
+        if role.startswith("sync"):
+            cue = _Wired(cue, self.world, self._readback, role)
+        if role == "sync" and self.microscope is not None:
+            return MicroscopeLine(cue, self.microscope, self.world.clock)
+        return cue
 
     def laser(self, channel: str, cfg: LaserConfig) -> LaserDriver:
         return SimLaser(self.world)
@@ -58,6 +74,26 @@ class SimDevice(Device):
 
     def event_source(self) -> EventSource:
         return self.world
+
+    def close(self) -> None:
+        if self.microscope is not None:
+            self.microscope.save()  # the rig closes devices with every error suppressed
+
+
+class _Wired(DigitalOutputDriver):
+    """A sync output whose edges reach an input wired to it, if the config has one."""
+
+    def __init__(self, inner: DigitalOutputDriver, world: SimWorld, readback: dict[str, str],
+                 role: str) -> None:
+        self.inner, self.world, self.readback, self.role = inner, world, readback, role
+        self.level = False
+
+    def set(self, level: bool) -> None:
+        self.inner.set(level)
+        wired = self.readback.get(self.role)
+        if wired is not None and level != self.level:
+            self.world.schedule_input(self.world.clock.now(), wired, 1.0 if level else 0.0)
+        self.level = level
 
 
 def open(name: str, settings: SimSettings, ctx: BuildContext) -> SimDevice:  # noqa: A001

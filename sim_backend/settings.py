@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sim_backend.microscope import MicroscopeSettings
+
 
 class MouseSettings(BaseModel):
     """Behaviour and working memory of the simulated mouse."""
@@ -53,4 +55,7 @@ class SimSettings(BaseModel):
     )
     max_chunk_samples: int | None = Field(
         None, ge=1, description="Cap on signal chunks in virtual time; 1 steps every millisecond"
+    )
+    microscope: MicroscopeSettings | None = Field(
+        None, description="A simulated microscope on the sync line (sim_backend/microscope.py)"
     )

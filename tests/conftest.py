@@ -1,13 +1,29 @@
-"""Shared fixtures: the shipped simulated rig, variants of it, and a session runner."""
+"""Shared fixtures: the shipped simulated rig, variants of it, and a session runner.
+
+Hypothesis profiles. ``ci`` (the default) is derandomised and keeps no example database, so the
+same commit draws the same examples on every machine and every run: a red CI is a real failure
+that reproduces, never a lucky draw. ``explore`` draws fresh random examples, more of them for
+tests that do not fix their own count, and remembers failures in ``.hypothesis/``; run it on
+purpose to hunt for new bugs (README, "Tests")::
+
+    python -m pytest --hypothesis-profile=explore tests/faults tests/test_calibration.py
+"""
 
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, max_examples=1000, print_blob=True)
+# --hypothesis-profile=NAME (Hypothesis's pytest option) overrides this default.
+settings.load_profile(os.environ.get("RIGCTL_HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SIM_YAML = ROOT / "hardware_configs" / "sim.yaml"

@@ -35,31 +35,15 @@ from rigctl.hardware.calibration import (
     command_waveform,
     fit_monotone,
     laser_record,
-    nnls,
     parse_amount,
     valve_record,
 )
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
-# design matrices as a fit builds them: entries 0 or of ordinary size (not 1e-97)
-finite = st.one_of(st.just(0.0), st.floats(1e-3, 10), st.floats(-10, -1e-3))
 
 
 # --- the fit ----------------------------------------------------------------------------------
-
-
-@SETTINGS
-@given(st.integers(1, 7), st.integers(1, 4), st.data())
-def test_nnls_matches_scipy(m, n, data):
-    from scipy.optimize import nnls as scipy_nnls  # test-only: the core has no scipy
-
-    a = np.array(data.draw(st.lists(finite, min_size=m * n, max_size=m * n))).reshape(m, n)
-    b = np.array(data.draw(st.lists(finite, min_size=m, max_size=m)))
-    x = nnls(a, b)
-    ref, _ = scipy_nnls(a, b)
-    assert np.all(x >= 0)
-    assert np.linalg.norm(a @ x - b) <= np.linalg.norm(a @ ref - b) + 1e-7 * (1 + np.abs(b).sum())
 
 
 def _true_curve(draw_p, lo, hi):
@@ -365,24 +349,27 @@ def test_calibrate_valve_end_to_end_updates_yaml_and_sessions_use_it(capsys, rig
     old_expected = ValveCurve(load_rig(str(rig_copy)).reward_ports.left.calibration).ms_for_ul(4)
     old_folder = _session(capsys, rig_copy, tmp_path / "before")
 
+    # The measurement date is an input (never the calendar of the machine running the test).
     code, out, err = run_cli(capsys, "calibrate", "valve", str(rig_copy), "--port", "left",
-                             "--measured", MEASURED, "--virtual-time")
+                             "--measured", MEASURED, "--virtual-time", "--date", "2027-01-05")
     assert code == 0, err
     assert "fit: µL = " in out and "residual" in out and "wrote reward_ports.left" in out
+    assert "(2027-01-05)" in out
 
     after = rig_copy.read_text()
     removed, added = _changed_lines(before, after)
-    assert [ln.split(":")[0].strip() for ln in removed] == ["points"]  # nothing else changed
+    # nothing but the points and the date changed
+    assert [ln.split(":")[0].strip() for ln in removed] == ["points", "date"]
     assert "# [open ms, µL per opening]" in added[0]  # the comment on the changed line is kept
     for line in before.splitlines():  # every comment of the file is still there
         if line.lstrip().startswith("#"):
             assert line in after.splitlines()
-    assert f'date: "{dt.date.today().isoformat()}"' in after
+    assert '      date: "2027-01-05"' in after.splitlines()
 
     cfg = load_rig(str(rig_copy))
     cal = cfg.reward_ports.left.calibration
     assert cal.points == [(20, 2.3), (40, 4.6), (60, 7.0), (80, 9.5)] and cal.openings == 100
-    assert cal.fit is not None and cal.date == dt.date.today()
+    assert cal.fit is not None and cal.date == dt.date(2027, 1, 5)
     assert cfg.reward_ports.right.calibration.fit is None
 
     new_folder = _session(capsys, rig_copy, tmp_path / "after")
@@ -464,12 +451,12 @@ def test_calibrate_laser_on_the_simulated_rig(capsys, rig_copy):
     before = rig_copy.read_text()
     code, out, err = run_cli(capsys, "calibrate", "laser", str(rig_copy), "--virtual-time",
                              "--commands", "1,2,4,8,12", "--on-s", "1",
-                             "--measured", "0.8,1.6,3.3,6.5,9.9")
+                             "--measured", "0.8,1.6,3.3,6.5,9.9", "--date", "2026-02-28")
     assert code == 0, err
     assert "simulated laser has no analog input" in out and "set-point" in out
     cfg = load_rig(str(rig_copy))
     cal = cfg.laser.calibration
-    assert cal.command_unit == "mW" and cal.date == dt.date.today()
+    assert cal.command_unit == "mW" and cal.date == dt.date(2026, 2, 28)
     assert cal.points[-1] == (12, 9.9)
     # 5 mW at the fibre tip needs a set-point above 5 mW (the measured losses)
     assert 6 < command_for_mw(cfg.laser, 5.0) < 6.4
@@ -503,3 +490,33 @@ def test_calibrated_records_validate_like_configs():
         ValveCalibrationConfig(points=[(10, 2.0), (20, 1.0)])
     with pytest.raises(ValueError, match="power"):
         LaserCalibrationConfig(command_unit="V", points=[(1, 2.0), (2, 2.0)])
+
+
+class _FixedDate(dt.date):
+    """A ``date`` whose today() is a fixed day, standing in for the machine's calendar."""
+
+    @classmethod
+    def today(cls):  # noqa: ANN206 - mirrors date.today
+        return cls(2031, 7, 14)
+
+
+def test_calibration_date_defaults_to_the_calendar_day_of_the_run(capsys, rig_copy, monkeypatch):
+    import types
+
+    import rigctl.commands.calibrate as calibrate
+
+    monkeypatch.setattr(calibrate, "dt", types.SimpleNamespace(date=_FixedDate))
+    code, out, err = run_cli(capsys, "calibrate", "valve", str(rig_copy), "--port", "right",
+                             "--measured", MEASURED, "--virtual-time")
+    assert code == 0, err
+    assert load_rig(str(rig_copy)).reward_ports.right.calibration.date == dt.date(2031, 7, 14)
+
+
+def test_calibration_date_that_is_not_a_date_is_a_usage_error(capsys, rig_copy):
+    before = rig_copy.read_bytes()
+    with pytest.raises(SystemExit) as exc:
+        main(["calibrate", "valve", str(rig_copy), "--port", "left", "--measured", MEASURED,
+              "--virtual-time", "--date", "27/11/2026"])
+    assert exc.value.code == 2
+    assert "'27/11/2026' is not a date like 2026-11-27" in capsys.readouterr().err
+    assert rig_copy.read_bytes() == before

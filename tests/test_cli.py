@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,7 +78,7 @@ def test_bad_config_fields_are_named(capsys, make_config, changes, expected):
         ({"delays_s": [2, -5]}, "protocol.parameters.delays_s.1: Input should be greater than"),
         ({"laser_fraction": 1.5}, "protocol.parameters.laser_fraction: Input should be less"),
         ({"delays_s": []}, "protocol.parameters.delays_s: List should have at least 1 item"),
-        ({"laser_fraction": 0.9}, "needs runs longer than max_consecutive"),
+        ({"laser_fraction": 0.9}, "max_consecutive 3 allows at most 3 laser trials in a row"),
         ({"reward_ul": 30}, "reward_ul: reward_ports.left.calibration: 30 µL is outside"),
         ({"laser_power_mw": 20}, "laser_power_mw: 20 mW is above the rig's laser.max_power_mw"),
         ({"n_trails": 20}, "protocol.parameters.n_trails: unknown field"),
@@ -141,3 +142,136 @@ def test_cli_process_errors_have_no_traceback(sim_yaml, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == "rigctl: error: command line: --trials: Input should be " \
         "greater than or equal to 1 (got -3)"
+
+
+# --- what the operator sees: progress, device failures, Ctrl-C (issue #11, section 4) ---------
+
+
+def test_without_a_terminal_every_trial_prints_a_line(capsys, sim_yaml, tmp_path):
+    code, _, err = run_cli(capsys, "run", str(sim_yaml), "--trials", "12", "--seed", "3",
+                           "--data", str(tmp_path), "--no-figure")
+    assert code == 0
+    lines = [ln for ln in err.splitlines() if ln.startswith("trial ")]
+    assert [ln.split()[1] for ln in lines] == [f"{i}/12" for i in range(1, 13)]
+    assert all("correct so far" in ln for ln in lines)
+
+
+def test_on_a_terminal_the_progress_bar_shows_an_eta(sim_yaml, tmp_path):
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           "COLUMNS": "120"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rigctl", "run", str(sim_yaml), "--trials", "20", "--seed", "1",
+         "--data", str(tmp_path), "--no-figure"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    screen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 120)
+        if not ready:
+            proc.kill()
+            pytest.fail("hang guard: no terminal output for 120 s")
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    out, _ = proc.communicate(timeout=120)
+    os.close(master)
+    text = screen.decode("utf-8", "replace")
+    assert proc.returncode == 0, text
+    assert "20/20 trials" in text and "correct" in text
+    assert re.search(r"\[\d\d:\d\d<\d\d:\d\d\]", text), text  # elapsed<remaining (ETA)
+    assert "trial 1/20 " not in text  # no per-trial lines on a terminal
+    assert b"status: completed" in out
+
+
+def _fail_at_trial(monkeypatch, trial: int) -> None:
+    from rigctl.errors import DeviceError
+    from rigctl.protocols.delayed_alternation import DelayedAlternation
+
+    original = DelayedAlternation.response
+
+    def response(self, event):
+        if event == "entry" and self.trial.trial == trial:
+            raise DeviceError("device 'sim': stopped answering (simulated fault)")
+        original(self, event)
+
+    monkeypatch.setattr(DelayedAlternation, "response", response)
+
+
+def test_device_failure_has_its_own_exit_code_and_says_where_the_data_is(
+        capsys, sim_yaml, tmp_path, monkeypatch):
+    from rigctl.errors import EXIT_DEVICE, EXIT_USAGE
+
+    _fail_at_trial(monkeypatch, 5)
+    code, out, err = run_cli(capsys, "run", str(sim_yaml), "--trials", "20", "--data",
+                             str(tmp_path), "--no-figure")
+    assert code == EXIT_DEVICE == 3 and EXIT_DEVICE != EXIT_USAGE
+    (folder,) = (tmp_path / "sim-mouse-1").iterdir()
+    assert "status: aborted (DeviceError: device 'sim': stopped answering" in out
+    assert f"data:   {folder} (4 completed trials kept)" in out
+    errs = [ln for ln in err.splitlines() if ln.startswith("rigctl: ")]
+    assert errs == ["rigctl: error: device 'sim': stopped answering (simulated fault)"]
+    s = load_session(folder)
+    assert s.status == "aborted" and len(s.trials) == 4
+
+
+def test_device_failing_to_open_prints_that_nothing_was_written(capsys, sim_yaml, tmp_path,
+                                                                monkeypatch):
+    import rigctl.engine.session as session_module
+    from rigctl.errors import DeviceError
+
+    def no_device(*_a, **_k):
+        raise DeviceError("device 'sim': not found (simulated)")
+
+    monkeypatch.setattr(session_module, "open_devices", no_device)
+    code, out, err = run_cli(capsys, "run", str(sim_yaml), "--data", str(tmp_path))
+    assert code == 3
+    assert out.splitlines() == ["status: not started (DeviceError: device 'sim': not found "
+                                "(simulated))", "data:   none written"]
+    assert _one_line_errors(err) == ["rigctl: error: device 'sim': not found (simulated)"]
+    assert not any(tmp_path.iterdir())
+
+
+def test_ctrl_c_during_start_up_never_prints_a_traceback(sim_yaml, tmp_path):
+    """SIGINT at seeded moments of a fresh `rigctl run`: imports, config, numba, devices, the
+    first trials. Each ends in one of three clean ways, never a KeyboardInterrupt traceback."""
+    import json
+    import random
+    import signal
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    # From 0.25 s: the first few ms, before any rigctl code runs, belong to Python itself
+    # (rigctl.entry installs the guard as its first statement).
+    moments = sorted(random.Random(20261202).uniform(0.25, 3.0) for _ in range(8))
+    outcomes = []
+    for i, moment in enumerate(moments):
+        data = tmp_path / f"d{i}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rigctl", "run", str(sim_yaml), "--trials", "200",
+             "--data", str(data), "--quiet", "--no-figure"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=env)
+        time.sleep(moment)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=180)
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, (moment, err)
+        folders = list(data.glob("*/*")) if data.exists() else []
+        if not folders:  # interrupted before the session folder existed
+            assert proc.returncode == 1 and err.strip() == "rigctl: interrupted", (moment, err)
+            assert out == "" or "status: not started (interrupted while starting)" in out
+            outcomes.append("before start")
+        else:
+            assert proc.returncode in (0, 1), (moment, out, err)
+            (folder,) = folders
+            status = json.loads((folder / "session.json").read_text())["status"]
+            assert status in ("aborted", "completed") and f"status: {status}" in out
+            outcomes.append(status)
+    assert outcomes  # reported by -v runs; every moment above ended cleanly

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -87,7 +88,7 @@ def test_cli_writes_summary_and_per_mouse_tables(capsys, tmp_path):
 def test_bad_cohort_arguments_are_one_line_errors(capsys, tmp_path):
     from rigctl.cli import main
 
-    assert main(["simulate-cohort", str(SIM_YAML), "--mice", "1", "--out", str(tmp_path)]) == 2
+    assert main(["simulate-cohort", str(SIM_YAML), "--mice", "0", "--out", str(tmp_path)]) == 2
     assert "--mice" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["simulate-cohort", "--genotypes", "wt,mutant"])
@@ -107,3 +108,46 @@ def test_same_design_on_a_local_dask_cluster(tmp_path):
     a = summarise(per_mouse_table(on_dask))
     b = summarise(per_mouse_table(in_process))
     pd.testing.assert_frame_equal(a, b)  # same seeds, same mice, wherever they ran
+
+
+def _per_mouse(accuracies: list[float], n: int = 40) -> pd.DataFrame:
+    return pd.DataFrame([{"subject": f"m{i}", "genotype": "wt", "treatment": "none",
+                          "stim_mode": "off", "delay_s": 10.0, "trial_type": "control",
+                          "n_trials": n, "n_correct": round(a * n), "accuracy": round(a * n) / n,
+                          "session": ""} for i, a in enumerate(accuracies)])
+
+
+@pytest.mark.parametrize("accuracies", [
+    [1.0, 0.2, 1.0],            # a t interval on the raw accuracies reaches past 100%
+    [0.05, 0.9, 0.0, 0.1],      # ... and below 0%
+    [1.0, 1.0, 1.0, 1.0],       # every mouse perfect: no zero-width [100, 100]
+    [0.5, 0.55, 0.6, 0.45, 0.52, 0.58, 0.49, 0.51],
+])
+def test_group_intervals_stay_within_0_and_100_and_never_collapse(accuracies):
+    s = summarise(_per_mouse(accuracies)).iloc[0]
+    assert 0.0 <= s["ci_low"] < s["ci_high"] <= 1.0
+    assert s["ci_low"] <= s["accuracy"] <= s["ci_high"]
+    assert s["ci_high"] - s["ci_low"] > 0.01  # 40 trials a mouse cannot pin a group to 1%
+
+
+def test_two_mice_get_no_interval_and_the_cli_says_why(capsys, tmp_path):
+    assert summarise(_per_mouse([0.8, 0.9]))[["ci_low", "ci_high"]].isna().all(axis=None)
+    from rigctl.cli import main
+
+    code = main(["simulate-cohort", str(SIM_YAML), "--mice", "2", "--trials", "20",
+                 "--stim-modes", "off", "--delays", "2", "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "n/a" in out and "need at least 3 mice" in out
+    assert "[-" not in out  # no negative bounds
+
+
+def test_more_mice_give_narrower_intervals_with_library_quantiles():
+    """t quantiles from scipy for any number of mice (the old table stopped at 30 df and
+    guessed beyond); the interval shrinks as mice are added."""
+    rng = np.random.default_rng(4)
+    widths = []
+    for n in (3, 8, 40, 80):
+        s = summarise(_per_mouse(list(rng.uniform(0.6, 0.9, n)), n=200)).iloc[0]
+        widths.append(s["ci_high"] - s["ci_low"])
+    assert widths == sorted(widths, reverse=True)

@@ -70,6 +70,7 @@ def test_export_holds_signals_laser_and_events(closed_loop):
     with pynwb.NWBHDF5IO(str(path), "r") as io:
         nwb = io.read()
         neural = nwb.acquisition["neural_signal"]
+        assert neural.neurodata_type == "FiberPhotometryResponseSeries"
         assert neural.rate == sig.rate_hz and neural.starting_time == sig.t0_s
         assert np.array_equal(neural.data[:], sig.data["neural_signal"])
         for name in ("calcium", "gliotransmission"):
@@ -143,3 +144,35 @@ def test_cli_export_refuses_crashed_until_recovered_and_existing_files(capsys, s
     code, _, err = _cli(capsys, "export", str(folder))
     assert code == 2 and "--nwb" in err
 
+
+
+def test_imaged_session_puts_trials_laser_and_frames_on_one_clock(tmp_path, capsys):
+    """Done-when of issue 16: sync pulses, frames and alignment in the NWB file, laser epochs
+    on frame indices, nwbinspector clean."""
+    from rigctl.data.align import load_alignment
+    from tests.test_align_cli import imaged_session
+
+    folder, files = imaged_session(tmp_path, 23, {"n_trials": 12, "delays_s": [2, 5],
+                                                  "stim_mode": "closed_loop"})
+    assert _cli(capsys, "align", str(folder), str(files["sync"]), "--frames",
+                str(files["frames"]))[0] == 0
+    path = export_nwb(folder)
+    bad = _inspect(path)
+    assert not bad, [f"{m.importance.name} {m.check_function_name}: {m.message}" for m in bad]
+    s = load_session(folder)
+    al = load_alignment(folder)
+    frames = pd.read_csv(folder / "frame_times.csv")
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        pulses = nwb.events["sync_pulses"].to_dataframe()
+        sent = s.events[(s.events["kind"] == "sync") & (s.events["value"].astype(str) == "1")]
+        assert len(pulses) == len(sent) and np.allclose(pulses["duration"], 0.05)
+        imaged = nwb.events["imaging_frames"].to_dataframe()
+        assert len(imaged) == len(frames)
+        assert np.allclose(imaged["timestamp"], frames["t_s"])
+        assert f"{al.drift_ppm:.3f} ppm" in nwb.events["imaging_frames"].description
+        assert json.loads(nwb.notes)["alignment"]["n_matched"] == al.n_matched
+        epochs = nwb.intervals["laser_epochs"].to_dataframe()
+        assert len(epochs) > 0
+        idx = al.frame_index(epochs["start_time"], frames["t_other_s"])
+        assert list(epochs["start_frame"]) == list(frames["frame"].to_numpy()[idx])

@@ -60,7 +60,7 @@ def commands(emu: ControllerEmulator) -> list[str]:
 # --- handshake --------------------------------------------------------------------------------
 def test_handshake_identifies_arms_watchdog_and_syncs_clocks(emu, connect):
     dev = connect(watchdog_s=0.5)
-    assert dev.firmware == "1.0.0-emulated"
+    assert dev.firmware == "1.1.0-emulated"
     assert dev.counts == {"valve": 2, "in": 2, "out": 4}
     sent = commands(emu)
     assert sent[:3] == ["HELLO", "OFF", "WDOG 500"]
@@ -71,7 +71,7 @@ def test_handshake_identifies_arms_watchdog_and_syncs_clocks(emu, connect):
 @pytest.mark.parametrize(
     ("kwargs", "expected"),
     [
-        ({"protocol": 2}, "the controller speaks protocol 2 (firmware 1.0.0-emulated), this "
+        ({"protocol": 2}, "the controller speaks protocol 2 (firmware 1.1.0-emulated), this "
                           "rigctl speaks 1"),
         ({"identity": "other-board"}, "not a rigctl reward controller"),
     ],
@@ -181,6 +181,20 @@ def test_cue_outputs_and_everything_off_on_close(emu, connect, sink):
     assert emu.outputs == [0, 0, 0, 0] and emu.valves == [False, False]
     assert emu.record.valve_closings[-1][1:] == (0, "off")
     assert not sink.failures
+
+
+def test_a_laser_gate_is_armed_from_max_on_s_and_an_older_firmware_is_refused(emu, connect):
+    dev = connect()
+    gate = dev.digital_output("ctrl/out2", "laser_gate")
+    assert gate.limit_high(30.1) is True  # max_on_s 30 + ramp_down_s 0.1
+    assert commands(emu)[-1] == f"GATE 2 {30100 + rc.GATE_MARGIN_MS}"
+    assert emu.gate_ms[2] == 30100 + rc.GATE_MARGIN_MS
+    emu.inject_error("GATE", "1 unknown command")  # what a 1.0.0 firmware answers
+    with pytest.raises(DeviceError, match=r"cannot time a laser gate by itself .*flash "
+                                          r"docs/firmware/reward_controller"):
+        dev.digital_output("ctrl/out3", "laser_gate").limit_high(30.1)
+    with pytest.raises(DeviceError, match="at most 1000000 ms"):
+        gate.limit_high(2000)
 
 
 def test_channels_are_checked_against_what_the_controller_has(connect):

@@ -118,6 +118,10 @@ def test_realtime_session_log_matches_what_the_devices_recorded(serial_config, t
     assert sum(mw == 5.0 for _, mw in laser.record.emission) == len(ons)
     assert laser.emitted_mw == 0.0 and not laser.enabled  # off at the end
     assert ctrl.valves == [False, False] and ctrl.outputs == [0, 0, 0, 0]
+    # The controller itself limits the gate: max_on_s 30 + ramp_down_s 0.1 + the margin; the
+    # host ended every light first, so the controller never had to cut.
+    assert "GATE 2 30150" in [c for _, c in ctrl.record.commands]
+    assert ctrl.record.gate_cuts == []
 
 
 def test_missing_port_is_one_line_through_rigctl_run(serial_config, tmp_path, capsys):
@@ -128,7 +132,7 @@ def test_missing_port_is_one_line_through_rigctl_run(serial_config, tmp_path, ca
     cfg.write_text(yaml.safe_dump(text))
     code = main(["run", str(cfg), "--realtime", "--data", str(tmp_path / "out")])
     err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err
+    assert code == 3 and "Traceback" not in err  # a device failure's own exit code
     lines = err.strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"rigctl: error: {cfg}: device 'ctrl': serial port "

@@ -3,14 +3,15 @@
 valve: N openings at each of several open times; after each, enter the weighed water (mg, or
 µL; water is 1 mg/µL). laser: each command is emitted for a few seconds while you read the power
 meter at the fibre tip; then enter the mW. The points are fitted with a monotone quadratic, shown
-with residuals, and written with today's date into the config (comments and layout kept). Values
-can also come from ``--measured`` or ``--measurements FILE``; they are then checked before the
-rig is touched. See docs/calibration.md.
+with residuals, and written with the measurement date (``--date``, default today) into the config
+(comments and layout kept). Values can also come from ``--measured`` or ``--measurements FILE``;
+they are then checked before the rig is touched. See docs/calibration.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -56,8 +57,27 @@ def _add_measurement_options(p: argparse.ArgumentParser, what: str) -> None:
     src.add_argument("--measurements", metavar="FILE",
                      help="file with one value per line (or 'command value'); # comments")
     p.add_argument("--dry-run", action="store_true", help="fit and show; do not write the config")
+    p.add_argument("--date", type=_iso_date, default=None, metavar="YYYY-MM-DD",
+                   help="date the measurement was made, stored with it (default: today)")
     p.add_argument("--virtual-time", action="store_true",
                    help="simulated rig only: run the steps in virtual time (at once)")
+
+
+def _iso_date(text: str) -> dt.date:
+    """An ISO date for ``--date`` (argparse turns the ValueError into a usage error)."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-27") from None
+
+
+def measurement_date(given: dt.date | None) -> dt.date:
+    """The date stored with a calibration: the one given, else today's (local) date.
+
+    The date is an input of the command, not read deep inside it, so a calibration re-entered
+    from a lab notebook keeps the day it was measured, and tests do not depend on the calendar.
+    """
+    return given if given is not None else dt.date.today()
 
 
 def _open(args: argparse.Namespace, **kwargs: object):  # type: ignore[no-untyped-def]
@@ -120,7 +140,8 @@ def _valve(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped-def
     with _open(args) as rig:
         record = calibrate_valve(rig, side, times, measure, openings=args.openings,
                                  interval_s=args.interval, before_step=before,
-                                 progress=_progress_bar("openings"))
+                                 progress=_progress_bar("openings"),
+                                 date=measurement_date(args.date))
     curve = ValveCurve(record, name=f"{name}.calibration")
     _show_fit(record.points, curve.fit, curve.residuals(), "ms", "µL", "open ms",
               "µL/opening")
@@ -180,7 +201,8 @@ def _laser(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped-def
                            parse_number, tty)
 
         record = calibrate_laser(rig, commands, measure, on_s=args.on_s, before_step=before,
-                                 progress=_progress_bar("s"))
+                                 progress=_progress_bar("s"),
+                                 date=measurement_date(args.date))
     curve = LaserCurve(record)
     _show_fit(record.points, curve.fit, curve.residuals(), unit, "mW", f"command {unit}",
               "mW")

@@ -104,6 +104,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"  cue      {name}: {cue.channel if cue else 'not wired'}")
     if cfg.neural_signal:
         print(f"  signal   {cfg.neural_signal.channel} at {cfg.neural_signal.rate_hz:g} Hz")
+    if cfg.sync:
+        sc = cfg.sync
+        print(f"  sync     {sc.channel}  {sc.mode}, {sc.width_s * 1e3:g} ms pulses every "
+              f"{sc.mean_s:g} ± {sc.spread_s:g} s"
+              + (f"  trial TTL {sc.trial_channel}" if sc.trial_channel else ""))
     print(f"  protocol {spec.name} ({spec.source})")
     return 0
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any, TextIO
 
 from rigctl.commands.common import load
 
 NAME = "run"
 HELP = "run a session (virtual time on a simulated rig)"
+#: Ctrl-C while loading and opening devices is checked here, never a traceback (rigctl.cli)
+HANDLES_STARTUP_INTERRUPT = True
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -27,16 +32,29 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-figure", action="store_true",
                    help="do not write summary.png at the end")
+    p.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="end the session after S s of session time (status completed)")
 
 
 def run(args: argparse.Namespace) -> int:
     from rigctl.config.subject import Subject
-    from rigctl.data.summary import summary_table
     from rigctl.engine.session import Session, SessionOptions
-    from rigctl.errors import ConfigError
+    from rigctl.errors import ConfigError, RigctlError
+
+    startup = getattr(args, "startup_interrupt", None)
+
+    def interrupted() -> bool:
+        return bool(startup is not None and startup.requested)
 
     overrides = {"n_trials": args.trials} if args.trials is not None else None
-    cfg, spec = load(args.config, args.protocol, overrides)
+    if args.duration is not None and not args.duration > 0:
+        raise ConfigError("command line", [f"--duration: must be > 0 s (got {args.duration})"])
+    from rigctl.compat.pycontrol import is_pycontrol_task, load_for_rig
+
+    if args.protocol is not None and is_pycontrol_task(args.protocol):
+        cfg, spec = load_for_rig(args.config, args.protocol)
+    else:
+        cfg, spec = load(args.config, args.protocol, overrides)
     try:
         subject = Subject(id=args.subject or "sim-mouse-1", genotype=args.genotype,
                           treatment=args.treatment)
@@ -44,20 +62,52 @@ def run(args: argparse.Namespace) -> int:
         from rigctl.config.loading import format_validation_error
 
         raise ConfigError("--subject", format_validation_error(exc)) from None
+    if interrupted():
+        return _interrupted_before_start()
     data_root = Path(args.data if args.data is not None else cfg.data_root)
-    session = Session(cfg, SessionOptions(
-        subject=subject, protocol=spec, data_root=data_root, seed=args.seed,
-        realtime=args.realtime or not simulated_only(cfg), config_source=args.config,
-        summary_figure=not args.no_figure,
-    ))
-    folder = session.open()
-    progress = Progress(spec.params.n_trials, quiet=args.quiet)  # type: ignore[attr-defined]
+    folder: Path | None = None
+    try:
+        session = Session(cfg, SessionOptions(
+            subject=subject, protocol=spec, data_root=data_root, seed=args.seed,
+            realtime=args.realtime or not simulated_only(cfg), config_source=args.config,
+            summary_figure=not args.no_figure,
+        ))
+        if args.duration is not None:  # the protocol's own finish: pyControl's run_end runs
+            session.timers.set_at(session.clock.now() + args.duration, session.protocol.finish)
+        if interrupted():
+            session.rig.close()
+            return _interrupted_before_start()
+        folder = session.open()
+        code = _run_open_session(session, folder, spec.params.n_trials,  # type: ignore[attr-defined]
+                                 args.quiet, startup)
+    except RigctlError as exc:
+        _print_where_the_data_is(folder, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        raise
+    return code
+
+
+def _interrupted_before_start() -> int:
+    from rigctl.errors import EXIT_ABORTED
+
+    print("status: not started (interrupted while starting)")
+    print("data:   none written")
+    print("rigctl: interrupted", file=sys.stderr)
+    return EXIT_ABORTED
+
+
+def _run_open_session(session, folder: Path, n_trials: int, quiet: bool,  # type: ignore[no-untyped-def]
+                      startup) -> int:
+    from rigctl.data.summary import summary_table
+
+    progress = Progress(n_trials, quiet=quiet)
     session.trial_listeners.append(progress.update)
 
     def on_signal(signum: int, _frame: object) -> None:
         session.request_stop(f"stopped by {signal.Signals(signum).name}")
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    if startup is not None and startup.requested:  # Ctrl-C between the last check and here
+        on_signal(signal.SIGINT, None)
     try:
         result = session.run()
     finally:
@@ -65,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(s, h)
         progress.done()
     print(summary_table(folder))
+    if hasattr(session.protocol, "coverage_line"):
+        print(session.protocol.coverage_line())
     print(f"status: {result.status}{' (' + result.reason + ')' if result.reason else ''}")
     print(f"data:   {folder}")
     if result.figure is not None:
@@ -74,6 +126,19 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.status == "completed" else 1
 
 
+def _print_where_the_data_is(folder: Path | None, why: str) -> None:
+    """The ``status:``/``data:`` lines after a failure: the operator's first question is where
+    the completed trials are, whatever went wrong."""
+    if folder is None:
+        print(f"status: not started ({why})")
+        print("data:   none written")
+        return
+    n = 0
+    with contextlib.suppress(OSError), open(folder / "trials.csv", encoding="utf-8",
+                                            errors="replace") as f:
+        n = max(0, sum(1 for line in f if line.endswith("\n")) - 1)
+    print(f"status: aborted ({why})")
+    print(f"data:   {folder} ({n} completed trial{'s' if n != 1 else ''} kept)")
 
 
 def simulated_only(cfg) -> bool:
@@ -83,31 +148,59 @@ def simulated_only(cfg) -> bool:
 
 
 class Progress:
-    """A one-line progress bar on a terminal; a line every 10% otherwise."""
+    """Progress of a session on stderr.
 
-    def __init__(self, total: int, quiet: bool) -> None:
+    On a terminal: a tqdm bar (trials done, % correct, elapsed and ETA), redrawn in place. Not
+    on a terminal (a log file, a pipe, a GUI's process output): one line per trial, so a
+    `--realtime` log shows every trial as it ends instead of nothing for minutes.
+    """
+
+    def __init__(self, total: int, quiet: bool, stream: TextIO | None = None) -> None:
         self.total, self.quiet = total, quiet
-        self.tty = sys.stderr.isatty()
-        self.step = max(1, total // 10)
-        self.shown = False
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = _isatty(self.stream)
+        self.bar: Any = None
+        if self.tty and not quiet:
+            from tqdm import tqdm
 
-    def update(self, rec, progress: dict[str, float]) -> None:
+            # A fresh pty or serial console may report a 0x0 size, which makes tqdm draw
+            # nothing at all (it hides bars below the last row): assume 80x24 there.
+            sized = min(_size(self.stream)) > 0
+            self.bar = tqdm(total=total, unit="trial", file=self.stream, dynamic_ncols=sized,
+                            ncols=None if sized else 80, nrows=None if sized else 24,
+                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} trials "
+                                       "[{elapsed}<{remaining}]{postfix}")
+
+    def update(self, rec: object, progress: dict[str, float]) -> None:
         if self.quiet:
             return
         n, acc = int(progress.get("trial", 0)), progress.get("accuracy", float("nan"))
         acc_txt = "  --  " if acc != acc else f"{100 * acc:5.1f}%"
-        if self.tty:
-            width = 30
-            fill = int(width * n / self.total)
-            sys.stderr.write(f"\r[{'#' * fill}{'.' * (width - fill)}] trial {n}/{self.total}"
-                             f"  correct {acc_txt}")
-            sys.stderr.flush()
-            self.shown = True
-        elif n % self.step == 0 or n == self.total:
-            print(f"trial {n}/{self.total}  correct {acc_txt}", file=sys.stderr)
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"correct {acc_txt.strip()}", refresh=False)
+            self.bar.update(max(0, n - self.bar.n))
+        else:
+            outcome = getattr(rec, "outcome", "") or ""
+            print(f"trial {n}/{self.total}  {outcome:<11}  correct so far {acc_txt}",
+                  file=self.stream, flush=True)
 
     def done(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
+def _size(stream: TextIO) -> tuple[int, int]:
+    """(columns, rows) of the terminal behind ``stream``; 0s when it cannot say."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, ValueError, OSError):
+        return 0, 0
+    return size.columns, size.lines
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

@@ -1,5 +1,8 @@
 """``rigctl simulate-cohort``: simulate groups of mice and summarise accuracy with 95% CIs.
 
+Intervals are across mice, within [0, 100]; groups of fewer than 3 mice get none (``n/a``) and a
+note says why.
+
 Example (the four results of SCIENCE.md in one run):
   rigctl simulate-cohort --genotypes wt,ip3r2_ko --treatments none,cno \\
       --stim-modes closed_loop,sham --delays 2,10 --mice 8 --trials 300 --workers 2
@@ -50,10 +53,10 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rigctl.cohort import CohortDesign, per_mouse_table, run_cohort, summarise
+    from rigctl.cohort import TOO_FEW_MICE, CohortDesign, per_mouse_table, run_cohort, summarise
 
-    if args.mice < 2:
-        raise RigctlError("--mice: need at least 2 mice per group for a confidence interval")
+    if args.mice < 1:
+        raise RigctlError("--mice: need at least 1 mouse per group")
     if args.workers < 1:
         raise RigctlError("--workers: must be at least 1")
     out = Path(args.out)
@@ -81,9 +84,11 @@ def run(args: argparse.Namespace) -> int:
     summary.to_csv(out / "cohort_summary.csv", index=False)
     with_ci = summary.assign(
         accuracy=(100 * summary["accuracy"]).round(1),
-        ci=[f"[{100 * lo:.1f}, {100 * hi:.1f}]" for lo, hi in
+        ci=["n/a" if lo != lo else f"[{100 * lo:.1f}, {100 * hi:.1f}]" for lo, hi in
             zip(summary["ci_low"], summary["ci_high"], strict=True)],
     ).drop(columns=["ci_low", "ci_high"])
     print(with_ci.to_string(index=False))
+    if summary["ci_low"].isna().any():
+        print(f"note: {TOO_FEW_MICE}")
     print(f"tables: {out / 'cohort_summary.csv'}, {out / 'cohort_mice.csv'}")
     return 0

@@ -18,7 +18,7 @@ import datetime as dt
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -26,6 +26,24 @@ from rigctl.config.strict import Strict
 from rigctl.errors import ConfigError, RigctlError
 
 Point = tuple[float, float]
+
+#: most measured points a calibration may hold (a real one has 4-10)
+MAX_POINTS = 100
+#: bounds of a measured point, far above any real rig, so that a typo such as 1.34e154 is named
+#: as out of range instead of overflowing the fit
+MAX_OPEN_MS = 5000.0  # = the largest valve.max_open_s allowed, 5 s
+MAX_UL_PER_OPENING = 1000.0
+MAX_LASER_COMMAND = 1000.0  # V or mW set-point
+MAX_LASER_MW = 1000.0
+
+ValvePoint = tuple[
+    Annotated[float, Field(ge=0, le=MAX_OPEN_MS)],
+    Annotated[float, Field(ge=0, le=MAX_UL_PER_OPENING)],
+]
+LaserPoint = tuple[
+    Annotated[float, Field(ge=0, le=MAX_LASER_COMMAND)],
+    Annotated[float, Field(ge=0, le=MAX_LASER_MW)],
+]
 
 
 def _monotone_points(pts: list[Point], rise: str, sign: str) -> list[Point]:
@@ -89,12 +107,12 @@ _DATE_DESCRIPTION = "When the calibration was measured (ISO date)"
 class ValveCalibrationConfig(_CalibrationRecord):
     """µL of water per opening against open time, for one valve."""
 
-    points: list[Point] = Field(
+    points: list[ValvePoint] = Field(
         description="Measured [open_ms, µL per opening] pairs; volume must rise with open time",
-        min_length=2,
+        min_length=2, max_length=MAX_POINTS,
     )
     openings: int | None = Field(
-        None, ge=1, description="Openings per point that were weighed together"
+        None, ge=1, le=1_000_000, description="Openings per point that were weighed together"
     )
     fit: MonotoneFitConfig | None = Field(None, description=_FIT_DESCRIPTION)
     date: dt.date | None = Field(None, description=_DATE_DESCRIPTION)
@@ -116,9 +134,9 @@ class LaserCalibrationConfig(_CalibrationRecord):
             "sent to the laser (serial laser, simulated laser), uncorrected for fibre losses"
         )
     )
-    points: list[Point] = Field(
+    points: list[LaserPoint] = Field(
         description="Measured [command, mW at the fibre tip] pairs; power must rise with command",
-        min_length=2,
+        min_length=2, max_length=MAX_POINTS,
     )
     fit: MonotoneFitConfig | None = Field(None, description=_FIT_DESCRIPTION)
     date: dt.date | None = Field(None, description=_DATE_DESCRIPTION)
@@ -317,16 +335,18 @@ def write_calibration(
         ) from None
     import io
 
-    import yaml as pyyaml
-
     from rigctl.config.loading import validate
     from rigctl.config.rig import RigConfig
+    from rigctl.config.yaml_strict import parse_yaml
 
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(p), [f"cannot be read ({exc})"]) from None
+    # The same reading as every load (repeated keys, size): ruamel alone would name a repeated
+    # key in a multi-line message, and the file is refused exactly as `rigctl check` refuses it.
+    parse_yaml(text, str(p))
     rt = YAML()
     rt.preserve_quotes = True
     rt.width = 4096  # never re-wrap the user's long lines
@@ -350,7 +370,7 @@ def write_calibration(
     buf = io.StringIO()
     rt.dump(doc, buf)
     new_text = buf.getvalue()
-    validate(RigConfig, pyyaml.safe_load(new_text), str(p))
+    validate(RigConfig, parse_yaml(new_text, str(p)), str(p))
     _replace_atomically(p, new_text)
     return new_text
 

@@ -9,12 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from rigctl.config.numbers import bool_problems
+from rigctl.config.yaml_strict import MAX_YAML_BYTES, _too_large, parse_yaml
 from rigctl.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+
+#: longest rendering of a refused value in a message (a 400-digit number stays one short line)
+MAX_SHOWN = 60
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN - 15]}... ({len(text)} chars)"
 
 
 def format_validation_error(exc: ValidationError, prefix: str = "") -> list[str]:
@@ -36,29 +45,29 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> list[str]
         elif "input" in err and err["type"] not in ("model_type", "dict_type"):
             given = err["input"]
             if not isinstance(given, (dict, list)):
-                msg = f"{msg} (got {given!r})"
+                msg = f"{msg} (got {_shown(given)})"
         lines.append(f"{loc or '<top level>'}: {msg}")
     return lines
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; every failure is a ConfigError naming the file."""
+    """Read a YAML mapping; every failure is a ConfigError naming the file.
+
+    Repeated keys and files over 1 MB are refused (see :mod:`rigctl.config.yaml_strict`).
+    """
     p = Path(path)
     if not p.exists():
         raise ConfigError(str(p), ["file not found (give the path to a YAML config)"])
     if p.is_dir():
         raise ConfigError(str(p), ["is a folder, not a YAML file"])
     try:
+        size = p.stat().st_size
+        if size > MAX_YAML_BYTES:  # refused before reading it all
+            raise ConfigError(str(p), [_too_large(size)])
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(p), [f"cannot be read ({exc.__class__.__name__}: {exc})"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(str(p), [f"{where}invalid YAML ({problem})"]) from None
+    data = parse_yaml(text, str(p))
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -67,7 +76,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def validate(model: type[M], data: Any, source: str, prefix: str = "") -> M:
-    """Validate ``data`` against ``model``; problems become one ConfigError naming ``source``."""
+    """Validate ``data`` against ``model``; problems become one ConfigError naming ``source``.
+
+    Booleans where a number is meant are refused first (:mod:`rigctl.config.numbers`).
+    """
+    bools = bool_problems(model, data, prefix)
+    if bools:
+        raise ConfigError(source, bools)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rigctl.config.calibration import LaserCalibrationConfig, ValveCalibrationConfig
 from rigctl.config.strict import Strict
+from rigctl.config.sync import SyncConfig, sync_channels, sync_problems
 
 
 class ValveConfig(Strict):
@@ -128,6 +129,7 @@ class RigConfig(Strict):
     laser: LaserConfig | None = None
     cues: CuesConfig = Field(default_factory=CuesConfig)
     neural_signal: NeuralSignalConfig | None = None
+    sync: SyncConfig | None = Field(None, description="Sync pulses out (docs/sync.md)")
     protocol: ProtocolChoice | None = Field(
         None, description="Default protocol for this rig when the command line names none"
     )
@@ -166,12 +168,28 @@ class RigConfig(Strict):
                 out.append((f"cues.{name}.channel", cue.channel))
         if self.neural_signal is not None:
             out.append(("neural_signal.channel", self.neural_signal.channel))
+        if self.sync is not None:
+            out += [(f"sync.{k}", ch) for k, ch in sync_channels(self.sync)]
         return out
 
     def channel_problems(self) -> list[str]:
-        """One line per channel that does not name a listed device."""
+        """One line per channel that does not name a listed device or is used twice.
+
+        A channel drives or reads one thing: the laser on a valve's line would open the valve
+        on every laser trial, two ports on one lick line make every choice ambiguous. Names are
+        compared without case (NI-DAQmx channel names are case-insensitive).
+        """
         problems = []
+        first: dict[str, str] = {}
         for path, channel in self.channels():
+            key = channel.strip().casefold()
+            if key in first:
+                problems.append(
+                    f"{path}: {channel!r} is also {first[key]}; each channel may be used by "
+                    "one field only (give each its own channel)"
+                )
+            else:
+                first[key] = path
             device = channel.split("/", 1)[0] if "/" in channel else None
             if device is None:
                 problems.append(f"{path}: {channel!r} must be DEVICE/CHANNEL, e.g. Dev1/ao0")
@@ -180,7 +198,7 @@ class RigConfig(Strict):
                     f"{path}: device {device!r} is not listed under `devices` "
                     f"({', '.join(self.devices)})"
                 )
-        return problems
+        return problems + sync_problems(self)
 
     def device_of(self, channel: str) -> str:
         return channel.split("/", 1)[0]

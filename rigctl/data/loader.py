@@ -50,14 +50,17 @@ __all__ = ["COHORT_COLUMNS", "SessionData", "effective_status", "find_sessions",
            "load_session", "load_sessions", "read_events", "read_metadata", "read_trials",
            "typed_trials", "writer_alive"]
 
-_INT_COLS = MappingProxyType({"trial": "Int64", "correction": "Int64", "correct": "Int64"})
+_INT_COLS = MappingProxyType({"trial": "Int64", "correction": "Int64", "correct": "Int64",
+                              "laser_blocked": "Int64"})
 _STR_COLS = ("trial_type", "stim_mode", "correct_side", "choice", "outcome")
 _FLOAT_COLS = tuple(c for c in COLUMNS if c not in _INT_COLS and c not in _STR_COLS)
 #: Columns load_sessions puts before the trial columns.
 COHORT_COLUMNS = ("session", "subject", "genotype", "treatment", "date", "protocol", "rig",
                   "status")
-#: Header lines rigctl has written: format 1-2 without, format 3 with the checksum column.
-TRIAL_HEADERS = (COLUMNS, (*COLUMNS, CRC_COLUMN))
+#: Header lines rigctl has written: format 1-2 without, format 3 with the checksum column
+#: (and trials.csv before ``laser_blocked`` existed).
+_BEFORE_LATCH = tuple(c for c in COLUMNS if c != "laser_blocked")
+TRIAL_HEADERS = (_BEFORE_LATCH, COLUMNS, (*COLUMNS, CRC_COLUMN))
 EVENT_HEADERS = (EVENT_COLUMNS[:4], EVENT_COLUMNS, (*EVENT_COLUMNS, CRC_COLUMN))
 
 
@@ -325,8 +328,11 @@ def read_trials(path: Path, warnings: list[str], damage: list[Damage] | None = N
 
 def typed_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """``trials`` with exactly the trials.csv columns, in order, with their documented dtypes:
-    Int64 for trial/correction/correct, string for text, float64 (NaN when empty) otherwise."""
+    Int64 for trial/correction/correct/laser_blocked, string for text, float64 (NaN when empty)
+    otherwise."""
     trials = trials.copy()
+    if "laser_blocked" not in trials:  # written before the emergency latch existed: never blocked
+        trials["laser_blocked"] = 0
     for col in COLUMNS:
         if col not in trials:
             trials[col] = pd.NA

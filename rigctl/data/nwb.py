@@ -9,9 +9,15 @@ Needs the ``nwb`` extra (``pip install 'rigctl[nwb]'``: pynwb >= 4, which has th
 - ``/stimulus/laser_command`` — an ``OptogeneticSeries`` (watts) at the signals' rate when the
   session recorded ``laser_mw``, else rebuilt from the logged commands, linked to an
   ``OptogeneticStimulusSite`` (opsin, wavelength, fibre location) on the laser ``Device``;
-- ``/acquisition/neural_signal`` and ``/processing/ogen/{calcium,gliotransmission}`` —
-  the continuous traces of ``signals.bin``;
+- ``/acquisition/neural_signal`` (a ``FiberPhotometryResponseSeries`` of ndx-fiber-photometry,
+  without its ``FiberPhotometryTable``: rigctl does not record the indicator, fibre, excitation
+  source and photodetector that table requires) and ``/processing/ogen/{calcium,
+  gliotransmission}`` — the continuous traces of ``signals.bin``;
 - ``/events/{licks,valve_openings,task_states,rig_event_log}`` — core ``EventsTable``s;
+- ``/events/sync_pulses`` — every sync pulse rigctl sent (onset, width, line) when the rig had
+  a ``sync:`` section; after ``rigctl align --frames``, ``/events/imaging_frames`` — every frame
+  of the other system on the session clock (with its own-clock time and index), the alignment
+  in its description and in ``notes``, and ``start_frame``/``stop_frame`` of each laser epoch;
 - subject (genotype, treatment), and the protocol, rig config and provenance as JSON in the
   file's ``protocol``, ``data_collection`` and ``notes`` fields.
 
@@ -54,6 +60,7 @@ UNKNOWN_AGE = "P0D/"  # ISO 8601 open range "0 days or older": the honest form o
 
 def _pynwb() -> Any:
     try:
+        import ndx_fiber_photometry  # noqa: F401 - the neural signal's type
         import pynwb
         from pynwb import event  # noqa: F401 - EventsTable arrived in pynwb 4
     except ImportError:
@@ -142,7 +149,8 @@ def _add_trials(nwb: Any, trials: pd.DataFrame) -> None:
         nwb.add_trial(start_time=values["start_s"][i], stop_time=values["end_s"][i], **row)
 
 
-def _add_laser(nwb: Any, s: SessionData, epochs: pd.DataFrame) -> None:
+def _add_laser(nwb: Any, s: SessionData, epochs: pd.DataFrame,
+               frames: pd.DataFrame | None = None) -> None:
     from pynwb.epoch import TimeIntervals
     from pynwb.ogen import OptogeneticSeries
 
@@ -203,15 +211,88 @@ def _add_laser(nwb: Any, s: SessionData, epochs: pd.DataFrame) -> None:
     table.add_column("sham", "True when the light path was held off (sham stimulation)")
     table.add_column("cut_by_interlock", "True when the max_on_s interlock ended the epoch")
     table.add_column("trial", "Trial number the epoch started in (-1: between trials)")
-    for ep in epochs.itertuples():
+    on_frames: dict[str, np.ndarray] = {}
+    if frames is not None and not frames.empty:
+        ft = frames["t_s"].to_numpy(float)
+        for col, src in (("start_frame", "start_s"), ("stop_frame", "stop_s")):
+            table.add_column(col, f"Index (imaging_frames.frame) of the frame of the other "
+                                  f"system containing {src[:-2]} (-1: before the first frame)")
+            k = np.searchsorted(ft, epochs[src].to_numpy(float), side="right") - 1
+            on_frames[col] = np.where(k >= 0, frames["frame"].to_numpy()[np.maximum(k, 0)], -1)
+    for i, ep in enumerate(epochs.itertuples()):
         table.add_interval(start_time=float(ep.start_s), stop_time=float(ep.stop_s),
                            power_mw=float(ep.power_mw), ramp_down_s=float(ep.ramp_down_s),
                            sham=bool(ep.sham), cut_by_interlock=bool(ep.cut_by_interlock),
-                           trial=-1 if ep.trial is pd.NA else int(ep.trial))
+                           trial=-1 if ep.trial is pd.NA else int(ep.trial),
+                           **{c: int(v[i]) for c, v in on_frames.items()})
     nwb.add_time_intervals(table)
 
 
+def _frames(s: SessionData) -> pd.DataFrame | None:
+    from rigctl.data.align import FRAMES_FILE
+
+    path = s.path / FRAMES_FILE
+    if not path.is_file():
+        return None
+    try:
+        df = pd.read_csv(path)
+        df = df[["frame", "t_other_s", "t_s"]].astype({"frame": "int64", "t_other_s": float,
+                                                       "t_s": float})
+    except (ValueError, KeyError, OSError) as exc:
+        raise DataError(f"{path}: not a rigctl frame table ({exc}); rerun `rigctl align "
+                        "--frames`") from None
+    return df
+
+
+def _add_sync(nwb: Any, s: SessionData, frames: pd.DataFrame | None) -> None:
+    from rigctl.data.align import ALIGNMENT_FILE, load_alignment
+
+    ev = s.events
+    if not ev.empty:
+        sync = ev[ev["kind"] == "sync"]
+        rows = []
+        for line in ("sync", "sync_trial"):
+            lv = sync[sync["name"] == line]
+            t = pd.to_numeric(lv["t_s"], errors="coerce").to_numpy(float)
+            v = lv["value"].astype(str).to_numpy()
+            on, off = t[v == "1"], t[v == "0"]
+            k = np.searchsorted(off, on, side="left")
+            width = np.full(on.size, np.nan)  # NaN: the session ended with the line high
+            ok = k < off.size
+            width[ok] = off[k[ok]] - on[ok]
+            rows += [(a, w, line) for a, w in zip(on, width, strict=True)]
+        if rows:
+            rows.sort()
+            sc = ((s.metadata.get("rig") or {}).get("sync")) or {}
+            nwb.add_events_table(_events_table(
+                "sync_pulses", "Sync pulses rigctl sent to other acquisition systems: onset on "
+                f"the session clock, width, line (mode {sc.get('mode', '?')}, "
+                f"{sc.get('mean_s', '?')} ± {sc.get('spread_s', '?')} s apart, on "
+                f"{sc.get('channel', '?')})",
+                "sync edges in events.csv (logged before the line was set)",
+                np.array([r[0] for r in rows]), np.array([r[1] for r in rows]),
+                {"line": ("sync: the alignment pulses (or barcodes); sync_trial: the "
+                          "trial-start TTL", [r[2] for r in rows])}))
+    al = load_alignment(s.path)
+    if frames is None or frames.empty:
+        return
+    how = ""
+    if al is not None:
+        how = (f"; other clock = {al.offset_s:.6f} s + (1 + {al.drift_ppm:.3f} ppm) x session "
+               f"clock, from {al.n_matched} matched sync pulses, residual RMS "
+               f"{al.residual_rms_s * 1e3:.3f} ms ({ALIGNMENT_FILE})")
+    nwb.add_events_table(_events_table(
+        "imaging_frames", "Frames of the other acquisition system (microscope) on the session "
+        "clock" + how, "frame times of the other system, mapped by `rigctl align --frames`",
+        frames["t_s"].to_numpy(float), None,
+        {"frame": ("Frame index in the other system's frame-time file",
+                   frames["frame"].to_numpy()),
+         "t_other_s": ("Frame time on the other system's own clock (s)",
+                       frames["t_other_s"].to_numpy(float))}))
+
+
 def _add_signals(nwb: Any, s: SessionData) -> None:
+    from ndx_fiber_photometry import FiberPhotometryResponseSeries
     from pynwb import TimeSeries
 
     sig = s.signals
@@ -225,9 +306,10 @@ def _add_signals(nwb: Any, s: SessionData) -> None:
         doc = SIGNAL_CHANNELS[name].doc if name in SIGNAL_CHANNELS else f"signal {name}"
         if name == "neural_signal" and neural.get("channel"):
             doc += f" (input {neural['channel']})"
-        ts = TimeSeries(name=name, data=_compressed(np.asarray(sig.data[name], np.float32)),
-                        unit=sig.units.get(name, "a.u."), rate=sig.rate_hz,
-                        starting_time=sig.t0_s, description=doc)
+        kind = FiberPhotometryResponseSeries if name == "neural_signal" else TimeSeries
+        ts = kind(name=name, data=_compressed(np.asarray(sig.data[name], np.float32)),
+                  unit=sig.units.get(name, "a.u."), rate=sig.rate_hz,
+                  starting_time=sig.t0_s, description=doc)
         if name in PREDICTOR_CHANNELS:
             if module is None:
                 module = nwb.create_processing_module(
@@ -353,6 +435,14 @@ def build_nwbfile(s: SessionData, extra: dict[str, Any] | None = None) -> Any:
     notes = {k: m.get(k) for k in ("status", "reason", "n_trials", "start_time", "end_time",
                                    "host", "format_version", "recovered") if k in m}
     notes["provenance"] = prov
+    from rigctl.data.align import ALIGNMENT_FILE
+
+    if (s.path / ALIGNMENT_FILE).is_file():
+        try:
+            notes["alignment"] = json.loads((s.path / ALIGNMENT_FILE).read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{s.path / ALIGNMENT_FILE}: unreadable ({exc}); rerun `rigctl "
+                            "align`") from None
     nwb = pynwb.NWBFile(
         session_description=(f"{proto.get('name', 'session')} on rig {rig.get('name', '?')}: "
                              f"{len(s.trials)} trials, delays {delays} s, stimulation "
@@ -382,9 +472,11 @@ def build_nwbfile(s: SessionData, extra: dict[str, Any] | None = None) -> Any:
     trials = s.trials
     _add_trials(nwb, trials)
     epochs = laser_epochs(s.events, trials)
-    _add_laser(nwb, s, epochs)
+    frames = _frames(s)
+    _add_laser(nwb, s, epochs, frames)
     _add_signals(nwb, s)
     _add_events(nwb, s)
+    _add_sync(nwb, s, frames)
     return nwb
 
 

@@ -53,10 +53,14 @@ EVENT_KINDS: Mapping[str, str] = MappingProxyType({
     "input": "Input edge. name: the input (lick_left, lick_right, ...); value 1 rising, 0 falling",
     "output": "Output command, logged before it is sent. name: valve_left / valve_right (value "
               "'<open ms>ms'); cue_<cue> such as cue_trial_start, cue_go (1 on, 0 off); laser "
-              "('<P>mW' on, '<P>mW <F>Hz x <W>s' pulsed, 'off ramp <R>s' off); laser_sham "
+              "('<P>mW' on, '<P>mW <F>Hz x <W>s' pulsed, 'off ramp <R>s' off, 'off latched' "
+              "emergency off without ramp); laser_sham "
               "('<P>mW (held off)', 'off'); all_off (the last event of every session)",
     "trial": "Trial boundary. name start (value '<n> <trial_type> delay=<s>') or end (value "
              "'<n> <outcome>')",
+    "sync": "Sync line edge, logged before the line is set (docs/sync.md). name: sync (value 1 "
+            "rising, 0 falling), sync_trial (the trial-start TTL, 1/0) or sync_barcode (value: "
+            "the trial number whose barcode starts)",
     "params": "An operator changed a protocol parameter; it applies from the next trial. "
               "name: the parameter; value: '<old> -> <new>'",
     "session": "Operator control of the session. name: paused or resumed; value empty",
@@ -64,7 +68,10 @@ EVENT_KINDS: Mapping[str, str] = MappingProxyType({
                "input (neural_signal), or stall (the control loop ran late on the wall clock: "
                "the host was not running); value: what happened (e.g. a gap in the signal, how "
                "late the loop was)",
-    "interlock": "A safety interlock acted. name: the device (laser); value: what happened",
+    "interlock": "A safety interlock acted. name: the device (laser), or laser_latch for the "
+                 "operator's emergency laser-off (value 'latched off (<who>)', 'pressed again "
+                 "(<who>): still latched off', 're-armed (<who>)', '<P>mW refused: latched off')"
+                 "; value: what happened",
     "error": "An error ended the session or an output failed to turn off. name: the exception "
              "type or all_off; value: the message",
 })

@@ -13,49 +13,17 @@ Two kinds of child exist:
   device panel and the calibration dialogs (valve pulses, flushes, laser test pulses, live
   sensors) and exits when told to close. A rig is opened by one child at a time.
 
-Messages (parent → child) are tuples ``(command, *args)``:
-
-==================  =========================================================================
-engine child
-``("pause", bool)``        hold at the next trial boundary (``False`` resumes)
-``("finish", reason)``     end after the trial in progress (status ``aborted``)
-``("stop", reason)``       end after the current event (status ``aborted``)
-``("params", id, dict)``   parameter changes; answered by ``params_result`` with the same id
-``("laser_off", reason)``  emergency: end now through the engine, which turns the laser off
-manual child
-``("valve_pulse", side, open_ms, count, interval_s)``, ``("flush", side, seconds)``,
-``("laser_pulse", mW, seconds)``, ``("calibrate_valve", side, times_ms, openings,
-interval_s)``, ``("calibrate_laser", commands, on_s)``, ``("measurement", value)``,
-``("cancel",)`` (also the emergency laser-off), ``("close",)``
-==================  =========================================================================
-
-Messages (child → parent), as returned by ``poll()``, are ``(kind, payload)``:
-
-==================  =========================================================================
-``ready``           the session folder exists and the loop is about to run: folder, rig,
-                    protocol, n_trials, realtime, seed, threshold, tracked variable
-``event``           ``(t, kind, name, value)``: every engine event (state, input, output,
-                    trial, params, session, interlock, error, warning)
-``trial``           ``{"record": TrialRecord as dict, "progress": dict}``, never dropped
-``signal``          float64 array ``(m, len(SIGNAL_COLUMNS))``: the neural signal and the
-                    predictor decimated to ``StartRequest.signal_hz`` (mean, min and max of
-                    each bin; laser: max). May be coalesced or, when the GUI falls behind,
-                    the oldest rows dropped (counted in ``dropped``)
-``clock``           engine time (s) when the batch left the child
-``dropped``         signal rows dropped so far (only when > 0)
-``params_result``   ``{"id": id, "problems": [field: reason, ...]}`` (empty list: accepted)
-``ended``           status, reason, n_trials, progress, folder
-``summary``         the accuracy table (text) and the summary PNG path (or why there is none)
-``failed``          the session could not start: ``{"problems": [lines]}`` (nothing on disk)
-``crashed``         an exception ended the session: ``{"message", "traceback"}`` (outputs off)
-``manual_ready``    the manual rig is open: sides, has_laser, laser limits, valve limits
-``input``           manual child: ``(t, name, value)`` of an input edge (lick sensors)
-``progress``        manual child: ``{"op", "done", "total"}``
-``op_done``         manual child: ``{"op", "result"}``
-``op_error``        manual child: ``{"op", "message"}`` (``Cancelled`` included)
-``cal_step``        manual child: a calibration step waits for its measurement
-``closed``          manual child: the rig is closed, outputs off (``failures`` if any)
-==================  =========================================================================
+Messages in both directions are the frozen dataclasses of :mod:`rigctl.engine.messages`:
+commands (``Pause``, ``Finish``, ``Stop``, ``SetParams``, ``LaserOff``, ``RearmLaser`` for an
+engine child; ``ValvePulse``, ``Flush``, ``LaserPulse``, ``CalibrateValve``, ``CalibrateLaser``,
+``Measurement``, ``Cancel``, ``Close`` for a manual child) and reports, as ``poll()`` returns
+them (``Ready``, ``Event``, ``Trial`` (never dropped), ``Signal`` (float64 rows of
+``SIGNAL_COLUMNS`` decimated to ``StartRequest.signal_hz``: mean, min and max of each bin;
+laser: max; coalesced, or dropped oldest-first when the GUI falls behind), ``Clock``,
+``Dropped``, ``ParamsResult``, ``LaserLatch``, ``Ended``, ``Crashed``, ``Failed``, ``Summary``;
+``ManualReady``, ``Input``, ``Progress``, ``CalStep``, ``OpDone``, ``OpError``, ``Closed``).
+A child dispatches on the command's class, so a command it does not know is reported as a
+``warning`` event naming it, and a misspelt command fails at the sender.
 
 The child never blocks on the pipe: callbacks of the control loop only append to an in-memory
 outbox, and a sender thread ships it in batches every ``BATCH_S``. Trial results and events are
@@ -88,6 +56,8 @@ from typing import Any
 
 import numpy as np
 
+from rigctl.engine import messages as m
+
 #: columns of a decimated signal message
 SIGNAL_COLUMNS = ("t_s", "neural_mean", "neural_min", "neural_max", "calcium",
                   "gliotransmission", "laser_mw")
@@ -98,7 +68,7 @@ SIGNAL_KEEP_S = 30.0
 #: how often the child checks that its parent still exists (s)
 PARENT_CHECK_S = 0.5
 
-Message = tuple[str, Any]
+Message = m.Report
 
 
 @dataclass(frozen=True)
@@ -274,7 +244,7 @@ class Outbox:
 
 
 def _read_commands(
-    conn: Connection, parent_pid: int, handle: Callable[[tuple], None],
+    conn: Connection, parent_pid: int, handle: Callable[[Any], None],
     parent_gone: Callable[[], None], stop: threading.Event,
 ) -> None:
     """Deliver commands until EOF or until the parent process disappears."""
@@ -376,10 +346,10 @@ def engine_main(conn: Connection, req: StartRequest, parent_pid: int) -> None:
         from rigctl.errors import RigctlError
 
         if isinstance(exc, RigctlError):
-            out.put(("failed", {"problems": _problems(exc)}))
+            out.put(m.Failed(_problems(exc)))
         else:
-            out.put(("failed", {"problems": [f"{type(exc).__name__}: {exc}"],
-                                "traceback": traceback.format_exc()}))
+            traceback.print_exc()
+            out.put(m.Failed([f"{type(exc).__name__}: {exc}"]))
         out.close(timeout=10)
         conn.close()
         return
@@ -390,42 +360,49 @@ def engine_main(conn: Connection, req: StartRequest, parent_pid: int) -> None:
 
     out.on_parent_gone = lambda: session.request_finish("GUI closed")
 
-    def handle(cmd: tuple) -> None:
-        name = cmd[0]
-        if name == "pause":
-            session.request_pause(bool(cmd[1]))
-        elif name == "finish":
-            session.request_finish(str(cmd[1]))
-        elif name == "stop":
-            session.request_stop(str(cmd[1]))
-        elif name == "laser_off":
-            _emergency_laser_off(session, str(cmd[1]) if len(cmd) > 1 else "emergency laser off")
-        elif name == "params":
-            problems = session.request_params(dict(cmd[2]))
-            out.put(("params_result", {"id": cmd[1], "problems": problems}))
-        else:
-            out.put(("event", (session.clock.now(), "warning", "remote",
-                               f"unknown command {name!r}")))
+    def handle(cmd: Any) -> None:
+        match cmd:
+            case m.Pause(paused):
+                session.request_pause(bool(paused))
+            case m.Finish(reason):
+                session.request_finish(reason)
+            case m.Stop(reason):
+                session.request_stop(reason)
+            case m.LaserOff(source):
+                _emergency_laser_off(session, source)
+            case m.RearmLaser(source):
+                session.rearm_laser(source)
+            case m.SetParams(rid, changes):
+                out.put(m.ParamsResult(rid, session.request_params(dict(changes))))
+            case _:
+                out.put(m.Event(session.clock.now(), "warning", "remote",
+                                f"unknown command {type(cmd).__name__}"))
 
     spec = session.opts.protocol
     predictor = getattr(spec.params, "predictor", None)
-    session.event_listeners.append(lambda t, k, n, v: out.put(("event", (t, k, n, v))))
+    session.event_listeners.append(lambda t, k, n, v: out.put(m.Event(t, k, n, v)))
+
+    def latch_state(t: float, kind: str, name: str, value: str) -> None:
+        laser = session.rig.laser
+        if name == "laser_latch" and laser is not None and "refused" not in value:
+            out.put(m.LaserLatch(laser.latched, t, value))
+
+    session.event_listeners.append(latch_state)
     session.trial_listeners.append(
-        lambda rec, progress: out.put(("trial", {"record": asdict(rec),
-                                                 "progress": dict(progress)}))
+        lambda rec, progress: out.put(m.Trial(asdict(rec), dict(progress)))
     )
     if session.signals is not None:
         rate = session.signals.rate_hz
         out.signals.keep_rows = int(SIGNAL_KEEP_S * min(req.signal_hz, rate))
         session.signals.recorders.append(Decimator(rate, req.signal_hz, out.signals.add))
-    out.put(("ready", {
-        "folder": str(folder), "rig": session.cfg.name, "protocol": spec.name,
-        "n_trials": int(getattr(spec.params, "n_trials", 0)), "realtime": req.realtime,
-        "seed": session.seed, "pid": os.getpid(),
-        "threshold": None if predictor is None else float(predictor.threshold),
-        "tracked": None if predictor is None else predictor.on,
-        "has_signal": session.signals is not None, "has_laser": session.rig.laser is not None,
-    }))
+    out.put(m.Ready(
+        folder=str(folder), rig=session.cfg.name, protocol=spec.name,
+        n_trials=int(getattr(spec.params, "n_trials", 0)), realtime=req.realtime,
+        seed=session.seed, pid=os.getpid(),
+        threshold=None if predictor is None else float(predictor.threshold),
+        tracked=None if predictor is None else predictor.on,
+        has_signal=session.signals is not None, has_laser=session.rig.laser is not None,
+    ))
     reader = threading.Thread(
         target=_read_commands, args=(conn, parent_pid, handle, out.gone, stop_reader),
         name="rigctl-commands", daemon=True,
@@ -437,9 +414,8 @@ def engine_main(conn: Connection, req: StartRequest, parent_pid: int) -> None:
         signal.signal(signal.SIGHUP, lambda signum, frame: session.request_finish("GUI closed"))
     try:
         result = session.run()
-        out.put(("ended", {"status": result.status, "reason": result.reason,
-                           "n_trials": result.n_trials, "progress": result.progress,
-                           "folder": str(folder)}))
+        out.put(m.Ended(result.status, result.reason, result.n_trials, dict(result.progress),
+                        str(folder)))
     except BaseException as exc:  # noqa: BLE001 - outputs are off; tell the GUI and end
         status = "aborted"
         try:
@@ -448,36 +424,37 @@ def engine_main(conn: Connection, req: StartRequest, parent_pid: int) -> None:
             status = read_metadata(folder).get("status", status)
         except Exception:  # noqa: BLE001
             pass
-        out.put(("crashed", {"message": f"{type(exc).__name__}: {exc}".splitlines()[0],
-                             "traceback": traceback.format_exc(), "folder": str(folder),
-                             "status": status}))
+        out.put(m.Crashed(f"{type(exc).__name__}: {exc}".splitlines()[0],
+                          traceback.format_exc(), str(folder), status))
     stop_reader.set()
     if not out.parent_gone.is_set():
-        out.put(("summary", _summary(folder, req.summary_figure)))
+        out.put(m.Summary(**_summary(folder, req.summary_figure)))
     out.close()
     conn.close()
 
 
-def _emergency_laser_off(session, reason: str) -> None:  # type: ignore[no-untyped-def]
-    """Stop the session through the engine: its shutdown turns the laser off at once (no ramp).
+def _emergency_laser_off(session, source: str) -> None:  # type: ignore[no-untyped-def]
+    """Latch the laser off through the engine; the session goes on without light.
 
-    The control loop is the only thread that may command the devices, so this asks it to stop
-    after the event in progress (sub-millisecond on a rig) and waits for it. Only if the loop
-    does not answer within a second (it is stuck in a device call) is the laser forced off from
-    this thread, as the last resort an emergency allows.
+    The control loop is the only thread that may command the devices, so this queues the latch
+    for it (applied before its next event, sub-millisecond on a rig) and waits for it. Only if
+    the loop does not answer within a second (it is stuck in a device call) is the laser forced
+    off from this thread, as the last resort an emergency allows.
     """
-    session.request_stop(reason)
+    laser = session.rig.laser
+    before = laser.latches if laser is not None else 0
+    session.request_laser_off(source)
+    if laser is None:
+        return
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:
-        if session.machine.finished and (session.writer is None or session.writer.closed):
+        if laser.latches != before or session.machine.finished:
             return
-        time.sleep(0.01)
-    laser = session.rig.laser
-    if laser is not None:
-        try:
-            laser.force_off()
-        except Exception:  # noqa: BLE001 - the shutdown path will try again and log it
-            traceback.print_exc()
+        time.sleep(0.005)
+    try:
+        laser.force_off()
+    except Exception:  # noqa: BLE001 - the shutdown path will try again and log it
+        traceback.print_exc()
 
 
 def manual_main(conn: Connection, req: ManualRequest, parent_pid: int) -> None:
@@ -487,8 +464,8 @@ def manual_main(conn: Connection, req: ManualRequest, parent_pid: int) -> None:
 
     _detach_from_terminal()
     out = Outbox(conn)
-    ops: queue.Queue[tuple] = queue.Queue()
-    measurements: queue.Queue[tuple] = queue.Queue()
+    ops: queue.Queue[m.ManualOp | m.Close] = queue.Queue()
+    measurements: queue.Queue[m.Measurement | m.Cancel] = queue.Queue()
     stop_reader = threading.Event()
     holder: dict[str, ManualRig] = {}
 
@@ -496,48 +473,49 @@ def manual_main(conn: Connection, req: ManualRequest, parent_pid: int) -> None:
         rig = holder.get("rig")
         if rig is not None:
             rig.cancel()
-        measurements.put(("cancel",))
+        measurements.put(m.Cancel())
 
-    def handle(cmd: tuple) -> None:
-        if cmd[0] == "cancel":
+    def handle(cmd: Any) -> None:
+        if isinstance(cmd, m.Cancel):
             cancel()
-        elif cmd[0] == "measurement":
+        elif isinstance(cmd, m.Measurement):
             measurements.put(cmd)
-        elif cmd[0] == "close":
+        elif isinstance(cmd, m.Close):
             cancel()
+            ops.put(cmd)
+        elif isinstance(cmd, m.ManualOp):
             ops.put(cmd)
         else:
-            ops.put(cmd)
+            out.put(m.OpError(type(cmd).__name__, f"unknown manual command {cmd!r}"))
 
     def parent_gone() -> None:
         out.gone()
         cancel()
-        ops.put(("close",))
+        ops.put(m.Close())
 
     out.on_parent_gone = parent_gone
     try:
         rig = ManualRig.open(
             req.config, calibrated_laser=req.calibrated_laser,
-            log=lambda t, k, n, v: out.put(("event", (t, k, n, v))),
-            on_event=lambda ev: out.put(("input", (ev.t, ev.name, float(ev.value)))),
+            log=lambda t, k, n, v: out.put(m.Event(t, k, n, v)),
+            on_event=lambda ev: out.put(m.Input(ev.t, ev.name, float(ev.value))),
         )
     except Exception as exc:  # noqa: BLE001 - reported; nothing is open
-        out.put(("failed", {"problems": _problems(exc)}))
+        out.put(m.Failed(_problems(exc)))
         out.close(timeout=10)
         conn.close()
         return
     holder["rig"] = rig
     out.clock = rig.now
     laser_cfg = rig.cfg.laser
-    out.put(("manual_ready", {
-        "rig": rig.cfg.name, "sides": list(rig.sides), "has_laser": rig.has_laser,
-        "laser_unit": rig.laser_command_unit if rig.has_laser else "",
-        "max_power_mw": laser_cfg.max_power_mw if laser_cfg else None,
-        "max_on_s": laser_cfg.max_on_s if laser_cfg else None,
-        "max_open_s": {s: getattr(rig.cfg.reward_ports, s).valve.max_open_s
-                       for s in rig.sides},
-        "calibrated_laser": req.calibrated_laser,
-    }))
+    out.put(m.ManualReady(
+        rig=rig.cfg.name, sides=list(rig.sides), has_laser=rig.has_laser,
+        laser_unit=rig.laser_command_unit if rig.has_laser else "",
+        max_power_mw=laser_cfg.max_power_mw if laser_cfg else None,
+        max_on_s=laser_cfg.max_on_s if laser_cfg else None,
+        max_open_s={s: getattr(rig.cfg.reward_ports, s).valve.max_open_s for s in rig.sides},
+        calibrated_laser=req.calibrated_laser,
+    ))
     reader = threading.Thread(
         target=_read_commands, args=(conn, parent_pid, handle, parent_gone, stop_reader),
         name="rigctl-commands", daemon=True,
@@ -551,71 +529,65 @@ def manual_main(conn: Connection, req: ManualRequest, parent_pid: int) -> None:
                 with contextlib.suppress(RigctlError):
                     rig.read_events(0.03)  # keeps the sensors live between operations
                 continue
-            if cmd[0] == "close":
+            if isinstance(cmd, m.Close):
                 break
             _manual_op(rig, cmd, out, measurements)
     finally:
         stop_reader.set()
         failures = rig.close()
-        out.put(("closed", {"failures": failures}))
+        out.put(m.Closed(list(failures)))
         out.close(timeout=5)
         conn.close()
 
 
-def _manual_op(rig, cmd: tuple, out: Outbox, measurements: queue.Queue) -> None:  # type: ignore[no-untyped-def]
+def _manual_op(rig, cmd: m.ManualOp, out: Outbox, measurements: queue.Queue) -> None:  # type: ignore[no-untyped-def]
     """Run one manual operation; its result or error goes back as a message."""
     from rigctl.errors import RigctlError
-    from rigctl.hardware.manual import calibrate_laser, calibrate_valve
+    from rigctl.hardware.manual import Cancelled, calibrate_laser, calibrate_valve
 
-    op = cmd[0]
+    op = cmd.op
 
     def progress(done: float, total: float) -> None:
-        out.put(("progress", {"op": op, "done": done, "total": total}))
+        out.put(m.Progress(op, done, total))
 
     def step_progress(step, done: float, total: float) -> None:  # type: ignore[no-untyped-def]
-        out.put(("progress", {"op": op, "done": done, "total": total, "step": step.index}))
+        out.put(m.Progress(op, done, total, step.index))
 
     def measure(step) -> float:  # type: ignore[no-untyped-def]
-        from rigctl.hardware.manual import Cancelled
-
         while not measurements.empty():  # a stale measurement never answers a new step
             measurements.get_nowait()
-        out.put(("cal_step", {"op": op, **asdict(step)}))
+        out.put(m.CalStep(op, asdict(step)))
         reply = measurements.get()
-        if reply[0] == "cancel":
+        if isinstance(reply, m.Cancel):
             raise Cancelled("cancelled by the operator")
-        return float(reply[1])
+        return float(reply.value)
 
     try:
-        if op == "valve_pulse":
-            _, side, open_ms, count, interval_s = cmd
-            result: Any = rig.pulse_valve(side, float(open_ms), int(count), float(interval_s),
-                                          progress=progress)
-        elif op == "flush":
-            _, side, seconds = cmd
-            result = rig.flush_valve(side, float(seconds), progress=progress)
-        elif op == "laser_pulse":
-            _, mw, seconds = cmd
-            result = asdict(rig.laser_pulse(float(mw), float(seconds), progress=progress))
-        elif op == "calibrate_valve":
-            _, side, times, openings, interval_s = cmd
-            rec = calibrate_valve(rig, side, times, measure, openings=int(openings),
-                                  interval_s=float(interval_s), progress=step_progress)
-            result = rec.model_dump(mode="json")
-        elif op == "calibrate_laser":
-            _, commands, on_s = cmd
-            rec = calibrate_laser(rig, commands, measure, on_s=float(on_s),
-                                  progress=step_progress)
-            result = rec.model_dump(mode="json")
-        else:
-            raise RigctlError(f"unknown manual command {op!r}")
+        result: Any
+        match cmd:
+            case m.ValvePulse(side, open_ms, count, interval_s):
+                result = rig.pulse_valve(side, float(open_ms), int(count), float(interval_s),
+                                         progress=progress)
+            case m.Flush(side, seconds):
+                result = rig.flush_valve(side, float(seconds), progress=progress)
+            case m.LaserPulse(mw, seconds):
+                result = asdict(rig.laser_pulse(float(mw), float(seconds), progress=progress))
+            case m.CalibrateValve(side, times, openings, interval_s):
+                rec = calibrate_valve(rig, side, times, measure, openings=int(openings),
+                                      interval_s=float(interval_s), progress=step_progress)
+                result = rec.model_dump(mode="json")
+            case m.CalibrateLaser(commands, on_s):
+                rec = calibrate_laser(rig, commands, measure, on_s=float(on_s),
+                                      progress=step_progress)
+                result = rec.model_dump(mode="json")
+            case _:
+                raise RigctlError(f"unknown manual command {cmd!r}")
     except RigctlError as exc:
-        out.put(("op_error", {"op": op, "message": str(exc)}))
+        out.put(m.OpError(op, str(exc)))
     except Exception as exc:  # noqa: BLE001 - reported; outputs were turned off by ManualRig
-        out.put(("op_error", {"op": op, "message": f"{type(exc).__name__}: {exc}",
-                              "traceback": traceback.format_exc()}))
+        out.put(m.OpError(op, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     else:
-        out.put(("op_done", {"op": op, "result": result}))
+        out.put(m.OpDone(op, result))
 
 
 # --- the parent side ---------------------------------------------------------------------------
@@ -656,12 +628,13 @@ class ChildProcess:
     def exitcode(self) -> int | None:
         return None if self.process is None else self.process.exitcode
 
-    def send(self, *cmd: Any) -> bool:
-        """Send a command; False if the child is gone (the pipe is closed)."""
+    def send(self, cmd: Any) -> bool:
+        """Send a command (a :mod:`rigctl.engine.messages` dataclass); False if the child is
+        gone (the pipe is closed)."""
         if self._conn is None or self.closed:
             return False
         try:
-            self._conn.send(tuple(cmd))
+            self._conn.send(cmd)
             return True
         except (OSError, EOFError, ValueError):
             return False
@@ -676,32 +649,29 @@ class ChildProcess:
             try:
                 if not conn.poll():
                     break
-                kind, body = conn.recv()
+                _batch, body = conn.recv()  # ("batch", dict): the only thing a child sends
             except (EOFError, OSError):
                 self.closed = True
                 break
-            if kind != "batch":
-                out.append((kind, body))
-                continue
             out.extend(body["msgs"])
             if body.get("signal") is not None:
-                out.append(("signal", body["signal"]))
+                out.append(m.Signal(body["signal"]))
             if "clock" in body:
                 self.clock = body["clock"]
-                out.append(("clock", body["clock"]))
+                out.append(m.Clock(body["clock"]))
             if body.get("dropped", 0) > self.dropped:
                 self.dropped = body["dropped"]
-                out.append(("dropped", self.dropped))
+                out.append(m.Dropped(self.dropped))
         return out
 
-    def wait_for(self, kinds: set[str], timeout: float) -> list[Message]:
-        """Poll until a message of one of ``kinds`` arrives (for scripts and tests)."""
+    def wait_for(self, kinds: tuple[type, ...], timeout: float) -> list[Message]:
+        """Poll until a message of one of the classes ``kinds`` arrives (scripts, tests)."""
         got: list[Message] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             new = self.poll()
             got.extend(new)
-            if any(k in kinds for k, _ in new):
+            if any(isinstance(msg, kinds) for msg in new):
                 return got
             if self.closed and not new:
                 break
@@ -733,21 +703,25 @@ class EngineProcess(ChildProcess):
         self._ids = itertools.count(1)
 
     def pause(self, paused: bool) -> bool:
-        return self.send("pause", paused)
+        return self.send(m.Pause(paused))
 
     def finish(self, reason: str = "finished by the operator") -> bool:
-        return self.send("finish", reason)
+        return self.send(m.Finish(reason))
 
     def stop(self, reason: str = "stopped by the operator") -> bool:
-        return self.send("stop", reason)
+        return self.send(m.Stop(reason))
 
-    def laser_off(self, reason: str = "emergency laser off") -> bool:
-        return self.send("laser_off", reason)
+    def laser_off(self, source: str = "operator") -> bool:
+        """Emergency: latch the laser off (the session goes on; ``rearm_laser`` lifts it)."""
+        return self.send(m.LaserOff(source))
+
+    def rearm_laser(self, source: str = "operator") -> bool:
+        return self.send(m.RearmLaser(source))
 
     def set_params(self, changes: dict[str, Any]) -> int:
-        """Offer parameter changes; the answer is a ``params_result`` with the returned id."""
+        """Offer parameter changes; the answer is a ``ParamsResult`` with the returned id."""
         rid = next(self._ids)
-        self.send("params", rid, dict(changes))
+        self.send(m.SetParams(rid, dict(changes)))
         return rid
 
 

@@ -29,7 +29,9 @@ from rigctl.engine.clock import VirtualClock, WallClock
 from rigctl.engine.controls import SessionControls
 from rigctl.engine.loop import ControlLoop
 from rigctl.engine.machine import StateMachine
+from rigctl.engine.requests import LoopRequests
 from rigctl.engine.signals import CHANNELS, SignalPipeline
+from rigctl.engine.sync import build_sync
 from rigctl.engine.timers import Timers
 from rigctl.errors import DataError, RigctlError
 from rigctl.hardware.events import QueueEventSource
@@ -83,6 +85,9 @@ class Session:
                                                  source=opts.config_source))
         self.rig = Rig(cfg, devices, queue, self.clock, self.timers, self._log)
         try:
+            self.sync = build_sync(cfg, devices, self.clock, self.timers, self._log, self.seed)
+            if self.sync is not None:
+                self.event_listeners.append(self.sync.on_event)
             spec = opts.protocol
             problems = spec.cls.rig_problems(spec.params, self.rig)
             if problems:
@@ -109,7 +114,8 @@ class Session:
             self.machine = StateMachine(self.clock, self.timers, self.protocol.handlers(),
                                         log=self._log)
             ctx.machine = self.machine
-            self.loop = ControlLoop(self.clock, self.rig.events, self.timers, self.machine,
+            self.requests = LoopRequests(self.rig.events)  # the laser latch enters here
+            self.loop = ControlLoop(self.clock, self.requests, self.timers, self.machine,
                                     self._log, stall_s=cfg.stall_warning_s)
             self.loop.signals = self.signals
         except BaseException:
@@ -171,6 +177,25 @@ class Session:
         self._early_stop = self._early_stop or reason
         self.loop.request_stop(reason)
 
+    def request_laser_off(self, source: str) -> None:
+        """Emergency laser-off, thread-safe: latched in the loop thread before its next event
+        (light off at once, no ramp); the session goes on, laser trials record
+        ``laser_blocked``, until ``rearm_laser``. Every press is logged."""
+        self.requests.submit(lambda: self._latch(source, rearm=False))
+
+    def rearm_laser(self, source: str) -> None:
+        """Lift the emergency latch (thread-safe, applied in the loop thread, logged)."""
+        self.requests.submit(lambda: self._latch(source, rearm=True))
+
+    def _latch(self, source: str, rearm: bool) -> None:
+        laser = self.rig.laser
+        if laser is None:
+            self._log(self.clock.now(), "warning", "laser_latch", f"{source}: rig has no laser")
+        elif rearm:
+            laser.rearm(source)
+        else:
+            laser.latch(source)
+
     # --- running --------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
         spec = self.opts.protocol
@@ -222,6 +247,8 @@ class Session:
         try:
             if not self._early_stop:
                 self.rig.start()
+                if self.sync is not None:
+                    self.sync.start()
                 self.machine.start(self.protocol.initial_state)
                 self.loop.run()
             if self.loop.stop_requested.is_set() or self._early_stop:
@@ -259,6 +286,8 @@ class Session:
 
     def _shutdown(self, status: str, reason: str) -> None:
         failures = self.rig.all_off()  # first, before anything that could fail
+        if self.sync is not None:
+            failures += self.sync.stop()
         now = self.clock.now()
         with contextlib.suppress(Exception):  # a full disk must not stop the shutdown
             self._log(now, "output", "all_off", "laser off, valves closed")

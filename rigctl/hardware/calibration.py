@@ -10,8 +10,8 @@ The fit. With ``u = (x - x_lo) / (x_hi - x_lo)`` running from 0 to 1 over the me
     y(u) = p0 + p1·(u - u²/2) + p2·u²/2,      p0, p1, p2 >= 0
 
 ``p0`` is the output at the smallest command and ``p1``, ``p2`` are the slopes dy/du at the two
-ends (the slope is linear in between). So non-negative coefficients, found by a small
-non-negative least squares (Lawson-Hanson, numpy only), are exactly the quadratics that are
+ends (the slope is linear in between). So non-negative coefficients, found by non-negative
+least squares (``scipy.optimize.nnls``), are exactly the quadratics that are
 non-negative and non-decreasing over the whole range, convex (valves) or concave (lasers near
 saturation). Residuals are weighted relative to the measured value (floored at 5% of the largest
 value, so a 0 mW reading at 0 V does not dominate): a 0.1 µL error matters at 1 µL, not at 12.
@@ -44,46 +44,6 @@ class CalibrationError(RigctlError):
     """Measured points that cannot make a calibration (too few, not increasing, bad numbers)."""
 
 
-# --- non-negative least squares ---------------------------------------------------------------
-
-
-def nnls(a: np.ndarray, b: np.ndarray, max_iter: int | None = None) -> np.ndarray:
-    """``argmin ||a·x - b||`` subject to ``x >= 0`` (Lawson & Hanson 1974, active set).
-
-    A few unknowns only; kept here so the core needs no scipy at run time.
-    """
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    m, n = a.shape
-    x = np.zeros(n)
-    passive = np.zeros(n, dtype=bool)
-    tol = 10 * np.finfo(float).eps * max(m, n) * max(np.abs(a).sum(axis=0).max(initial=0), 1.0)
-    max_iter = max_iter if max_iter is not None else 3 * n + 10
-    w = a.T @ (b - a @ x)
-    for _ in range(max_iter):
-        if passive.all() or not np.any(w[~passive] > tol):
-            return x
-        j = int(np.argmax(np.where(passive, -np.inf, w)))
-        passive[j] = True
-        for _inner in range(max_iter):
-            s = np.zeros(n)
-            s[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
-            if np.all(s[passive] > tol):
-                break
-            # Step from x towards s until the first passive variable reaches zero; drop it.
-            bad = passive & (s <= tol) & (x - s > 0)
-            alpha = float(np.min(x[bad] / (x[bad] - s[bad]))) if bad.any() else 0.0
-            x = x + alpha * (s - x)
-            passive &= x > tol
-            x[~passive] = 0.0
-            if not passive.any():
-                s = np.zeros(n)
-                break
-        x = s
-        w = a.T @ (b - a @ x)
-    return x
-
-
 # --- the monotone fit ------------------------------------------------------------------------
 
 
@@ -113,9 +73,12 @@ class MonotoneFit:
             raise CalibrationError("fit coefficients must be finite numbers")
         c0, c1, c2 = self.coefficients
         span = hi - lo
-        object.__setattr__(self, "_f0", c0 + c1 * lo + c2 * lo * lo)
-        object.__setattr__(self, "_a", (c1 + 2 * c2 * lo) * span)
-        object.__setattr__(self, "_b", c2 * span * span)
+        f0, a, b = c0 + c1 * lo + c2 * lo * lo, (c1 + 2 * c2 * lo) * span, c2 * span * span
+        if not all(math.isfinite(v) for v in (f0, a, b, f0 + a + b)):
+            raise CalibrationError("fit: numbers too large for the calibrated range")
+        object.__setattr__(self, "_f0", f0)
+        object.__setattr__(self, "_a", a)
+        object.__setattr__(self, "_b", b)
 
     def __call__(self, x: float | np.ndarray) -> float | np.ndarray:
         c0, c1, c2 = self.coefficients
@@ -171,16 +134,27 @@ def fit_monotone(points: Sequence[tuple[float, float]]) -> MonotoneFit:
     scale = max(float(np.max(np.abs(y))), 1e-300)
     w = 1.0 / np.maximum(np.abs(y), WEIGHT_FLOOR * scale)
     g = _basis(u, degree)
-    p = nnls(g * w[:, None], y * w)
+    from scipy.optimize import nnls  # lazy: only a config without a stored fit needs it
+
+    try:
+        p, _ = nnls(g * w[:, None], y * w)
+    except RuntimeError:  # scipy's iteration limit: data no quadratic can follow
+        raise CalibrationError("the measured points cannot be fitted; repeat the "
+                               "measurement") from None
     p0, p1 = float(p[0]), float(p[1])
     p2 = float(p[2]) if degree == 2 else p1  # a line: the same slope at both ends
     if p1 + p2 <= 0:
         raise CalibrationError("the measured output does not rise with the command")
     # y = p0 + p1·u + (p2 - p1)/2·u², u = (x - lo)/span  →  polynomial in x
+    # Products, never `**`: float ** raises OverflowError where a product gives inf, and any
+    # non-finite result is refused below (values near the float limit cannot be calibrated).
     a_, b_ = p1, (p2 - p1) / 2
-    c2 = b_ / span**2
-    c1 = a_ / span - 2 * b_ * lo / span**2
-    c0 = p0 - a_ * lo / span + b_ * lo**2 / span**2
+    with np.errstate(over="ignore", invalid="ignore"):
+        c2 = b_ / (span * span)
+        c1 = a_ / span - 2 * b_ * (lo / span) / span
+        c0 = p0 - a_ * (lo / span) + b_ * (lo / span) * (lo / span)
+    if not all(math.isfinite(c) for c in (c0, c1, c2)):
+        raise CalibrationError("measured values are too large to fit; check the numbers")
     return MonotoneFit((c0, c1, c2), (lo, hi))
 
 

@@ -24,7 +24,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -48,6 +48,9 @@ from rigctl.hardware.serial_link import (
     validate_emulator_settings,
 )
 
+if TYPE_CHECKING:
+    from rigctl.config.rig import LaserConfig
+
 log = logging.getLogger(__name__)
 
 IDENTITY = "rigctl-reward"
@@ -56,6 +59,8 @@ MAX_VALVE_MS = 5000.0
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 250000, 460800, 500000, 921600,
               1000000, 2000000)
 _SYNC_PINGS = 8
+MAX_GATE_MS = 1_000_000  # the firmware's GATE range (1000 s)
+GATE_MARGIN_MS = 50  # the controller's gate cut waits this long past the host's own
 
 
 class Settings(BaseModel):
@@ -184,6 +189,7 @@ class RewardController(Device):
         self._hb_stop = threading.Event()
         self._hb_thread: threading.Thread | None = None
         self.ignored_inputs = 0
+        self._gates: dict[int, int] = {}  # output -> the limit the controller enforces (ms)
         port = settings.port
         if port == EMULATED:
             self.emulator = start_emulator("reward_controller", name, settings.emulator, ctx)
@@ -274,11 +280,18 @@ class RewardController(Device):
         if self.emulator is not None:
             self.emulator.wire("in", index, role)
 
-    def digital_output(self, channel: str, role: str) -> DigitalOutputDriver:
+    def digital_output(self, channel: str, role: str) -> _Output:
         index = self._index(channel, "out", "digital output", role)
         if self.emulator is not None:
             self.emulator.wire("out", index, role)
         return _Output(self, index)
+
+    def laser_gate(self, channel: str, cfg: LaserConfig) -> DigitalOutputDriver:
+        """The laser's gate on a controller output, which the controller itself drops after
+        ``max_on_s`` + ``ramp_down_s`` (``GATE``): a stalled host cannot hold the light on."""
+        out = self.digital_output(channel, "laser_gate")
+        out.limit_high(cfg.max_on_s + cfg.ramp_down_s)
+        return out
 
     def start(self) -> None:
         self.link.request("START")
@@ -317,6 +330,14 @@ class RewardController(Device):
             if len(parts) != 5:
                 return GARBAGE
             log.debug("%s: valve %s closed at %.6f s", self.link.label, parts[3], device_t)
+        elif kind == "GATE":
+            if len(parts) != 5 or not _digits(parts[3]):
+                return GARBAGE
+            self._on_failure(DeviceError(
+                f"{self.link.label}: the controller cut laser gate out{parts[3]} after "
+                f"{self._gates.get(int(parts[3]), 0) / 1000:g} s high by its own timer "
+                "(laser.max_on_s + ramp_down_s): the host did not end the light in time "
+                "(stalled?)"))
         elif kind == "WDOG":
             if self._connected:
                 self._on_failure(DeviceError(
@@ -413,6 +434,30 @@ class _Valve(ValveDriver):
 class _Output(DigitalOutputDriver):
     def __init__(self, dev: RewardController, index: int) -> None:
         self.dev, self.index = dev, index
+
+    def limit_high(self, max_s: float) -> bool:
+        """``GATE n ms``: the controller drops this output by its own timer once it has been
+        high for ``max_s`` (plus GATE_MARGIN_MS, so the host's own cut comes first). A firmware
+        without the command is refused: the laser must not depend on the host alone."""
+        ms = math.ceil(max_s * 1000.0) + GATE_MARGIN_MS
+        if not 1 <= ms <= MAX_GATE_MS:
+            raise DeviceError(f"device {self.dev.name!r}: a laser gate limit of {max_s:g} s is "
+                              f"outside what the controller times (at most {MAX_GATE_MS} ms)")
+        link = self.dev.link
+        try:
+            link.request(f"GATE {self.index} {ms}")
+        except DeviceError as exc:
+            if "answered 'ERR GATE 1 " in str(exc):  # unknown command: an older firmware
+                raise DeviceError(
+                    f"{link.label}: firmware {self.dev.firmware} cannot time a laser gate by "
+                    "itself (no GATE command), so a stalled host could hold the light on: flash "
+                    "docs/firmware/reward_controller/reward_controller.ino (1.1.0 or later)"
+                ) from None
+            raise
+        self.dev._gates[self.index] = ms
+        log.info("%s: out%d is a laser gate, cut by the controller after %d ms high",
+                 link.label, self.index, ms)
+        return True
 
     def set(self, level: bool) -> None:
         if level:

@@ -105,7 +105,16 @@ class Laser:
 
     With a gate line, the gate opens after the power is set and closes when the ramp-down has
     finished, so light never appears at a stale power and the ramp is not cut short.
+
+    The emergency laser-off *latches* (``latch``/``rearm``): light off at once and every ``on``
+    refused (logged, nothing emitted) until the operator re-arms, while the session goes on.
     """
+
+    #: the emergency latch: set by ``latch``, cleared by ``rearm`` (class defaults, per instance
+    #: once set); ``latches`` counts latch presses so a trial can tell one happened in its delay
+    latched = False
+    latched_at: float | None = None
+    latches = 0
 
     def __init__(
         self, cfg: LaserConfig, driver: LaserDriver, clock: Clock, timers: Timers, log: LogFn,
@@ -142,7 +151,12 @@ class Laser:
         return min(1.0, self.pulses.width_s * self.pulses.frequency_hz)
 
     def on(self, power_mw: float, pulses: PulseTrain | None = None) -> None:
-        """Emit at ``power_mw``; refuses powers above the ceiling; arms the max on-time cut."""
+        """Emit at ``power_mw``; refuses powers above the ceiling; arms the max on-time cut.
+        While latched off, emits nothing (logged; ``is_on`` stays False)."""
+        if self.latched:
+            self._log(self._clock.now(), "interlock", "laser_latch",
+                      f"{power_mw:g}mW refused: latched off")
+            return
         if not 0 < power_mw <= self.cfg.max_power_mw:
             raise InterlockError(
                 f"laser: {power_mw:g} mW refused, outside (0, laser.max_power_mw = "
@@ -194,6 +208,31 @@ class Laser:
                 self.gate.set(False)
         finally:
             self.driver.force_off()
+
+
+    def latch(self, source: str) -> None:
+        """Emergency laser-off: emission off now (no ramp), refused until ``rearm``.
+
+        Called in the control-loop thread (see ``Session.request_laser_off``); every press is
+        logged, a press while already latched changes nothing but is still logged.
+        """
+        now = self._clock.now()
+        again = self.latched
+        self.latched, self.latched_at = True, now
+        self.latches += 1
+        self._log(now, "interlock", "laser_latch",
+                  f"pressed again ({source}): still latched off" if again
+                  else f"latched off ({source})")
+        if self.on_since is not None:
+            self._log(now, "output", "laser", "off latched")  # no ramp: the light goes now
+        self.force_off()
+
+    def rearm(self, source: str) -> None:
+        """Lift the emergency latch: the next ``on`` emits again (light is not restored now)."""
+        was = self.latched
+        self.latched = False
+        self._log(self._clock.now(), "interlock", "laser_latch",
+                  f"re-armed ({source})" if was else f"re-arm ({source}): was not latched")
 
 
 def laser_calibration_problem(

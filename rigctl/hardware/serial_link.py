@@ -213,6 +213,8 @@ class SerialLink:
         self._closing = False
         self._reported = False
         self._reader: threading.Thread | None = None
+        self._drop_request = threading.Event()  # reset_input asks the reader to drop its input
+        self._drop = threading.Event()  # ... and the reader says it has
 
     # --- opening and closing ----------------------------------------------------------------
     def open(self) -> None:
@@ -227,6 +229,11 @@ class SerialLink:
             raise DeviceError(self._open_problem(exc)) from None
         except (OSError, ValueError) as exc:
             raise DeviceError(f"{self.label}: cannot open the serial port: {exc}") from None
+        with contextlib.suppress(serial.SerialException, OSError):
+            # Stale bytes from before this session. Flushed here, before the reader starts:
+            # a flush between the reader's select and read made pyserial report "readiness to
+            # read but returned no data", which looks exactly like a vanished port.
+            ser.reset_input_buffer()
         self._ser = ser
         self._reader = threading.Thread(
             target=self._read_loop, name=f"serial-{self.device}", daemon=True
@@ -254,13 +261,15 @@ class SerialLink:
         return self._ser is not None and self._dead is None and not self._closing
 
     def reset_input(self) -> None:
-        """Drop bytes already received (stale lines from before this session)."""
-        ser = self._ser
-        if ser is not None:
-            try:
-                ser.reset_input_buffer()
-            except (serial.SerialException, OSError) as exc:
-                self._lost(f"reset failed: {exc}")
+        """Drop bytes already received (stale lines from before this session).
+
+        Done by the reader thread itself, never by flushing the port under it (see ``open``).
+        """
+        if self._reader is None or not self._reader.is_alive():
+            return
+        self._drop.clear()
+        self._drop_request.set()
+        self._drop.wait(timeout=4 * _READ_TIMEOUT_S)
 
     def close(self) -> None:
         """Stop the reader and close the port; pending waiters get a DeviceError. Never raises."""
@@ -367,6 +376,15 @@ class SerialLink:
                     self._lost(f"read failed: {exc}")
                 return
             now = self._now()
+            if self._drop_request.is_set():
+                self._drop_request.clear()
+                buf.clear()
+                skipping = False
+                with contextlib.suppress(Exception):  # a failing port is found by the next read
+                    while ser.in_waiting:
+                        ser.read(ser.in_waiting)
+                self._drop.set()
+                continue
             if data:
                 if now - last_byte > self._partial_timeout_s:
                     # A fragment that stopped mid-line (a reset, a dropped byte) would otherwise
@@ -400,7 +418,15 @@ class SerialLink:
                                      f"line longer than {self._max_line} bytes")
                         buf.clear()
                         skipping = True
-            self._check_deadlines(now)
+            # Only once everything received has been read: after the host itself stalled
+            # (SIGSTOP, swap), replies that arrived meanwhile are still waiting in the port, and
+            # blaming the device for them would hide what really happened.
+            try:
+                drained = ser.in_waiting == 0
+            except Exception:  # noqa: BLE001 - a failing port is found by the next read
+                drained = True
+            if drained:
+                self._check_deadlines(now)
 
     def _line(self, raw: bytes, t: float) -> None:
         raw = raw.strip(b"\r")

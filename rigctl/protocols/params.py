@@ -15,6 +15,8 @@ from rigctl.predictor.settings import PredictorSettings
 from rigctl.protocols.scheduler import check_feasible
 
 Delay = Annotated[float, Field(ge=0, le=600)]
+#: most delays a protocol lists (each is drawn once per cycle; real protocols list 1-10)
+MAX_DELAYS = 100
 
 
 class TrialTaskParams(BaseModel):
@@ -24,7 +26,7 @@ class TrialTaskParams(BaseModel):
 
     n_trials: int = Field(200, ge=1, le=100_000, description="Trials in the session (count)")
     delays_s: list[Delay] = Field(
-        default_factory=lambda: [2.0, 5.0, 10.0], min_length=1,
+        default_factory=lambda: [2.0, 5.0, 10.0], min_length=1, max_length=MAX_DELAYS,
         description="Delays (s), drawn in balanced random order",
     )
     sample_s: float = Field(1.0, ge=0, le=60, description="Sample period before the delay (s)")
@@ -86,7 +88,7 @@ class TrialTaskParams(BaseModel):
 
     @model_validator(mode="after")
     def _schedule_feasible(self) -> TrialTaskParams:
-        problem = check_feasible(self.laser_fraction, self.max_consecutive)
+        problem = check_feasible(self.laser_fraction, self.max_consecutive, self.n_trials)
         if problem and self.stim_mode != "off":
             raise ValueError(problem)
         return self

@@ -26,18 +26,60 @@ class PlannedTrial:
     delay_s: float
 
 
-def check_feasible(laser_fraction: float, max_consecutive: int) -> str | None:
-    """Why ``laser_fraction`` cannot be met with runs of at most ``max_consecutive``, or None."""
-    if laser_fraction in (0.0, 1.0):
-        return None
-    limit = max_consecutive / (max_consecutive + 1)
-    if laser_fraction > limit or 1 - laser_fraction > limit:
+def check_feasible(
+    laser_fraction: float, max_consecutive: int, n_trials: int | None = None
+) -> str | None:
+    """Why ``laser_fraction`` cannot be met with runs of at most ``max_consecutive``, or None.
+
+    With runs of at most m trials of one type, each trial of the other type can follow at most m
+    of them, so each type needs at least 1 in m + 1 trials: 1/(m+1) <= laser_fraction <=
+    m/(m+1). A fraction of 0 or 1 makes the whole session one run, so it is refused when the
+    session (``n_trials``, when given) is longer than ``max_consecutive``. The message says
+    what the numbers mean and the two ways out, in the protocol's own field names.
+    """
+    p, m = float(laser_fraction), int(max_consecutive)
+    if p in (0.0, 1.0):
+        if n_trials is None or n_trials <= m:
+            return None
+        kind, other = ("laser", "control") if p == 1.0 else ("control", "laser")
+        way_out = ("lower laser_fraction" if p == 1.0 else
+                   "use stim_mode: off for a session without light, raise laser_fraction")
         return (
-            f"laser_fraction {laser_fraction:g} needs runs longer than max_consecutive "
-            f"{max_consecutive}; keep it within [{1 - limit:.3g}, {limit:.3g}] or raise "
-            "max_consecutive"
+            f"laser_fraction {p:g} makes all {n_trials} trials {kind} trials, but "
+            f"max_consecutive {m} allows at most {m} {kind} trials in a row before a {other} "
+            f"trial; {way_out}, or raise max_consecutive to {n_trials}"
         )
-    return None
+    low, high = 1 / (m + 1), m / (m + 1)
+    if low - 1e-12 <= p <= high + 1e-12:
+        return None
+    if m == 1:
+        return (
+            f"laser_fraction {p:g} is impossible with max_consecutive 1: laser and control "
+            "trials must then alternate, which makes laser_fraction 0.5; set laser_fraction "
+            f"to 0.5{_raise_to(p)}"
+        )
+    rare, common = ("laser", "control") if p < low else ("control", "laser")
+    rare_fraction = min(p, 1 - p)
+    about = (f"about {(1 - rare_fraction) / rare_fraction:.3g}" if rare_fraction > 1e-6
+             else "more than a million")
+    return (
+        f"laser_fraction {p:g} means {about} {common} trials for each {rare} trial, but "
+        f"max_consecutive {m} allows at most {m} {common} trials in a row, so at least 1 trial "
+        f"in {m + 1} must be a {rare} trial; choose laser_fraction between {low:.3g} and "
+        f"{high:.3g}{_raise_to(p)}"
+    )
+
+
+#: the largest max_consecutive a protocol accepts (TrialTaskParams.max_consecutive)
+MAX_RUN_LIMIT = 1000
+
+
+def _raise_to(p: float) -> str:
+    """``, or raise max_consecutive to N``: the smallest run limit that allows fraction ``p``."""
+    rare = min(p, 1 - p)
+    if rare * (MAX_RUN_LIMIT + 1) < 1:
+        return ""  # no allowed max_consecutive is long enough
+    return f", or raise max_consecutive to {max(1, math.ceil((1 - rare) / rare - 1e-9))}"
 
 
 class TrialScheduler:

@@ -8,6 +8,11 @@
   path held off, so sham and real sessions differ only in photons.
 Every laser trial records mode, onset, offset, power and the predictor value at onset; the
 offset always ramps down (the Laser applies the configured ramp).
+
+While the operator's emergency latch holds the laser off (``Laser.latch``), the session goes on:
+a laser trial whose delay overlaps the latch records ``laser_blocked = 1`` — with no onset when
+the light never came, or with ``laser_offset_s`` at the latch when it cut the light. A re-arm
+gives light again from the next trial's onset, never in the middle of a blocked delay.
 """
 
 from __future__ import annotations
@@ -38,12 +43,16 @@ class DelayStimulation:
         self.threshold = threshold
         self._trial: TrialRecord | None = None
         self._armed = False
+        self._latches = 0  # the laser's latch count at delay onset
 
     def delay_started(self, trial: TrialRecord) -> None:
         trial.stim_mode = self.mode
         if self.mode == "off" or trial.trial_type != LASER:
             return
         self._trial, self._armed = trial, True
+        if self.laser is not None:
+            self._latches = self.laser.latches
+            trial.laser_blocked = int(self.laser.latched)
         if self.rule == "open_loop" or (
             self.rule == "closed_loop" and self._value is not None
             and self._value() >= self.threshold
@@ -59,6 +68,12 @@ class DelayStimulation:
         trial = self._trial
         assert trial is not None
         self._armed = False
+        laser = self.laser
+        if laser is not None and (laser.latched or laser.latches != self._latches):
+            trial.laser_blocked = 1  # latched at or since delay onset: no light in this delay
+            self._log(self._now(), "interlock", "laser_latch",
+                      f"{self.power_mw:g}mW refused: latched off")
+            return
         now = self._now()
         trial.laser_onset_s = now
         trial.laser_power_mw = self.power_mw
@@ -70,9 +85,20 @@ class DelayStimulation:
             self.laser.on(self.power_mw, self.pulses)
 
     def delay_ended(self) -> None:
+        """End of the delay: light off (with ramp) and the trial's laser columns completed."""
         trial, self._trial = self._trial, None
         self._armed = False
-        if trial is None or trial.laser_onset_s is None:
+        if trial is None:
+            return
+        laser = self.laser
+        latched_in_delay = laser is not None and laser.latches != self._latches
+        if latched_in_delay:
+            trial.laser_blocked = 1
+        if trial.laser_onset_s is None:
+            return
+        if latched_in_delay and self.mode != "sham":
+            assert laser is not None and laser.latched_at is not None
+            trial.laser_offset_s = laser.latched_at  # the latch cut the light (no ramp)
             return
         trial.laser_offset_s = self._now()
         if self.mode == "sham":

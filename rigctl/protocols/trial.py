@@ -33,6 +33,9 @@ class TrialRecord:
     laser_offset_s: float | None = col("s", "Laser off command (ramp-down starts)")
     laser_power_mw: float | None = col("mW", "Commanded power at the fibre tip")
     predictor_at_onset: float | None = col("", "Predictor value at laser onset (closed loop)")
+    laser_blocked: int = col("", "1 if the emergency laser-off latch held the light off during "
+                                 "this laser trial's delay (none, or cut at laser_offset_s), "
+                                 "else 0", 0)
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TrialRecord))

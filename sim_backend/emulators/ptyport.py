@@ -64,6 +64,9 @@ class LineEmulator:
     newline = b"\n"
     max_line = 256
     thread_name = "emulator"
+    line_ends = b"\r\n"  # bytes that end a received line
+    dropped = b""  # bytes ignored wherever they appear
+    empty_lines = False  # pass empty lines to handle_line (a line end is news to a watchdog)
 
     def __init__(self, now: Callable[[], float] | None = None) -> None:
         boot = time.perf_counter()
@@ -138,7 +141,7 @@ class LineEmulator:
                 self._dead_timers.add(handle)
 
     def write_line(self, text: str) -> None:
-        self.write_raw(text.encode("ascii") + self.newline)
+        self.write_raw(text.encode("latin-1", "replace") + self.newline)
 
     def write_raw(self, data: bytes) -> None:
         """Send bytes to the host; dropped (and counted) when nobody reads them."""
@@ -206,12 +209,15 @@ class LineEmulator:
                     continue
                 return
             t = self.now()
-            for byte_line in _split(data):
+            if self.dropped:
+                data = data.translate(None, self.dropped)
+            for byte_line in _split(data, self.line_ends):
                 if byte_line is None:  # a line end
-                    if skipping:
+                    if skipping:  # answered at its end, as the firmware does
                         skipping = False
-                    elif buf:
-                        line = bytes(buf).decode("ascii", "replace")
+                        self.overlong_line(t)
+                    elif buf or self.empty_lines:
+                        line = bytes(buf).decode("latin-1")
                         buf.clear()
                         self.handle_line(line, t)
                     continue
@@ -221,16 +227,15 @@ class LineEmulator:
                 if len(buf) > self.max_line:
                     buf.clear()
                     skipping = True
-                    self.overlong_line(t)
 
 
-def _split(data: bytes) -> list[bytes | None]:
-    """Pieces of ``data`` with None for every line end (CR or LF; CR LF gives an empty line,
-    which the caller ignores)."""
+def _split(data: bytes, ends: bytes = b"\r\n") -> list[bytes | None]:
+    """Pieces of ``data`` with None for every line end (a byte of ``ends``; CR LF gives an
+    empty line, which the caller ignores unless it wants empty lines)."""
     out: list[bytes | None] = []
     start = 0
     for i, b in enumerate(data):
-        if b in (10, 13):
+        if b in ends:
             if i > start:
                 out.append(data[start:i])
             out.append(None)

@@ -19,11 +19,12 @@ prints the pty path, then serves until killed.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -33,10 +34,15 @@ from sim_backend.settings import SimSettings
 
 IDENTITY = "rigctl-reward"
 PROTOCOL = 1
-FIRMWARE = "1.0.0-emulated"
+FIRMWARE = "1.1.0-emulated"
 MAX_LINE = 64
 MAX_VALVE_MS = 5000.0
 WDOG_RANGE_MS = (50, 60000)
+GATE_MAX_MS = 1_000_000
+COMMANDS = ("HELLO", "PING", "WDOG", "VALVE", "CLOSE", "OUT", "GATE", "START", "STOP", "OFF",
+            "STATUS")
+_UINT = re.compile(r"[0-9]+")
+_MS = re.compile(r"([0-9]+)(?:\.([0-9]{1,3}))?")
 
 # Error codes of the protocol (docs/serial-protocol.md, "Errors").
 E_UNKNOWN, E_ARGS, E_RANGE, E_CHANNEL, E_LONG = 1, 2, 3, 4, 5
@@ -56,6 +62,10 @@ class Settings(SimSettings):
     simulated_mouse: bool = Field(
         True, description="Inputs are the licks of a simulated mouse (false: inputs stay idle)"
     )
+    firmware: Literal["uno", "mega"] | None = Field(
+        None, description="Run the reference firmware, compiled for this board, in the simavr "
+        "AVR simulator instead of the Python emulator (needs gcc-avr, arduino-mk, simavr)"
+    )
 
 
 @dataclass
@@ -68,6 +78,7 @@ class ControllerRecord:
     inputs: list[tuple[float, int, int, bool]] = field(default_factory=list)  # t, n, level, sent
     outputs: list[tuple[float, int, int]] = field(default_factory=list)  # t, n, level
     watchdog_trips: list[float] = field(default_factory=list)
+    gate_cuts: list[tuple[float, int]] = field(default_factory=list)  # t, output
     listener: Callable[[str, dict[str, Any]], None] | None = None
 
     def note(self, kind: str, **data: Any) -> None:
@@ -76,17 +87,32 @@ class ControllerRecord:
 
 
 def _parse_ms(text: str) -> float | None:
-    """A duration in ms with at most 3 decimals (µs resolution), as the firmware parses it."""
-    whole, _, frac = text.partition(".")
-    if not whole.isdigit() or (frac and (not frac.isdigit() or len(frac) > 3)):
+    """A duration in ms with at most 3 decimals (µs resolution), as the firmware parses it:
+    ASCII digits, a dot only between digits (``1.`` and ``.5`` are refused)."""
+    m = _MS.fullmatch(text)
+    if m is None:
         return None
-    return int(whole) + (int(frac) / 10 ** len(frac) if frac else 0.0)
+    frac = m.group(2) or ""
+    return int(m.group(1)) + (int(frac) / 10 ** len(frac) if frac else 0.0)
+
+
+def _uint(text: str) -> int | None:
+    """ASCII decimal digits below 2**32, or None (as the firmware's parse_uint)."""
+    if _UINT.fullmatch(text) is None or int(text) >= 2**32:
+        return None
+    return int(text)
 
 
 class ControllerEmulator(LineEmulator):
+    """The firmware's behaviour, decided line by line in docs/serial-protocol.md ("Framing")
+    and checked against the firmware itself by tests/firmware/test_conformance.py."""
+
     newline = b"\n"
     max_line = MAX_LINE
     thread_name = "emulated-controller"
+    line_ends = b"\n"  # only LF ends a line ...
+    dropped = b"\r"  # ... a CR is dropped wherever it appears
+    empty_lines = True  # an empty line feeds the watchdog
 
     def __init__(
         self,
@@ -122,6 +148,8 @@ class ControllerEmulator(LineEmulator):
         self.nominal_ul: dict[int, Callable[[float], float]] = {}
         self.errors_to_inject: dict[str, str] = {}
         self._valve_timer: dict[int, int] = {}
+        self.gate_ms = [0] * n_outputs  # GATE: the longest an output may stay high (0: none)
+        self._gate_timer: dict[int, int] = {}
         if world is not None:
             world.add_listener(self._world_input)
         if boot_banner:
@@ -176,38 +204,39 @@ class ControllerEmulator(LineEmulator):
 
     def overlong_line(self, t: float) -> None:
         self.last_host = t
+        self.tripped = False
         self._err("?", E_LONG, f"line longer than {MAX_LINE} characters")
 
     def handle_line(self, line: str, t: float) -> None:
-        self.last_host = t
+        self.last_host = t  # any line, an empty one too, feeds the watchdog
         self.tripped = False
-        self.record.commands.append((t, line))
-        self.record.note("command", t=t, line=line)
-        words = line.split()
+        words = [w for w in line.split(" ") if w]  # spaces only; a run of them is one
         if not words:
             return
-        name, args = words[0].upper(), words[1:]
+        self.record.commands.append((t, line))
+        self.record.note("command", t=t, line=line)
+        name, args = words[0], words[1:]  # case matters: `hello` is an unknown command
         injected = self.errors_to_inject.pop(name, None)
         if injected is not None:
             self.write_line(f"ERR {name} {injected}")
             return
-        handler = getattr(self, f"_cmd_{name.lower()}", None)
-        if handler is None or not name.isalpha():
+        if name not in COMMANDS:
             self._err(name, E_UNKNOWN, "unknown command")
             return
-        handler(name, args, t)
+        getattr(self, f"_cmd_{name.lower()}")(name, args, t)
 
     def _nargs(self, name: str, args: list[str], n: int) -> bool:
         if len(args) != n:
-            self._err(name, E_ARGS, f"expected {n} argument{'s' if n != 1 else ''}")
+            self._err(name, E_ARGS, f"expected {n} argument(s)")
             return False
         return True
 
     def _channel(self, name: str, text: str, count: int, what: str) -> int | None:
-        if not text.isdigit() or int(text) >= count:
+        n = _uint(text)
+        if n is None or n >= count:
             self._err(name, E_CHANNEL, f"no {what} {text} ({what}s 0-{count - 1})")
             return None
-        return int(text)
+        return n
 
     def _cmd_hello(self, name: str, args: list[str], t: float) -> None:
         self._ok(name, self.identity, self.protocol, FIRMWARE, self.n_valves, self.n_inputs,
@@ -221,10 +250,11 @@ class ControllerEmulator(LineEmulator):
         if not self._nargs(name, args, 1):
             return
         lo, hi = WDOG_RANGE_MS
-        if not args[0].isdigit() or not (int(args[0]) == 0 or lo <= int(args[0]) <= hi):
+        ms = _uint(args[0])
+        if ms is None or not (ms == 0 or lo <= ms <= hi):
             self._err(name, E_RANGE, f"watchdog must be 0 (off) or {lo}-{hi} ms")
             return
-        self.watchdog_ms = int(args[0])
+        self.watchdog_ms = ms
         self._ok(name, self.watchdog_ms)
 
     def _cmd_valve(self, name: str, args: list[str], t: float) -> None:
@@ -259,6 +289,22 @@ class ControllerEmulator(LineEmulator):
             return
         self._set_output(n, int(args[1]), t)
         self._ok(name, n, args[1])
+
+    def _cmd_gate(self, name: str, args: list[str], t: float) -> None:
+        if not self._nargs(name, args, 2):
+            return
+        n = self._channel(name, args[0], self.n_outputs, "output")
+        if n is None:
+            return
+        ms = _uint(args[1])
+        if ms is None or ms > GATE_MAX_MS:
+            self._err(name, E_RANGE, f"gate limit must be 0 (none) or 1-{GATE_MAX_MS} ms")
+            return
+        self.gate_ms[n] = ms
+        self.cancel(self._gate_timer.pop(n, None))
+        if self.outputs[n]:  # already high: its full limit from now
+            self._arm_gate(n, t)
+        self._ok(name, n, ms)
 
     def _cmd_start(self, name: str, args: list[str], t: float) -> None:
         if self._nargs(name, args, 0):
@@ -308,10 +354,28 @@ class ControllerEmulator(LineEmulator):
         if why != "timer" and side is not None and self.world is not None:
             self.world.apply(lambda w: w.valve_close(side))
 
+    def _arm_gate(self, n: int, t: float) -> None:
+        if self.gate_ms[n]:
+            cut_t = t + self.gate_ms[n] / 1000.0
+            self._gate_timer[n] = self.at(cut_t, lambda: self._cut_gate(n, cut_t))
+
+    def _cut_gate(self, n: int, t: float) -> None:
+        """The gate has been high for its limit: drop it, whatever the host is doing."""
+        self._gate_timer.pop(n, None)
+        if not self.outputs[n]:
+            return
+        self._set_output(n, 0, t)
+        self.record.gate_cuts.append((t, n))
+        self.record.note("gate_cut", t=t, output=n)
+        self._send_event(t, f"GATE {n} 0")
+
     def _set_output(self, n: int, level: int, t: float) -> None:
         if self.outputs[n] == level:
             return
         self.outputs[n] = level
+        self.cancel(self._gate_timer.pop(n, None))
+        if level:
+            self._arm_gate(n, t)
         self.record.outputs.append((t, n, level))
         self.record.note("output", t=t, output=n, level=level)
         role = self.roles.get(("out", n))
@@ -366,12 +430,27 @@ class ControllerEmulator(LineEmulator):
                 self.world.close()
 
 
-def serve_for_host(name: str, settings: Settings, ctx: Any) -> ControllerEmulator:
-    """Start an emulated controller for device ``name`` of a session (``port: emulated``)."""
+def serve_for_host(name: str, settings: Settings, ctx: Any) -> Any:
+    """Start an emulated controller for device ``name`` of a session (``port: emulated``):
+    this module's emulator, or with ``firmware:`` the reference firmware in simavr."""
     bench = bench_for(ctx.shared)
     world, created = None, False
+    if settings.firmware is not None:
+        from sim_backend.avr.build import missing_tools
+
+        missing = missing_tools()
+        if missing is not None:
+            from rigctl.errors import DeviceError
+
+            raise DeviceError(f"{ctx.source}: devices.{name}.emulator.firmware: {missing}")
     if settings.simulated_mouse:
         world, created = bench.ensure_world(settings, ctx.subject, ctx.seed)
+    if settings.firmware is not None:
+        from sim_backend.avr.controller import FirmwareController
+
+        board = FirmwareController(settings.firmware, bench, world)
+        board.owns_world = created
+        return board
     emu = ControllerEmulator(bench=bench, world=world)
     emu.owns_world = created
     emu.start()

@@ -13,6 +13,7 @@ TIMEOUT_MS = 20_000
 def _open(qtbot, window, config):
     tab = window.add_rig(str(config))
     panel = tab.devices
+    tab.left.setCurrentWidget(panel)
     qtbot.mouseClick(panel.connect_button, 1)
     qtbot.waitUntil(lambda: panel.connected, timeout=TIMEOUT_MS)
     return tab, panel
@@ -34,11 +35,22 @@ def test_manual_valve_laser_sensors_then_session(qtbot, window, config):
     qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT_MS)
     assert "flush done: 0.6 s open" in tab.log_text()
 
-    # the power ceiling applies to a test pulse
-    panel.laser_mw.setValue(20)
-    qtbot.mouseClick(panel.laser_button, 1)
-    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT_MS)
-    assert "laser_pulse: laser: 20 mW refused" in tab.log_text()
+    # the power ceiling applies to a test pulse: a typed "40" stays 40 (not a silent 4.00)
+    # and is refused visibly, naming the ceiling, before anything is sent
+    edit = panel.laser_mw.lineEdit()
+    edit.selectAll()
+    qtbot.keyClicks(edit, "40")
+    assert panel.laser_mw.value() == 40
+    assert panel.laser_problem.isVisible()
+    assert panel.laser_problem.text() == ("40 mW exceeds this rig's ceiling "
+                                          "(laser.max_power_mw = 15 mW): refused")
+    assert not panel.laser_button.isEnabled()
+    panel.laser_pulse()  # even called directly, nothing is sent
+    assert not panel.busy and "laser test pulse: 40 mW exceeds" in tab.log_text()
+    edit.selectAll()
+    qtbot.keyClicks(edit, "4")
+    assert panel.laser_mw.value() == 4 and not panel.laser_problem.isVisible()
+    assert panel.laser_button.isEnabled()
 
     # the emergency laser-off cancels a manual pulse at once
     panel.laser_mw.setValue(5)

@@ -50,9 +50,9 @@ def test_two_rigs_run_independently(qtbot, window, make_rig):
         assert load_session(tab.ended["folder"]).status == "aborted"
 
 
-def test_emergency_laser_off_during_a_session(qtbot, window, make_rig):
-    # every trial after the free first one is a laser trial with a long delay (laser on 3 s)
-    tab = window.add_rig(str(make_rig(params={"laser_fraction": 1.0, "delays_s": [3.0],
+def test_emergency_laser_off_latches_and_the_session_goes_on(qtbot, window, make_rig):
+    # every trial after the free first one is a laser trial (light for the whole 1.5 s delay)
+    tab = window.add_rig(str(make_rig(params={"laser_fraction": 1.0, "delays_s": [1.5],
                                                "max_consecutive": 1000})))
     assert tab.laser_off_button.isEnabled()
     tab.start()
@@ -60,15 +60,51 @@ def test_emergency_laser_off_during_a_session(qtbot, window, make_rig):
                     timeout=TIMEOUT_MS)
     assert tab.laser_off_button.isEnabled()  # always, also while the session runs
     assert not tab.devices.laser_button.isEnabled()  # the rest of the device panel is not
+    assert not tab.devices.rearm_button.isEnabled()  # nothing to re-arm yet
     qtbot.mouseClick(tab.laser_off_button, 1)
+    qtbot.waitUntil(lambda: tab.devices.latched, timeout=TIMEOUT_MS)
+    assert tab.phase == "running" and tab.latch_banner.text() == "LASER LATCHED OFF"
+    assert "LATCHED OFF" in tab.devices.latch_label.text()
+    # the live view shows the light went off (the output event may come in the next batch)
+    qtbot.waitUntil(lambda: tab.live.state.epochs[-1][1] is not None, timeout=TIMEOUT_MS)
+    n_latched = tab.n_trials
+    qtbot.waitUntil(lambda: tab.n_trials >= n_latched + 3, timeout=TIMEOUT_MS)  # goes on
+    qtbot.mouseClick(tab.laser_off_button, 1)  # a second press is logged, changes nothing
+    tab.left.setCurrentWidget(tab.devices)
+    assert tab.devices.rearm_button.isEnabled()
+    asked = []
+    tab.confirm = lambda title, text: asked.append(title) or True
+    qtbot.mouseClick(tab.devices.rearm_button, 1)
+    qtbot.waitUntil(lambda: not tab.devices.latched, timeout=TIMEOUT_MS)
+    assert asked == ["Re-arm the laser?"] and tab.latch_banner.text() == ""
+    n_rearmed = tab.n_trials
+    qtbot.waitUntil(lambda: tab.n_trials >= n_rearmed + 2, timeout=TIMEOUT_MS)
+    tab.stop()
     qtbot.waitUntil(lambda: tab.phase == "idle", timeout=TIMEOUT_MS)
+
     s = load_session(tab.ended["folder"])
-    assert s.status == "aborted" and s.metadata["reason"] == "emergency laser off (operator)"
-    ev = s.events
-    laser = ev[(ev["kind"] == "output") & (ev["name"] == "laser")]
-    assert laser.iloc[-1]["value"].endswith("mW")  # the laser was on when the button was hit
-    assert ev.iloc[-1]["name"] == "all_off"  # and the engine turned it off at once
-    assert ev.iloc[-1]["t_s"] - laser.iloc[-1]["t_s"] < 3.0  # before the delay ended
+    assert s.status == "aborted" and s.metadata["reason"] == "stopped by the operator"
+    ev, t = s.events, s.trials
+    latch = ev[ev["name"] == "laser_latch"]
+    presses = latch[~latch["value"].str.endswith("refused: latched off")]
+    assert list(presses["value"]) == ["latched off (operator, GUI)",
+                                      "pressed again (operator, GUI): still latched off",
+                                      "re-armed (operator, GUI device panel)"]
+    t_latch, t_rearm = (float(x) for x in presses["t_s"].iloc[[0, 2]])
+    # the light went off at the press, inside the delay, in the loop iteration that took it
+    cut = t[(t["laser_onset_s"] < t_latch) & (t["end_s"] > t_latch)].iloc[0]
+    assert cut["laser_blocked"] == 1 and cut["laser_offset_s"] == pytest.approx(t_latch)
+    assert t_latch < cut["laser_onset_s"] + cut["delay_s"]
+    laser = t[t["trial_type"] == "laser"]
+    blocked = laser[(laser["start_s"] > t_latch) & (laser["end_s"] <= t_rearm)]
+    assert len(blocked) >= 2
+    assert (blocked["laser_blocked"] == 1).all() and blocked["laser_onset_s"].isna().all()
+    after = laser[laser["start_s"] > t_rearm]
+    assert len(after) >= 1 and after["laser_onset_s"].notna().all()
+    assert (after["laser_blocked"] == 0).all()
+    on = ev[(ev["kind"] == "output") & (ev["name"] == "laser") & ev["value"].str.endswith("mW")]
+    assert not ((on["t_s"] > t_latch) & (on["t_s"] < t_rearm)).any()  # no light while latched
+    assert ev.iloc[-1]["name"] == "all_off"
 
 
 def test_closing_the_window_during_a_session_asks_first(qtbot, window, config):

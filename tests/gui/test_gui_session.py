@@ -37,6 +37,9 @@ def test_start_trials_edit_parameter_stop_realtime(qtbot, window, config):
     qtbot.waitUntil(lambda: "refused" in tab.setup.apply_status.text(), timeout=TIMEOUT_MS)
     assert "laser.max_power_mw" in form.editors["laser_power_mw"].error.text()
     form.editors["laser_power_mw"].widget.setValue(5)
+    # fixing the field clears the refusal (text and field), nothing stale is left
+    assert "refused" not in tab.setup.apply_status.text()
+    assert form.editors["laser_power_mw"].error.text() == ""
 
     # an accepted change applies from the next trial and is logged with old -> new
     form.editors["iti_s"].widget.setValue(0.45)
@@ -105,6 +108,9 @@ def test_session_to_completion_shows_summary(qtbot, window, make_rig):
         assert tab.summary.get("figure_error")
     tab.live.refresh(False)
     assert tab.live.status.values["trial"].text() == "30/30"
+    # the state fields say the session is over instead of freezing on its last state
+    assert tab.live.status.values["state"].text() == "ended"
+    assert tab.live.status.values["in_state"].text() == "completed"
 
 
 def test_remembers_choices_per_rig(qtbot, window, config, settings):

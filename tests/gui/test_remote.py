@@ -9,7 +9,17 @@ import time
 
 import numpy as np
 
-from rigctl.engine.remote import SIGNAL_COLUMNS, Decimator, Outbox, SignalBuffer
+from rigctl.engine import messages as m
+from rigctl.engine.messages import Event, Trial
+from rigctl.engine.remote import (
+    SIGNAL_COLUMNS,
+    Decimator,
+    EngineProcess,
+    Outbox,
+    SignalBuffer,
+    StartRequest,
+)
+from tests.gui.conftest import SIM_YAML
 
 
 def test_decimator_bins_one_sample_chunks_like_one_big_chunk():
@@ -56,7 +66,7 @@ def test_outbox_never_blocks_and_never_drops_trials():
 
     def produce() -> None:
         for i in range(2000):  # the parent does not read: the pipe fills up
-            out.put(("trial", {"trial": i, "pad": "x" * 500}))
+            out.put(Trial({"trial": i, "pad": "x" * 500}, {}))
             out.signals.add(big)
 
     producer = threading.Thread(target=produce)
@@ -68,7 +78,7 @@ def test_outbox_never_blocks_and_never_drops_trials():
     while len(trials) < 2000 and time.monotonic() < deadline:
         if parent.poll(0.1):
             _, batch = parent.recv()
-            trials += [m[1]["trial"] for m in batch["msgs"] if m[0] == "trial"]
+            trials += [m.record["trial"] for m in batch["msgs"] if isinstance(m, Trial)]
             if batch["signal"] is not None:
                 rows += len(batch["signal"])
     assert trials == list(range(2000))
@@ -83,9 +93,34 @@ def test_outbox_reports_a_vanished_parent():
     gone = []
     out.on_parent_gone = lambda: gone.append(True)
     parent.close()
-    out.put(("event", (0.0, "state", "iti", "")))
+    out.put(Event(0.0, "state", "iti", ""))
     deadline = time.monotonic() + 5
     while not gone and time.monotonic() < deadline:
         time.sleep(0.01)
     assert gone == [True] and out.parent_gone.is_set()
     out.close(timeout=1)
+
+
+def test_engine_child_dispatches_typed_commands_and_reports_unknown_ones(tmp_path):
+    req = StartRequest(str(SIM_YAML), "delayed_alternation", params={"n_trials": 100_000},
+                       data_root=str(tmp_path), seed=3, realtime=False, summary_figure=False)
+    proc = EngineProcess(req)
+    proc.start()
+    try:
+        got = proc.wait_for((m.Ready, m.Failed), timeout=60)
+        ready = next(g for g in got if isinstance(g, (m.Ready, m.Failed)))
+        assert isinstance(ready, m.Ready) and ready.has_laser, ready
+        assert proc.send(m.Cancel())  # a manual command: not the engine's
+        rid = proc.set_params({"iti_s": -1.0})
+        got = proc.wait_for((m.ParamsResult,), timeout=30)
+        result = next(g for g in got if isinstance(g, m.ParamsResult))
+        assert result.id == rid and result.problems and result.problems[0].startswith("iti_s")
+        warnings = [g for g in got if isinstance(g, m.Event) and g.kind == "warning"]
+        assert [w.value for w in warnings] == ["unknown command Cancel"]
+        proc.stop("test")
+        got = proc.wait_for((m.Ended,), timeout=60)
+        ended = next(g for g in got if isinstance(g, m.Ended))
+        assert ended.status == "aborted" and ended.reason == "test"
+    finally:
+        proc.join(30)
+        proc.kill()
