@@ -138,7 +138,9 @@ def test_rows_stay_plain_csv_for_pandas_and_spreadsheets(session):
     raw = pd.read_csv(session / "trials.csv")  # no rigctl needed
     assert list(raw.columns)[-1] == "crc" and len(raw) == 4
     s = load_session(session)
-    assert list(s.trials.columns)[-1] == "predictor_at_onset"  # the loader drops the column
+    from rigctl.protocols.trial import COLUMNS
+
+    assert list(s.trials.columns) == list(COLUMNS)  # the loader drops the column
     assert "crc" not in s.events.columns
 
 
