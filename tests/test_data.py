@@ -47,8 +47,22 @@ def test_not_a_session_and_newer_format_are_clear_errors(session_folder, tmp_pat
     meta = json.loads((session_folder / "session.json").read_text())
     meta["format_version"] = 99
     (session_folder / "session.json").write_text(json.dumps(meta))
+    start = json.loads((session_folder / "session.start.json").read_text())
+    start["format_version"] = 99  # a newer rigctl writes both
+    (session_folder / "session.start.json").write_text(json.dumps(start))
     with pytest.raises(DataError, match="newer rigctl"):
         load_session(session_folder)
+    start["format_version"] = 3
+    (session_folder / "session.start.json").write_text(json.dumps(start))
     (session_folder / "session.json").write_text("{not json")
-    with pytest.raises(DataError, match="unreadable"):
+    # An unreadable session.json no longer costs the session: the start copy stands in for
+    # it, the damage is reported, and the end is inferred from the files.
+    s = load_session(session_folder)
+    assert s.status == "damaged" and s.recorded_status == "completed"
+    assert [(d.file, d.what.split(" ")[0]) for d in s.damage] == [("session.json", "unreadable")]
+    assert len(s.trials) == 20
+    (session_folder / "session.start.json").unlink()
+    (session_folder / "trials.csv").unlink()
+    (session_folder / "session.json").unlink()
+    with pytest.raises(DataError, match="not a session folder"):
         load_session(session_folder)

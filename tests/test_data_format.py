@@ -16,6 +16,7 @@ import pytest
 
 from rigctl.data import load_session
 from rigctl.data.schema import (
+    CRC_DOC,
     EVENT_COLUMN_DOCS,
     EVENT_KINDS,
     SESSION_KEYS,
@@ -75,7 +76,7 @@ def fresh(tmp_path_factory) -> Path:
 
 def test_trials_table_matches_trial_record_and_a_fresh_file(tables, fresh):
     rows = tables["trials.csv columns"]
-    assert [(_name(n), u, d) for n, u, d in rows] == column_docs()
+    assert [(_name(n), u, d) for n, u, d in rows] == [*column_docs(), tuple(CRC_DOC)]
     with open(fresh / "trials.csv", newline="") as f:
         header = next(csv.reader(f))
     assert header == [_name(r[0]) for r in rows]
@@ -83,7 +84,8 @@ def test_trials_table_matches_trial_record_and_a_fresh_file(tables, fresh):
 
 def test_events_tables_match_schema_and_a_fresh_file(tables, fresh):
     rows = tables["events.csv columns"]
-    assert [(_name(n), u, d) for n, u, d in rows] == [tuple(d) for d in EVENT_COLUMN_DOCS]
+    assert [(_name(n), u, d) for n, u, d in rows] == [tuple(d) for d in
+                                                      (*EVENT_COLUMN_DOCS, CRC_DOC)]
     with open(fresh / "events.csv", newline="") as f:
         header = next(csv.reader(f))
     assert header == [_name(r[0]) for r in rows]

@@ -95,8 +95,9 @@ def test_load_sessions_skips_unreadable_folders_with_warnings(cohort_root, tmp_p
     meta = json.loads((folders[0] / "session.json").read_text())
     meta["format_version"] = 99
     (folders[0] / "session.json").write_text(json.dumps(meta))
+    (folders[0] / "session.start.json").write_text(json.dumps(meta))  # a newer rigctl: both
     with open(folders[1] / "trials.csv", "a") as f:
-        f.write("4,99.0,10")  # torn
+        f.write("4,99.0,10")  # torn: in a completed session, damage (no crash explains it)
     running = json.loads((folders[2] / "session.json").read_text())
     running.update(status="running", pid=2**22 + 7)  # a dead process: crashed
     (folders[2] / "session.json").write_text(json.dumps(running))
@@ -106,7 +107,10 @@ def test_load_sessions_skips_unreadable_folders_with_warnings(cohort_root, tmp_p
     notes = df.attrs["warnings"]
     assert any("newer rigctl" in n for n in notes)
     assert any("incomplete last line" in n for n in notes)
-    assert set(df["status"]) == {"completed", "crashed"}
+    assert set(df["status"]) == {"completed", "crashed", "damaged"}
+    damaged = df[df["status"] == "damaged"]
+    assert set(damaged["session"]) == {folders[1].relative_to(root).as_posix()}
+    assert len(damaged) == 3  # its intact trials all load
     with pytest.warns(UserWarning):
         crashed = load_sessions(root, status="crashed")
     assert set(crashed["session"]) == {folders[2].relative_to(root).as_posix()}
@@ -132,11 +136,16 @@ def test_format_1_sessions_still_load(sim_yaml, tmp_path):
     meta["format_version"] = 1
     del meta["provenance"]
     (folder / "session.json").write_text(json.dumps(meta))
+    # Format 1: no checksum column, no device_t_s.
     lines = (folder / "events.csv").read_text().splitlines()
-    (folder / "events.csv").write_text("\n".join(ln.rsplit(",", 1)[0] for ln in lines) + "\n")
+    (folder / "events.csv").write_text("\n".join(ln.rsplit(",", 2)[0] for ln in lines) + "\n")
+    lines = (folder / "trials.csv").read_text().splitlines()
+    (folder / "trials.csv").write_text("\n".join(ln.rsplit(",", 1)[0] for ln in lines) + "\n")
+    (folder / "session.start.json").unlink()
     s = load_session(folder)
     assert len(s.trials) == 4 and s.events["device_t_s"].isna().all()
     assert list(s.events.columns) == ["t_s", "kind", "name", "value", "device_t_s"]
+    assert s.status == "completed" and not s.damage
 
 
 def test_event_tables(sim_yaml, tmp_path):

@@ -13,6 +13,7 @@ import pytest
 
 from rigctl.cli import main
 from rigctl.data import load_session, read_signals
+from rigctl.data.metadata import write_metadata
 from rigctl.data.recover import recover_session
 from rigctl.errors import DataError
 from tests.conftest import ROOT, run_sim
@@ -67,7 +68,7 @@ def _crash(folder, pid: int = 2**22 + 4321, host: str | None = None) -> None:
     meta.update(status="running", pid=pid, end_time=None)
     if host is not None:
         meta["host"] = host
-    (folder / "session.json").write_text(json.dumps(meta))
+    write_metadata(folder / "session.json", meta)  # as the writer left it: checksum intact
 
 
 def test_recover_cuts_torn_records_and_keeps_backups(sim_yaml, tmp_path):

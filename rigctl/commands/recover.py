@@ -1,9 +1,11 @@
-"""``rigctl recover SESSION_DIR``: close a session whose process died.
+"""``rigctl recover SESSION_DIR``: close a session whose process died, repair a damaged one.
 
-Marks it ``crashed`` in session.json (atomically), keeps every complete trial, drops a torn last
-line of trials.csv/events.csv or a torn last record of signals.bin (keeping the torn original as
-``<file>.bak``), so that it loads without warnings and exports. Refuses a session that is still
-running or already finished.
+Marks a crashed session ``crashed`` in session.json (atomically), keeps every complete trial,
+drops a torn last line of trials.csv/events.csv or a torn last record of signals.bin; rewrites a
+CSV file with damaged rows with exactly the rows the loader keeps; rebuilds a lost or damaged
+session.json. Every original is kept as ``<file>.bak``, and the damaged parts it prints are the
+ones ``load_session`` reports afterwards. Refuses a session that is still running or has nothing
+to repair.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 NAME = "recover"
-HELP = "mark a crashed session as such and make it exportable"
+HELP = "close a crashed session, repair a damaged one (originals kept as .bak)"
 
 
 def register(p: argparse.ArgumentParser) -> None:

@@ -2,7 +2,8 @@
 
 The figure (``summary.png`` in the session folder) shows accuracy over the session and by delay
 with 95% CIs, reaction times, a lick raster around the choice and example laser trials against
-the predictor's traces.
+the predictor's traces. Warnings (a torn last line, damaged rows with their line numbers) are
+printed first; a damaged session is summarised from its intact rows.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from rigctl.data.loader import load_session
     from rigctl.data.summary import summary_table
 
-    s = load_session(args.session, events=False)
+    s = load_session(args.session)  # with events, so damage anywhere is reported
     for w in s.warnings:
         print(f"warning: {w}")
     print(summary_table(args.session))

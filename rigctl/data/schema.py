@@ -20,7 +20,9 @@ from rigctl.protocols.trial import column_docs
 #: Version of the session folder layout, written to ``session.json`` as ``format_version``.
 #: 1: session.json, trials.csv, events.csv (t_s, kind, name, value).
 #: 2: events.csv gains ``device_t_s``; optional ``signals.bin``; ``provenance`` in session.json.
-FORMAT_VERSION = 2
+#: 3: ``crc`` column in trials.csv and events.csv; ``signals.crc``; ``session.start.json``;
+#:    ``pid_start`` and ``crc32`` in session.json; the rig name in the folder name.
+FORMAT_VERSION = 3
 
 
 class Doc(NamedTuple):
@@ -40,6 +42,9 @@ EVENT_COLUMN_DOCS: tuple[Doc, ...] = (
         "The device's own timestamp of an input, when the device has a clock; empty otherwise"),
 )
 EVENT_COLUMNS: tuple[str, ...] = tuple(d.name for d in EVENT_COLUMN_DOCS)
+#: The last column of trials.csv and events.csv (format 3); the loader checks and drops it.
+CRC_DOC = Doc("crc", "", "CRC-32 of the row's bytes before the comma that precedes this cell, "
+                         "8 lowercase hex digits (see Integrity); not returned by the loader")
 
 #: Every ``kind`` the engine, rig and protocols write, with the names and values it carries.
 EVENT_KINDS: Mapping[str, str] = MappingProxyType({
@@ -80,6 +85,9 @@ STATUSES: Mapping[str, str] = MappingProxyType({
                "trial kept; reason says why",
     "crashed": "The process died without closing the session; written by `rigctl recover`, or "
                "reported by the loader for a `running` session whose process is gone",
+    "damaged": "Never written: reported by the loader when part of the folder is damaged "
+               "(`SessionData.damage` lists each part, `recorded_status` says how the session "
+               "ended); stays so after `rigctl recover`, which keeps the list in `recovered`",
 })
 
 #: Channels of ``signals.bin`` that rigctl knows. Other channel names are allowed (unit a.u.).
@@ -98,7 +106,7 @@ DEFAULT_SIGNAL_UNIT = "a.u."
 
 #: Top-level keys of ``session.json``. ``(optional)`` keys may be absent.
 SESSION_KEYS: Mapping[str, str] = MappingProxyType({
-    "format_version": "Layout version of the folder (this doc: 2); a newer one is refused",
+    "format_version": "Layout version of the folder (this doc: 3); a newer one is refused",
     "rigctl_version": "Version of rigctl that wrote the session",
     "subject": "id, genotype (wt, ip3r2_ko), treatment (none, saline, cno)",
     "protocol": "name, source (file or rig config it came from), sha256 of the protocol file "
@@ -114,6 +122,8 @@ SESSION_KEYS: Mapping[str, str] = MappingProxyType({
                   "exact text and sha256 of the rig config (and protocol) files",
     "status": "running, completed, aborted or crashed (see the status table)",
     "pid": "Process ID of the writer (tells a crashed session from a running one)",
+    "pid_start": "'<boot id>:<start ticks>' of the writer process (Linux; null elsewhere): a "
+                 "later process that got the same pid is not taken for the writer",
     "host": "Host name of the writer",
     "start_time": "Wall-clock time (ISO 8601, with UTC offset) the session folder was created",
     "end_time": "Wall-clock time the session was closed; null while running",
@@ -124,7 +134,9 @@ SESSION_KEYS: Mapping[str, str] = MappingProxyType({
     "agent": "The simulated subject (auto, working_memory, generic or an agent file); null on "
              "real hardware",
     "recovered": "(optional) Written by `rigctl recover`: when, by which rigctl, what was "
-                 "dropped",
+                 "dropped (bytes per file, and each damaged row or block in `damage`), where "
+                 "the metadata came from (`metadata_from`)",
+    "crc32": "CRC-32 (8 hex digits) of the JSON text of all the other keys; always last",
 })
 
 
@@ -139,9 +151,10 @@ def generated_tables() -> dict[str, list[str]]:
 
     return {
         "trials.csv columns": table(("column", "unit", "description"),
-                                    [(f"`{n}`", u, d) for n, u, d in column_docs()]),
+                                    [(f"`{n}`", u, d) for n, u, d in (*column_docs(), CRC_DOC)]),
         "events.csv columns": table(("column", "unit", "description"),
-                                    [(f"`{d.name}`", d.unit, d.doc) for d in EVENT_COLUMN_DOCS]),
+                                    [(f"`{d.name}`", d.unit, d.doc)
+                                     for d in (*EVENT_COLUMN_DOCS, CRC_DOC)]),
         "Event kinds": table(("kind", "meaning"), [(f"`{k}`", v) for k, v in EVENT_KINDS.items()]),
         "Session status": table(("status", "meaning"),
                                 [(f"`{k}`", v) for k, v in STATUSES.items()]),

@@ -19,6 +19,14 @@ Sample k of every channel is at ``t0_s + k / rate_hz`` on the session clock. Why
   ``signals.bin`` that exists always has a whole header; it never changes afterwards.
 - JSON in the header keeps channel names and units self-describing and lets the header grow
   without a new binary layout.
+- Checksums live beside the data, in ``signals.crc`` (format 3), so ``signals.bin`` stays a
+  plain array: a prefix (magic ``RIGCTLCK``, version, samples per block, CRC-32 of the whole
+  ``signals.bin`` header up to ``data_offset``), then for every block
+  of :data:`CRC_BLOCK` samples the CRC-32 of its bytes and its complement (8 bytes; a damaged
+  entry is told from a damaged block because the pair no longer matches). An entry is written
+  when its block is full, and one for the last partial block at close, so after a crash only
+  the samples since the last full block are unverified. A damaged block reads as NaN and is
+  reported; every other sample keeps its time.
 """
 
 from __future__ import annotations
@@ -27,7 +35,8 @@ import contextlib
 import json
 import os
 import struct
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -36,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from rigctl.data.durable import fsync_dir
+from rigctl.data.metadata import NO_SPACE
 from rigctl.data.schema import DEFAULT_SIGNAL_UNIT, SIGNAL_CHANNELS
 from rigctl.errors import DataError
 
@@ -45,6 +55,11 @@ SIGNALS_VERSION = 1
 SIGNALS_DTYPE = "<f4"
 PREFIX = struct.Struct("<8sII")  # magic, version, data_offset
 ALIGN = 16
+CRC_FILE = "signals.crc"
+CRC_MAGIC = b"RIGCTLCK"
+CRC_PREFIX = struct.Struct("<8sIII")  # magic, version, samples per block, crc32 of the header
+CRC_ENTRY = struct.Struct("<II")  # crc32 of the block, its complement
+CRC_BLOCK = 1024
 
 
 
@@ -76,7 +91,8 @@ class SignalWriter:
     """
 
     def __init__(self, path: Path, channels: Sequence[str], rate_hz: float,
-                 t0_s: float = 0.0) -> None:
+                 t0_s: float = 0.0,
+                 no_space: Callable[[OSError], str] | None = None) -> None:
         self.path = Path(path)
         self.channels: tuple[str, ...] = tuple(channels)
         self.rate_hz = float(rate_hz)
@@ -94,16 +110,32 @@ class SignalWriter:
             raise DataError(f"{self.path}: already exists (signals are never overwritten)")
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
+            head = encode_header(self.channels, self.rate_hz, self.t0_s)
             with open(tmp, "wb") as f:
-                f.write(encode_header(self.channels, self.rate_hz, self.t0_s))
+                f.write(head)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
             fsync_dir(self.path.parent)
             self._f = open(self.path, "ab")  # noqa: SIM115 - open until close()
+            self.crc_path = self.path.with_name(CRC_FILE)
+            self._crc_f = open(self.crc_path, "wb")  # noqa: SIM115 - open until close()
+            self._crc_f.write(CRC_PREFIX.pack(CRC_MAGIC, 1, CRC_BLOCK, zlib.crc32(head)))
+            self._crc_f.flush()  # durable with the header: a crash must not leave it empty
+            os.fsync(self._crc_f.fileno())
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise DataError(f"cannot write {self.path}: {exc.strerror}") from None
         self._width = len(self.channels)
+        self._crc = 0
+        self._in_block = 0  # samples of the current block so far
+        self._no_space = no_space
+        self._failed = False
+        # (samples, running crc, samples in block, checksum entries) at the last good flush:
+        # what a failed write rolls back to, so the file ends on whole, checksummed samples.
+        self._durable = (0, 0, 0, 0)
+        self._entries = 0
 
     def append(self, first_sample: int, block: np.ndarray) -> None:
         """Append ``block`` (shape (n, n_channels)) whose first row is sample ``first_sample``.
@@ -125,10 +157,60 @@ class SignalWriter:
         out = np.ascontiguousarray(arr, dtype=SIGNALS_DTYPE)
         try:
             self._f.write(out.data)
+            self._checksum(memoryview(out).cast("B"), arr.shape[0])
         except OSError as exc:
-            raise DataError(f"cannot write to {self.path}: {exc.strerror} (disk full or "
-                            "removed?)") from None
+            raise self._error(exc) from None
         self.n_samples += arr.shape[0]
+
+    def _checksum(self, data: memoryview, n: int) -> None:
+        """Fold ``n`` samples' bytes into the running block CRC; write each full block's entry."""
+        if self._in_block + n < CRC_BLOCK:  # the common case: one call per block of samples
+            self._crc = zlib.crc32(data, self._crc)
+            self._in_block += n
+            return
+        rec = 4 * self._width
+        pos = 0
+        while n:
+            take = min(n, CRC_BLOCK - self._in_block)
+            self._crc = zlib.crc32(data[pos:pos + take * rec], self._crc)
+            self._in_block += take
+            pos += take * rec
+            n -= take
+            if self._in_block == CRC_BLOCK:
+                self._crc_f.write(CRC_ENTRY.pack(self._crc, self._crc ^ 0xFFFFFFFF))
+                self._crc, self._in_block = 0, 0
+                self._entries += 1
+
+    def _error(self, exc: OSError) -> DataError:
+        """The one-line error for a failed write; from now on only :meth:`close` is useful."""
+        self._failed = True
+        if self._no_space is not None and exc.errno in NO_SPACE:
+            return DataError(self._no_space(exc))
+        return DataError(f"cannot write to {self.path}: {exc.strerror} (disk full or "
+                         "removed?)")
+
+    def _roll_back(self) -> None:
+        """After a failed write the file may end in part of a buffer: cut both files back to
+        the last good flush (cutting frees the space the partial-block entry needs)."""
+        n, crc, in_block, entries = self._durable
+        with contextlib.suppress(OSError):
+            self._f.close()
+        with contextlib.suppress(OSError):
+            self._crc_f.close()
+        try:
+            with open(self.path, "rb") as f:
+                _, _, offset = PREFIX.unpack(f.read(PREFIX.size))
+            os.truncate(self.path, offset + n * 4 * self._width)
+            with open(self.crc_path, "r+b") as f:
+                f.truncate(CRC_PREFIX.size + entries * CRC_ENTRY.size)
+                f.seek(0, os.SEEK_END)
+                if in_block:
+                    f.write(CRC_ENTRY.pack(crc, crc ^ 0xFFFFFFFF))
+                f.flush()
+                os.fsync(f.fileno())
+        except (OSError, struct.error):
+            pass  # the reader still finds every whole block; the rest reads as unverified
+        self.n_samples = n
 
     def pad_to(self, sample: int, value: float = float("nan")) -> None:
         """Fill with ``value`` (NaN: missing) up to, not including, ``sample``.
@@ -151,22 +233,37 @@ class SignalWriter:
         try:
             self._f.flush()
             os.fsync(self._f.fileno())
+            self._crc_f.flush()
+            os.fsync(self._crc_f.fileno())
         except OSError as exc:
-            raise DataError(f"cannot write to {self.path}: {exc.strerror} (disk full or "
-                            "removed?)") from None
+            raise self._error(exc) from None
+        self._durable = (self.n_samples, self._crc, self._in_block, self._entries)
 
     def close(self) -> None:
         """Flush and close; safe to call more than once."""
         if self.closed:
             return
+        if self._failed:
+            self.closed = True
+            self._roll_back()
+            return
         try:
+            if self._in_block:  # the last, partial block
+                with contextlib.suppress(OSError):
+                    self._crc_f.write(CRC_ENTRY.pack(self._crc, self._crc ^ 0xFFFFFFFF))
             self.flush()
+        except DataError:
+            self.closed = True
+            self._roll_back()
+            raise
         finally:
             self.closed = True
             # If the buffer cannot be written (disk full), flush() has already raised the
             # DataError that says so; the records written before stay readable.
             with contextlib.suppress(OSError):
                 self._f.close()
+            with contextlib.suppress(OSError):
+                self._crc_f.close()
 
     def __enter__(self) -> SignalWriter:
         return self
@@ -263,6 +360,75 @@ class SignalsData:
         return slice(self.index(start_s), self.index(stop_s))
 
 
+@dataclass
+class SignalsCheck:
+    """What the checksums say: sample ranges (start, stop) whose block is damaged, samples
+    without a usable checksum, and problems with the header or ``signals.crc`` (one a line)."""
+
+    damaged: list[tuple[int, int]]
+    unverified: int
+    problem: str = ""
+
+    def describe(self) -> list[str]:
+        out = [f"samples {a}-{b - 1}: checksum mismatch (read as NaN)" for a, b in self.damaged]
+        if self.problem:
+            out += self.problem.splitlines()
+        return out
+
+
+def check_signals(header: SignalsHeader, raw: bytes | None = None) -> SignalsCheck | None:
+    """Check every block of ``header``'s file against ``signals.crc``; None when there is no
+    checksum file (sessions before format 3). ``raw`` is the file's bytes if already read."""
+    crc_path = header.path.with_name(CRC_FILE)
+    if not crc_path.is_file():
+        return None
+    n = header.n_samples
+    try:
+        sums = crc_path.read_bytes()
+        if raw is None:
+            raw = header.path.read_bytes()
+    except OSError as exc:
+        return SignalsCheck([], n, f"{CRC_FILE}: unreadable ({exc.strerror})")
+    if len(sums) < CRC_PREFIX.size:  # cut short (sessions of the first format-3 writer)
+        return SignalsCheck([], n)
+    if sums[:8] != CRC_MAGIC:
+        return SignalsCheck([], n, f"{CRC_FILE}: damaged prefix; {n} samples unverified")
+    _, _, block, head_crc = CRC_PREFIX.unpack_from(sums)
+    if block <= 0:
+        return SignalsCheck([], n, f"{CRC_FILE}: damaged prefix; {n} samples unverified")
+    # The header (rate, channels, t0) or its checksum is wrong: reported, the samples kept
+    # (they are checked block by block below).
+    head_problem = (f"{SIGNALS_FILE}: header checksum mismatch (rate, channels or t0 may be "
+                    "wrong)" if zlib.crc32(raw[:header.data_offset]) != head_crc else "")
+    rec = header.record_size
+    damaged: list[tuple[int, int]] = []
+    unverified = 0
+    bad_entries = 0
+    entries = (len(sums) - CRC_PREFIX.size) // CRC_ENTRY.size
+    start = 0
+    k = 0
+    while start < n:
+        stop = min(start + block, n)
+        if k < entries:
+            crc, inv = CRC_ENTRY.unpack_from(sums, CRC_PREFIX.size + k * CRC_ENTRY.size)
+            full = start + block <= n
+            if crc ^ inv != 0xFFFFFFFF:
+                bad_entries += 1
+                unverified += stop - start
+            elif not full and k != entries - 1:
+                unverified += stop - start  # a partial block whose entry is not the last
+            else:
+                lo = header.data_offset + start * rec
+                if zlib.crc32(raw[lo:header.data_offset + stop * rec]) != crc:
+                    damaged.append((start, stop))
+        else:
+            unverified += stop - start
+        start, k = stop, k + 1
+    problem = (f"{CRC_FILE}: {bad_entries} damaged checksum entr"
+               f"{'y' if bad_entries == 1 else 'ies'}" if bad_entries else "")
+    return SignalsCheck(damaged, unverified, "\n".join(p for p in (head_problem, problem) if p))
+
+
 def torn_warning(header: SignalsHeader) -> str:
     return (f"{header.path.name}: dropped a torn last record ({header.torn_bytes} bytes; "
             f"{header.n_samples} whole samples kept)")
@@ -277,6 +443,10 @@ def read_signals(path: Path, mmap: bool = False) -> SignalsData:
     header = read_header(Path(path))
     warnings = [torn_warning(header)] if header.torn_bytes else []
     width, n = len(header.channels), header.n_samples
+    check = check_signals(header)
+    if check is not None and (check.damaged or check.problem):
+        mmap = False  # damaged blocks are replaced by NaN in a private copy
+        warnings += [f"{header.path.name}: {d}" for d in check.describe()]
     if mmap and n:
         records = np.memmap(header.path, dtype=SIGNALS_DTYPE, mode="r", offset=header.data_offset,
                             shape=(n, width))
@@ -285,6 +455,8 @@ def read_signals(path: Path, mmap: bool = False) -> SignalsData:
         flat = np.fromfile(header.path, dtype=SIGNALS_DTYPE, count=n * width,
                            offset=header.data_offset)
         records = flat.reshape(n, width)
+        for a, b in check.damaged if check is not None else ():
+            records[a:b] = np.nan
         data = {c: np.ascontiguousarray(records[:, i]) for i, c in enumerate(header.channels)}
     t = header.t0_s + np.arange(n, dtype=np.float64) / header.rate_hz
     return SignalsData(header.path, header.rate_hz, header.t0_s, header.channels, header.units,

@@ -26,7 +26,7 @@ from rigctl.config.agent import AgentChoice
 from rigctl.config.rig import RigConfig
 from rigctl.config.subject import Subject
 from rigctl.data.signals import SignalWriter
-from rigctl.data.writer import SessionWriter, session_folder
+from rigctl.data.writer import SessionWriter, create_session
 from rigctl.engine.clock import VirtualClock, WallClock
 from rigctl.engine.controls import SessionControls
 from rigctl.engine.coverage import Coverage
@@ -231,13 +231,15 @@ class Session:
         }
 
     def open(self) -> Path:
-        """Create the session folder (DataError if it exists or cannot be written)."""
+        """Create the session folder, unique across rigs and within a second (DataError if it
+        cannot be written)."""
         started = dt.datetime.now()
-        folder = session_folder(self.opts.data_root, self.opts.subject.id,
-                                self.opts.protocol.name, started)
         try:
-            self.writer = SessionWriter(folder, self.metadata(),
-                                        trial_type=self.opts.protocol.cls.Trial)
+            self.writer = create_session(self.opts.data_root, self.opts.subject.id,
+                                         self.opts.protocol.name, self.cfg.name,
+                                         self.metadata(), started,
+                                         trial_type=self.opts.protocol.cls.Trial)
+            folder = self.writer.folder
             if self.signals is not None:
                 self._record_signals(self.writer.open_signals(CHANNELS, self.signals.rate_hz))
         except BaseException:

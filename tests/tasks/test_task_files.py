@@ -79,7 +79,7 @@ def test_a_task_file_outside_the_repository_runs_to_its_own_trials_table(tmp_pat
                          "--data", str(tmp_path / "data"), "--quiet", "--no-figure")
     assert code == 0, err
     folder = Path(next(ln for ln in out.splitlines() if ln.startswith("data:")).split()[-1])
-    trials = pd.read_csv(folder / "trials.csv")
+    trials = pd.read_csv(folder / "trials.csv").drop(columns="crc")
     assert list(trials.columns) == ["trial", "licked"]
     assert trials["trial"].tolist() == [1, 2, 3, 4, 5]
     meta = json.loads((folder / "session.json").read_text())
@@ -209,4 +209,22 @@ def test_a_task_installed_as_a_package_is_found_through_its_entry_point(tmp_path
     )
     assert proc.returncode == 0, proc.stderr
     folder = next((tmp_path / "data").glob("*/*light_lick"))
-    assert pd.read_csv(folder / "trials.csv").columns.tolist() == ["trial", "licked"]
+    assert pd.read_csv(folder / "trials.csv").drop(columns="crc").columns.tolist() == ["trial", "licked"]
+
+
+def test_a_damaged_row_of_a_tasks_own_table_is_reported_and_the_rest_load(tmp_path, capsys):
+    task = write(tmp_path, GOOD)
+    code, out, err = cli(capsys, "run", str(SIM_YAML), "--protocol", str(task), "--seed", "3",
+                         "--data", str(tmp_path / "data"), "--quiet", "--no-figure")
+    assert code == 0, err
+    folder = next((tmp_path / "data").glob("*/*light_lick"))
+    path = folder / "trials.csv"
+    lines = path.read_bytes().split(b"\n")
+    lines[3] = lines[3].replace(b"3,", b"9,", 1)  # trial 3's row no longer matches its checksum
+    path.write_bytes(b"\n".join(lines))
+    from rigctl.data import load_session
+
+    s = load_session(folder)
+    assert s.status == "damaged"
+    assert s.trials["trial"].tolist() == [1, 2, 4, 5]
+    assert [d.line for d in s.damage] == [4]
