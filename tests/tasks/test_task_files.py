@@ -209,7 +209,8 @@ def test_a_task_installed_as_a_package_is_found_through_its_entry_point(tmp_path
     )
     assert proc.returncode == 0, proc.stderr
     folder = next((tmp_path / "data").glob("*/*light_lick"))
-    assert pd.read_csv(folder / "trials.csv").drop(columns="crc").columns.tolist() == ["trial", "licked"]
+    columns = pd.read_csv(folder / "trials.csv").drop(columns="crc").columns.tolist()
+    assert columns == ["trial", "licked"]
 
 
 def test_a_damaged_row_of_a_tasks_own_table_is_reported_and_the_rest_load(tmp_path, capsys):
