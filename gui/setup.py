@@ -37,7 +37,7 @@ from rigctl.config.rig import RigConfig
 from rigctl.config.subject import Subject
 from rigctl.engine.remote import StartRequest
 from rigctl.errors import ConfigError, RigctlError
-from rigctl.protocols import PROTOCOLS
+from rigctl.protocols import find_task, task_names
 
 
 def settings_key(config: str) -> str:
@@ -158,9 +158,17 @@ class SetupPanel(QWidget):
         fl.addRow("seed", self.seed)
         self.protocol = QComboBox()
         self.protocol.setObjectName("protocol")
-        self.protocol.addItems(list(PROTOCOLS))
+        self.protocol.addItems(task_names())  # built-in and installed (entry point) tasks
+        self.protocol.setToolTip("A built-in or installed task, or a task file (Task file…)")
         self.protocol.currentTextChanged.connect(self._protocol_changed)
-        fl.addRow("protocol", self.protocol)
+        self.task_file_button = QPushButton("Task file…")
+        self.task_file_button.setObjectName("task_file")
+        self.task_file_button.setToolTip("Run a task file of your own (docs/writing-tasks.md)")
+        self.task_file_button.clicked.connect(self._browse_task)
+        row = QHBoxLayout()
+        row.addWidget(self.protocol, 1)
+        row.addWidget(self.task_file_button)
+        fl.addRow("protocol", row)
         lay.addWidget(box)
 
         self.params_box = QGroupBox("Parameters")
@@ -230,7 +238,9 @@ class SetupPanel(QWidget):
             default_protocol = cfg.protocol.name if cfg.protocol else "delayed_alternation"
             saved = self._saved()
             name = saved.get("protocol", default_protocol)
-            if name not in PROTOCOLS:
+            if name.endswith(".py") and Path(name).is_file():
+                self._add_task_item(name)
+            elif name not in task_names():
                 name = default_protocol
             self.protocol.blockSignals(True)
             self.protocol.setCurrentText(name)
@@ -285,16 +295,42 @@ class SetupPanel(QWidget):
             return spec.params.model_dump(mode="json")
         except ConfigError as exc:
             self.show_config_problems(list(exc.problems))
-            return PROTOCOLS[name].Params().model_dump(mode="json")
+            return self._task(name).Params().model_dump(mode="json")
+
+    def _task(self, name: str) -> type:
+        """The task class of a picker entry: a name or a task file (checked when it loads)."""
+        return find_task(name)[0]
+
+    def _add_task_item(self, path: str) -> None:
+        if self.protocol.findText(path) < 0:
+            self.protocol.addItem(path)
+
+    def _browse_task(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Task file", str(Path.home()),
+                                              "Task files (*.py)")
+        if path:
+            self.choose_task_file(path)
+
+    def choose_task_file(self, path: str) -> None:
+        """Use the task in ``path``: it is loaded and checked now, its problems shown."""
+        try:
+            self._task(path)
+        except RigctlError as exc:
+            self.show_config_problems(str(exc).splitlines())
+            return
+        self._add_task_item(path)
+        self.protocol.setCurrentText(path)
 
     def _build_form(self, name: str) -> None:
-        self._set_form(ParamForm(PROTOCOLS[name].Params))
+        self._set_form(ParamForm(self._task(name).Params))
         assert self.form is not None
         self.form.set_values(self._defaults(name))
 
     def _set_form(self, form: ParamForm | None) -> None:
         if self.form is not None:
             self.params_layout.removeWidget(self.form)
+            self.form.hide()  # gone from the screen now, not only when Qt deletes it later
+            self.form.setParent(None)
             self.form.deleteLater()
         self.form = form
         if form is not None:

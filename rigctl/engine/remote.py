@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import itertools
 import multiprocessing
 import os
@@ -280,18 +281,15 @@ def _build_session(req: StartRequest):  # type: ignore[no-untyped-def]
     from rigctl.config.loading import validate
     from rigctl.config.subject import Subject
     from rigctl.engine.session import Session, SessionOptions
-    from rigctl.errors import ConfigError
-    from rigctl.protocols import PROTOCOLS
-    from rigctl.protocols.loading import ProtocolSpec
+    from rigctl.protocols.loading import resolve_protocol
 
     cfg = load_rig(req.config)
-    cls = PROTOCOLS.get(req.protocol)
-    if cls is None:
-        raise ConfigError("protocol", [f"unknown protocol {req.protocol!r} "
-                                       f"(known: {', '.join(PROTOCOLS)})"])
-    params = validate(cls.Params, req.params, "parameters")
+    # The one task discovery (names, installed tasks, task files) and its static check.
+    spec = resolve_protocol(req.protocol, cfg, req.config)
+    params = validate(spec.cls.Params, req.params, "parameters")
+    spec = dataclasses.replace(spec, params=params,
+                               source=f"{spec.source} (parameters set in the GUI)")
     subject = validate(Subject, req.subject, "subject")
-    spec = ProtocolSpec(cls=cls, params=params, source=f"{req.config} (set in the GUI)")
     session = Session(cfg, SessionOptions(
         subject=subject, protocol=spec, data_root=Path(req.data_root), seed=req.seed,
         realtime=req.realtime, config_source=req.config,
