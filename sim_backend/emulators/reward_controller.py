@@ -169,7 +169,8 @@ class ControllerEmulator(LineEmulator):
 
     def use_default_wiring(self) -> None:
         for (kind, index), role in DEFAULT_WIRING.items():
-            self.roles.setdefault((kind, index), role)
+            if (kind, index) not in self.roles:
+                self.wire(kind, index, role)
 
     def _index_of(self, kind: str, role: str) -> int | None:
         for (k, i), r in self.roles.items():
@@ -473,9 +474,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.mouse:
         import numpy as np
 
+        from rigctl.config.agent import AgentChoice
         from rigctl.config.subject import Subject
+        from rigctl.protocols.delayed_alternation import DelayedAlternation
 
-        world, _ = bench.ensure_world(Settings(), Subject(), np.random.SeedSequence(args.seed))
+        # Standing alone, the emulator's mouse does what its default wiring is for: the
+        # built-in delayed alternation (a host session's own task is not known here).
+        mouse = AgentChoice(kind="working_memory", mapping=DelayedAlternation.agent)
+        world, _ = bench.ensure_world(Settings(), Subject(), np.random.SeedSequence(args.seed),
+                                      mouse)
     emu = ControllerEmulator(bench=bench, world=world)
     emu.owns_world = world is not None
     emu.use_default_wiring()

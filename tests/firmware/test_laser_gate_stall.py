@@ -107,6 +107,8 @@ def test_a_sigstopped_rigctl_run_cannot_hold_the_light_past_max_on_s(tmp_path):
     (The watchdog is set longer than max_on_s here, so only the gate timer can cut.) Emulator
     only: it prints its record as JSON lines, which is where the times are read."""
     import json
+    import queue
+    import threading
 
     import yaml
     from serial_helpers import deep_update
@@ -132,10 +134,17 @@ def test_a_sigstopped_rigctl_run_cannot_hold_the_light_past_max_on_s(tmp_path):
         host = subprocess.Popen([sys.executable, "-m", "rigctl", "run", str(config),
                                  "--realtime"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True, cwd=root)
+        lines: queue.Queue[str] = queue.Queue()  # the record, read off the pipe by a thread
+        threading.Thread(target=lambda: [lines.put(ln) for ln in emu.stdout], daemon=True).start()
         high = low = cut = None
         deadline = time.monotonic() + 90
         while cut is None and time.monotonic() < deadline:  # the emulator's own record
-            rec = json.loads(emu.stdout.readline())
+            if host.poll() is not None:  # hang guard: a host that ended early sends nothing
+                pytest.fail(f"rigctl run ended early: {host.communicate()[1][-500:]}")
+            try:
+                rec = json.loads(lines.get(timeout=1.0))
+            except queue.Empty:
+                continue
             if rec["kind"] == "output" and rec["output"] == 2:
                 if rec["level"] == 1 and high is None:
                     os.kill(host.pid, signal.SIGSTOP)  # frozen with the light on
