@@ -293,9 +293,20 @@ def _parse_events(data: bytes) -> pd.DataFrame:
 Schema = list[dict[str, str]]
 
 
-def _declared(schema: Schema | None) -> Schema | None:
-    """A task's own trial record, or None for the built-in TrialRecord (read as always)."""
-    if not schema or tuple(c["name"] for c in schema) == COLUMNS:
+_SCHEMA_DTYPES = ("Int64", "float64", "string")
+
+
+def _declared(schema: object) -> Schema | None:
+    """A task's own trial record, or None for the built-in TrialRecord (read as always) and
+    for a schema that is not one (a damaged session.json must not break the loader)."""
+    if not isinstance(schema, list) or not schema:
+        return None
+    for c in schema:
+        if not (isinstance(c, dict) and isinstance(c.get("name"), str) and c["name"]
+                and c.get("dtype", "string") in _SCHEMA_DTYPES):
+            return None
+    names = tuple(c["name"] for c in schema)
+    if len(set(names)) != len(names) or names == COLUMNS:
         return None
     return schema
 
