@@ -295,7 +295,7 @@ class RigConfig(Strict):
         first: dict[str, str] = {}
         for path, channel in self.channels():
             key = channel.strip().casefold()
-            if key in first:
+            if key in first and not path.startswith("sync."):  # sync_problems says it
                 problems.append(
                     f"{path}: {channel!r} is also {first[key]}; each channel may be used by "
                     "one field only (give each its own channel)"
