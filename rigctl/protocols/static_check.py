@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
+import threading
 from dataclasses import dataclass, field
 
 from rigctl.config.rig import CUES, RigConfig
@@ -21,6 +22,16 @@ from rigctl.engine.signals import CROSSING
 from rigctl.protocols.base import Protocol
 
 GOTO = {"goto", "timed_goto", "goto_state", "timed_goto_state"}
+# CPython before 3.11.8 / 3.12.1 can fail ast.parse run from two threads at once ("AST
+# constructor recursion depth mismatch", gh-106905); cohorts on Dask threads check tasks in
+# parallel, so parsing is serialised. The lock guards no data.
+_PARSE_LOCK = threading.Lock()
+
+
+def parse(source: str, filename: str = "<unknown>") -> ast.Module:
+    """``ast.parse``, one thread at a time (see ``_PARSE_LOCK``)."""
+    with _PARSE_LOCK:
+        return ast.parse(source, filename=filename)
 OUTPUT_CALLS = {"on", "off", "output"}
 
 
@@ -95,7 +106,7 @@ def _methods(cls: type[Protocol]) -> dict[str, _Method]:
             file = inspect.getsourcefile(klass) or "<task>"
         except (OSError, TypeError):
             continue
-        tree = ast.parse(textwrap.dedent("".join(lines)))
+        tree = parse(textwrap.dedent("".join(lines)))
         body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
         for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rigctl.compat.pycontrol.devices import BOARDS, DEVICE_CLASSES, UNSUPPORTED_DEVICES
 from rigctl.compat.pycontrol.utility import API
+from rigctl.protocols.static_check import parse
 
 MICROPYTHON_ONLY = frozenset({
     "pyb", "machine", "micropython", "utime", "uos", "ustruct", "ujson", "uarray", "ucollections",
@@ -28,7 +29,7 @@ def check_source(path: Path, source: str) -> tuple[list[str], bool]:
     """Problems of one file, and whether it imports ``hardware_definition``."""
     name = path.name
     try:
-        tree = ast.parse(source, filename=str(path))
+        tree = parse(source, filename=str(path))
     except SyntaxError as exc:
         return [f"{name}:{exc.lineno}: syntax error: {exc.msg}"], False
     problems: list[str] = []

@@ -34,6 +34,7 @@ from rigctl.errors import RigctlError
 from rigctl.hardware.rig import Rig
 from rigctl.protocols.base import Protocol, ProtocolContext
 from rigctl.protocols.loading import ProtocolSpec
+from rigctl.protocols.static_check import parse
 
 
 class PyControlParams(BaseModel):
@@ -139,7 +140,7 @@ def where(exc: BaseException, files: set[Path]) -> str:
 
 
 def _line_of(source: str, name: str) -> int:
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse(source)):
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == name for t in node.targets
         ):
