@@ -36,7 +36,8 @@ class SimDevice(Device):
     def __init__(self, name: str, settings: SimSettings, ctx: BuildContext) -> None:
         self.name = name
         body = SimMouse(ctx.subject, settings.mouse, ctx.seed)
-        choice = ctx.agent if ctx.agent is not None else AgentChoice()
+        # No session, no task (manual control, calibration): a subject that only drinks.
+        choice = ctx.agent if ctx.agent is not None else AgentChoice(kind="drinker")
         agent = make_agent(choice, body, settings.generic_agent,
                            np.random.default_rng(ctx.seed.spawn(1)[0]))
         self.world = SimWorld(ctx.clock, settings, agent)

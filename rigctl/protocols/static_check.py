@@ -11,6 +11,7 @@ rather than guess.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import textwrap
 import threading
@@ -25,7 +26,7 @@ GOTO = {"goto", "timed_goto", "goto_state", "timed_goto_state"}
 # CPython before 3.11.8 / 3.12.1 can fail ast.parse run from two threads at once ("AST
 # constructor recursion depth mismatch", gh-106905); cohorts on Dask threads check tasks in
 # parallel, so parsing is serialised. The lock guards no data.
-_PARSE_LOCK = threading.Lock()
+_PARSE_LOCK = threading.RLock()
 
 
 def parse(source: str, filename: str = "<unknown>") -> ast.Module:
@@ -95,8 +96,15 @@ class _Reader(ast.NodeVisitor):
         self.generic_visit(node)
 
 
+@functools.lru_cache(maxsize=256)
 def _methods(cls: type[Protocol]) -> dict[str, _Method]:
-    """Every method of the task's own classes (most derived wins), read from source."""
+    """Every method of the task's own classes (most derived wins), read from source once per
+    class: a cohort's worker threads then check the task without parsing it again."""
+    with _PARSE_LOCK:
+        return _read_methods(cls)
+
+
+def _read_methods(cls: type[Protocol]) -> dict[str, _Method]:
     out: dict[str, _Method] = {}
     for klass in reversed(cls.__mro__):
         if not (isinstance(klass, type) and issubclass(klass, Protocol)) or klass is Protocol:
@@ -106,7 +114,7 @@ def _methods(cls: type[Protocol]) -> dict[str, _Method]:
             file = inspect.getsourcefile(klass) or "<task>"
         except (OSError, TypeError):
             continue
-        tree = parse(textwrap.dedent("".join(lines)))
+        tree = ast.parse(textwrap.dedent("".join(lines)))  # under _PARSE_LOCK (caller)
         body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
         for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):

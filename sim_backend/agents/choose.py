@@ -32,7 +32,16 @@ def make_agent(choice: AgentChoice, body: SimMouse, generic: GenericAgentSetting
         return GenericAgent(body, generic, rng)
     if kind == "none":  # a subject that does nothing: tests script every input themselves
         return Agent(body)
+    if kind == "drinker":  # no task running (manual control, calibration): it drinks, no more
+        return Drinker(body)
     return _from_file(Path(kind), body, generic, rng)
+
+
+class Drinker(Agent):
+    """A subject in the box while no task runs: it licks out any water it is given."""
+
+    def water(self, t: float, port: str, ul: float) -> None:
+        self.lick_bout(t, port, ul)
 
 
 def _from_file(path: Path, body: SimMouse, generic: GenericAgentSettings,
