@@ -243,7 +243,8 @@ def test_a_huge_protocol_file_is_refused_before_it_is_read(capsys, tmp_path):
     t0 = time.perf_counter()
     (line,) = errors(capsys, "run", str(SIM_YAML), "--protocol", str(proto), "--data",
                      str(tmp_path / "d"), "--quiet", "--no-figure")
-    assert time.perf_counter() - t0 < 60, "hang guard: the file must not be parsed"
+    if time.perf_counter() - t0 > 60:  # hang guard, not a speed test
+        pytest.fail("the oversized file was parsed instead of refused by its size")
     assert line == (f"rigctl: error: {proto}: file is 3.0 MB; a rig config or protocol file is "
                     "at most 1 MB (is this the right file?)")
 
