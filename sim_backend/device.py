@@ -70,7 +70,8 @@ class SimDevice(Device):
         return cue
 
     def laser(self, channel: str, cfg: LaserConfig) -> LaserDriver:
-        return SimLaser(self.world)
+        """A laser named after its channel (``sim/laser`` is ``laser``)."""
+        return SimLaser(self.world, channel.split("/", 1)[-1])
 
     def signal_input(self, channel: str, role: str, rate_hz: float) -> None:
         if role != "neural_signal":

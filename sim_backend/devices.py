@@ -37,15 +37,18 @@ class SimCue(DigitalOutputDriver):
 
 
 class SimLaser(LaserDriver):
-    def __init__(self, world: SimWorld) -> None:
-        self.world = world
+    """One laser (fibre) of the box; ``name`` tells its light from the other lasers'."""
+
+    def __init__(self, world: SimWorld, name: str = "laser") -> None:
+        self.world, self.name = world, name
+        world.add_laser(name)
 
     def emit(self, power_mw: float, pulses: PulseTrain | None = None) -> None:
-        self.world.laser(power_mw, pulses)
+        self.world.laser(power_mw, pulses, name=self.name)
 
     def stop(self, ramp_down_s: float) -> None:
-        self.world.laser_ramp_down(ramp_down_s)
+        self.world.laser_ramp_down(ramp_down_s, name=self.name)
 
     def force_off(self) -> None:
-        if self.world.laser_power_mw > 0:
-            self.world.laser(0.0)
+        if self.world.laser_powers.get(self.name, 0.0) > 0:
+            self.world.laser(0.0, name=self.name)

@@ -33,9 +33,21 @@ class WorldRecord:
     licks: list[tuple[float, str]] = field(default_factory=list)  # (t, port) lick onsets
     actions: list[tuple[float, str]] = field(default_factory=list)  # (t, input) every onset
     deliveries: list[tuple[float, str, float, float]] = field(default_factory=list)
-    laser: list[tuple[float, float, str]] = field(default_factory=list)  # (t, mW, on|ramp|off)
-    light: list[tuple[float, float]] = field(default_factory=list)  # (t, mW) at the tissue
+    #: per laser (by its channel's name on the device): (t, mW, on|ramp|off) commands and
+    #: (t, mW) light at the tissue
+    lasers: dict[str, list[tuple[float, float, str]]] = field(default_factory=dict)
+    lights: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     valve_closed_early: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def laser(self) -> list[tuple[float, float, str]]:
+        """Every laser's commands in time order (one laser: its own)."""
+        return sorted((e for rows in self.lasers.values() for e in rows), key=lambda e: e[0])
+
+    @property
+    def light(self) -> list[tuple[float, float]]:
+        """Every laser's light at the tissue in time order (one laser: its own)."""
+        return sorted((e for rows in self.lights.values() for e in rows), key=lambda e: e[0])
 
 
 def grid(t: float) -> int:
@@ -62,8 +74,9 @@ class SimWorld(EventSource):
         self._queue: list[tuple[float, int, str, float, Callable[[], None] | None]] = []
         self._seq = itertools.count()
         self._wake = threading.Event()
-        self.laser_power_mw = 0.0
-        self._laser_gen = 0
+        self.laser_powers: dict[str, float] = {}  # commanded mW per laser
+        self._laser_gen: dict[str, int] = {}
+        self._tissue: dict[str, float] = {}  # inhibition (0-1) each laser's light gives
         self.signal_name: str | None = None
         self.signal_noise = mouse.signal_noise
         self.sig_k = 0
@@ -208,48 +221,72 @@ class SimWorld(EventSource):
             if s == side and t0 <= t < t0 + d:
                 self.record.valve_closed_early.append((t, side))
 
-    def laser(self, power_mw: float, pulses: PulseTrain | None = None) -> None:
-        """Set emitted power now (0 = off), continuous or as a pulse train."""
-        t = self._now()
-        self._laser_gen += 1  # cancels pulses and ramps already scheduled
-        self.laser_power_mw = power_mw
-        self.record.laser.append((t, power_mw, "on" if power_mw > 0 else "off"))
-        self._light(t, power_mw)
-        if pulses is not None and power_mw > 0:
-            self._pulse(t, power_mw, pulses, self._laser_gen)
+    @property
+    def laser_power_mw(self) -> float:
+        """Commanded power of every laser together (0 when all are off)."""
+        return sum(self.laser_powers.values())
 
-    def _pulse(self, t: float, power_mw: float, pulses: PulseTrain, gen: int) -> None:
+    def add_laser(self, name: str) -> None:
+        """A laser (fibre) of the box, off; ``name`` tells it from the others."""
+        self.laser_powers.setdefault(name, 0.0)
+        self._laser_gen.setdefault(name, 0)
+        self._tissue.setdefault(name, 0.0)
+        self.record.lasers.setdefault(name, [])
+        self.record.lights.setdefault(name, [])
+
+    def laser(self, power_mw: float, pulses: PulseTrain | None = None,
+              name: str = "laser") -> None:
+        """Set laser ``name``'s emitted power now (0 = off), continuous or as a pulse train."""
+        self.add_laser(name)
+        t = self._now()
+        self._laser_gen[name] += 1  # cancels pulses and ramps already scheduled
+        self.laser_powers[name] = power_mw
+        self.record.lasers[name].append((t, power_mw, "on" if power_mw > 0 else "off"))
+        self._light(t, power_mw, name)
+        if pulses is not None and power_mw > 0:
+            self._pulse(t, power_mw, pulses, self._laser_gen[name], name)
+
+    def _pulse(self, t: float, power_mw: float, pulses: PulseTrain, gen: int, name: str) -> None:
         def off() -> None:
-            if gen == self._laser_gen:
-                self._light(self.clock.now(), 0.0)
+            if gen == self._laser_gen[name]:
+                self._light(self.clock.now(), 0.0, name)
 
         def next_on() -> None:
-            if gen == self._laser_gen:
+            if gen == self._laser_gen[name]:
                 now = self.clock.now()
-                self._light(now, self.laser_power_mw)
-                self._pulse(now, power_mw, pulses, gen)
+                self._light(now, self.laser_powers[name], name)
+                self._pulse(now, power_mw, pulses, gen, name)
 
         self._at(t + pulses.width_s, off)
         self._at(t + 1.0 / pulses.frequency_hz, next_on)
 
-    def _light(self, t: float, power_mw: float) -> None:
-        """What reaches the tissue: every change is recorded; the astrocytes feel it at once."""
-        if not self.record.light or self.record.light[-1][1] != power_mw:
-            self.record.light.append((t, power_mw))
-        self.mouse.o = min(1.0, power_mw / self.s.mouse.laser_saturation_mw)
+    def _light(self, t: float, power_mw: float, name: str) -> None:
+        """What reaches the tissue: every change is recorded; the astrocytes feel it at once.
 
-    def laser_ramp_down(self, ramp_s: float) -> None:
+        The astrocyte model is one population: each laser inhibits its share of it (one
+        laser: all of it, as a single fibre split to both hemispheres does; two lasers, one a
+        hemisphere: half each), so its inhibition is the mean of the lasers' own
+        ``min(1, mW / laser_saturation_mw)``. Both hemispheres lit equally is today's single
+        bilateral laser; one of two lit inhibits half as much."""
+        light = self.record.lights[name]
+        if not light or light[-1][1] != power_mw:
+            light.append((t, power_mw))
+        self._tissue[name] = min(1.0, power_mw / self.s.mouse.laser_saturation_mw)
+        self.mouse.o = sum(self._tissue.values()) / len(self._tissue)
+
+    def laser_ramp_down(self, ramp_s: float, name: str = "laser") -> None:
         """Inhibition persists through the ramp and ends when the power reaches zero."""
+        self.add_laser(name)
         if ramp_s <= 0:
-            self.laser(0.0)
+            self.laser(0.0, name=name)
             return
         t = self._now()
-        self.record.laser.append((t, self.laser_power_mw, "ramp"))
-        gen = self._laser_gen
+        self.record.lasers[name].append((t, self.laser_powers[name], "ramp"))
+        gen = self._laser_gen[name]
 
         def end() -> None:
-            if gen == self._laser_gen:
-                self.laser(0.0)
+            if gen == self._laser_gen[name]:
+                self.laser(0.0, name=name)
 
         self._at(t + ramp_s, end)
 

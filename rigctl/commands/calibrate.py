@@ -164,6 +164,10 @@ def _laser(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped-def
     from rigctl.hardware.calibration import LaserCurve, laser_record, parse_number
     from rigctl.hardware.manual import calibrate_laser, check_laser_plan
 
+    if cfg.laser is None and cfg.lasers:
+        raise RigctlError(f"{args.config}: lasers: `rigctl calibrate laser` calibrates a "
+                          "single `laser:`; calibrate each of `lasers:` in a copy of the config "
+                          "that has it as `laser:`, then copy its calibration back")
     if cfg.laser is None:
         raise RigctlError(f"{args.config}: laser: the rig config has no laser")
     commands = _numbers(args.commands, "--commands")

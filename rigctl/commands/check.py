@@ -44,32 +44,47 @@ def _timed_by_hardware(cfg: RigConfig, settings: dict[str, Any], channel: str, g
 
 
 def laser_time_limit_warning(cfg: RigConfig, settings: dict[str, Any], source: str) -> str | None:
-    """One line naming the risk and the fix when nothing but the host limits emission."""
-    la = cfg.laser
-    if la is None or _timed_by_hardware(cfg, settings, la.channel, gate=False):
-        return None
-    laser_dev = settings.get(cfg.device_of(la.channel))
-    gated = getattr(laser_dev, "modulation", "digital") in ("digital", "mixed")
-    if la.gate_channel is not None and gated and _timed_by_hardware(
-            cfg, settings, la.gate_channel, gate=True):
-        return None
-    return (
-        f"{source}: laser: only this computer ends emission after laser.max_on_s "
-        f"({la.max_on_s:g} s) on {la.channel}: if it stalls (swap, a GC pause, a suspended "
-        "laptop) the light stays on; gate the laser (modulation: digital, laser.gate_channel) "
-        "from a line that times itself: the reward controller's output or an NI line with "
-        "laser_counter"
-    )
+    """One line per laser naming the risk and the fix when nothing but the host limits its
+    emission (None when every laser is timed by its hardware)."""
+    lines = []
+    for name, la in cfg.all_lasers().items():
+        if _timed_by_hardware(cfg, settings, la.channel, gate=False):
+            continue
+        laser_dev = settings.get(cfg.device_of(la.channel))
+        gated = getattr(laser_dev, "modulation", "digital") in ("digital", "mixed")
+        if la.gate_channel is not None and gated and _timed_by_hardware(
+                cfg, settings, la.gate_channel, gate=True):
+            continue
+        f = cfg.laser_field(name)
+        lines.append(
+            f"{source}: {f}: only this computer ends emission after {f}.max_on_s "
+            f"({la.max_on_s:g} s) on {la.channel}: if it stalls (swap, a GC pause, a suspended "
+            f"laptop) the light stays on; gate the laser (modulation: digital, {f}.gate_channel) "
+            "from a line that times itself: the reward controller's output or an NI line with "
+            "laser_counter"
+        )
+    return "\n".join(lines) or None
 
 
 def _power_problem(cfg: RigConfig, params: Any) -> str | None:
     """The protocol's laser power against the laser's calibration, as ``rigctl run`` checks it."""
-    if cfg.laser is None or getattr(params, "stim_mode", "off") == "off":
+    lasers = cfg.all_lasers()
+    for name in getattr(params, "lasers", None) or ():
+        if name not in lasers:
+            return (f"lasers: the rig has no laser {name!r} (lasers: "
+                    f"{', '.join(lasers) or 'none'}); add lasers.{name} to the rig config or "
+                    "name another")
+    if not lasers or getattr(params, "stim_mode", "off") == "off":
         return None
     if not getattr(params, "laser_fraction", 0) or not hasattr(params, "laser_power_mw"):
         return None
-    problem = laser_calibration_problem(cfg.laser, params.laser_power_mw)
-    return None if problem is None else f"laser_power_mw: {problem}"
+    names = [n for n in getattr(params, "lasers", None) or lasers if n in lasers]
+    for name in names:
+        problem = laser_calibration_problem(lasers[name], params.laser_power_mw,
+                                            field=cfg.laser_field(name))
+        if problem is not None:
+            return f"laser_power_mw: {problem}"
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         raise RigctlError(f"{spec.source}: {problem}")
     warning = laser_time_limit_warning(cfg, device_settings(cfg, args.config), args.config)
-    if warning is not None:
-        print(f"rigctl: warning: {warning}", file=sys.stderr)
+    for line in (warning or "").splitlines():
+        print(f"rigctl: warning: {line}", file=sys.stderr)
     print(f"{args.config}: OK")
     print(f"  rig      {cfg.name}")
     for name, dev in cfg.devices.items():
@@ -90,15 +105,15 @@ def run(args: argparse.Namespace) -> int:
         date = f" on {port.calibration.date}" if port.calibration.date else ""
         print(f"  {side:<8} valve {port.valve.channel}  lick {port.lick_sensor.channel}  "
               f"calibrated {lo:.3g}-{hi:.3g} µL{date}  max open {port.valve.max_open_s:g} s")
-    if cfg.laser:
-        la = cfg.laser
-        print(f"  laser    {la.channel}  {la.wavelength_nm:g} nm {la.opsin}  ceiling "
+    for name, la in cfg.all_lasers().items():
+        label = "laser" if cfg.laser is not None else f"laser    {name}:"
+        print(f"  {label:<8} {la.channel}  {la.wavelength_nm:g} nm {la.opsin}  ceiling "
               f"{la.max_power_mw:g} mW  max on {la.max_on_s:g} s  ramp {la.ramp_down_s:g} s")
         if la.calibration is not None:
             lo, hi = LaserCurve(la.calibration).mw_range
             print(f"           calibrated {lo:.3g}-{hi:.3g} mW at the tip "
                   f"({la.calibration.command_unit} commands)")
-    else:
+    if not cfg.all_lasers():
         print("  laser    none")
     for name in CUES:
         cue = getattr(cfg.cues, name)

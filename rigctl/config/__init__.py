@@ -12,8 +12,8 @@ def load_rig(path: str) -> RigConfig:
 
     Raises ConfigError naming the file and one field per line on any problem.
     """
+    from rigctl.config.backends import device_settings
     from rigctl.errors import ConfigError
-    from rigctl.hardware.registry import device_settings
 
     cfg = validate(RigConfig, read_yaml(path), str(path))
     problems = cfg.channel_problems()

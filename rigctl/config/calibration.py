@@ -24,6 +24,7 @@ from pydantic import Field, field_validator, model_validator
 
 from rigctl.config.strict import Strict
 from rigctl.errors import ConfigError, RigctlError
+from rigctl.fitting import CalibrationError, check_stored_fit, fit_monotone
 
 Point = tuple[float, float]
 
@@ -83,17 +84,11 @@ class _CalibrationRecord(Strict):
     def _fit_matches_points(self) -> _CalibrationRecord:
         fit: MonotoneFitConfig | None = getattr(self, "fit", None)
         if fit is None:
-            from rigctl.hardware.calibration import CalibrationError, fit_monotone
-
             try:
                 fit_monotone(self.points)  # type: ignore[attr-defined]
             except CalibrationError as exc:
                 raise ValueError(f"points: {exc}; re-run `rigctl calibrate`") from None
         else:
-            # Lazy: the fitting code lives with the hardware-side curves; importing it at module
-            # level would make the config layer import the hardware package.
-            from rigctl.hardware.calibration import check_stored_fit
-
             problem = check_stored_fit(self.points, fit.coefficients)  # type: ignore[attr-defined]
             if problem:
                 raise ValueError(problem)

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rigctl.config.backends import BACKENDS
 from rigctl.config.calibration import LaserCalibrationConfig, ValveCalibrationConfig
 from rigctl.config.strict import Strict
 from rigctl.config.sync import SyncConfig, sync_channels, sync_problems
@@ -102,6 +103,11 @@ class CueConfig(Strict):
     channel: str = Field(description="Output line of the cue (door, tone, light)")
 
 
+#: the name of the single `laser:` (and of a task's laser when it names none)
+DEFAULT_LASER = "laser"
+#: event names every laser shares (sham light, the emergency latch, the final all-off)
+RESERVED_LASER_NAMES = frozenset({"laser_sham", "laser_latch", "all_off"})
+
 CUES = ("trial_start", "go", "sample_left", "sample_right")
 
 
@@ -151,8 +157,6 @@ class DeviceConfig(BaseModel):
     @field_validator("type")
     @classmethod
     def _known_type(cls, name: str) -> str:
-        from rigctl.hardware.registry import BACKENDS
-
         if name not in BACKENDS:
             raise ValueError(f"unknown device type {name!r}; available: {', '.join(BACKENDS)}")
         return name
@@ -176,7 +180,15 @@ class RigConfig(Strict):
         description="Reward ports by name (left, right, centre...): valve, lick sensor, "
         "calibration; a port's lick sensor gives the events lick_<name> / lick_<name>_off"
     )
-    laser: LaserConfig | None = None
+    laser: LaserConfig | None = Field(
+        None, description="The rig's one laser (the laser named `laser`); for several, use "
+        "`lasers:` instead"
+    )
+    lasers: dict[str, LaserConfig] = Field(
+        default_factory=dict,
+        description="Lasers by name (left_mpfc, right_mpfc...), each with its own channel, "
+        "gate, calibration and interlocks; tasks address a laser by its name",
+    )
     cues: CuesConfig = Field(default_factory=CuesConfig)
     inputs: dict[str, DigitalInputConfig] = Field(
         default_factory=dict,
@@ -225,11 +237,49 @@ class RigConfig(Strict):
         check_names(ports, "reward port")
         return Named(ports)
 
+    @field_validator("lasers")
+    @classmethod
+    def _laser_names(cls, lasers: dict[str, LaserConfig]) -> dict[str, LaserConfig]:
+        check_names(lasers, "laser")
+        for name in lasers:
+            if name in RESERVED_LASER_NAMES:
+                raise ValueError(f"laser name {name!r} is the name of a rig-wide laser event; "
+                                 "choose another (e.g. left_mpfc)")
+        return Named(lasers)
+
     @field_validator("inputs", "outputs", "analog_inputs")
     @classmethod
     def _io_names(cls, io: dict[str, Any]) -> dict[str, Any]:
         check_names(io, "input/output")
         return io
+
+    @model_validator(mode="after")
+    def _laser_or_lasers(self) -> RigConfig:
+        if self.laser is not None and self.lasers:
+            raise ValueError("`laser:` and `lasers:` are both given; keep one: move `laser:` "
+                             "into `lasers:` under a name (e.g. lasers: {laser: ...})")
+        return self
+
+    def all_lasers(self) -> dict[str, LaserConfig]:
+        """Every laser by the name tasks use: the single `laser:` is the laser named `laser`."""
+        if self.laser is not None:
+            return {DEFAULT_LASER: self.laser}
+        return dict(self.lasers)
+
+    def laser_field(self, name: str) -> str:
+        """The config path of laser ``name`` (``laser`` or ``lasers.NAME``), for messages."""
+        return "laser" if self.laser is not None and name == DEFAULT_LASER else f"lasers.{name}"
+
+    def first_laser(self) -> LaserConfig | None:
+        """The first laser listed (the GUI's manual controls and calibration address it)."""
+        return next(iter(self.all_lasers().values()), None)
+
+    def with_lasers(self, update: dict[str, Any]) -> RigConfig:
+        """A copy in which every laser has ``update`` applied (e.g. no calibration)."""
+        if self.laser is not None:
+            return self.model_copy(update={"laser": self.laser.model_copy(update=update)})
+        return self.model_copy(update={"lasers": Named(
+            {n: la.model_copy(update=update) for n, la in self.lasers.items()})})
 
     @model_validator(mode="after")
     def _one_meaning_per_name(self) -> RigConfig:
@@ -250,6 +300,7 @@ class RigConfig(Strict):
         out += [(f"analog_inputs.{n}", n) for n in self.analog_inputs]
         out += [(f"cues.{n}", n) for n in CUES if getattr(self.cues, n) is not None]
         out += [(f"outputs.{n}", n) for n in self.outputs]
+        out += [(f"lasers.{n}", n) for n in self.lasers]  # a laser's events carry its name
         return out
 
     def input_names(self) -> list[str]:
@@ -266,10 +317,11 @@ class RigConfig(Strict):
         for side, port in self.reward_ports.items():
             out.append((f"reward_ports.{side}.valve.channel", port.valve.channel))
             out.append((f"reward_ports.{side}.lick_sensor.channel", port.lick_sensor.channel))
-        if self.laser is not None:
-            out.append(("laser.channel", self.laser.channel))
-            if self.laser.gate_channel is not None:
-                out.append(("laser.gate_channel", self.laser.gate_channel))
+        for name, laser in self.all_lasers().items():
+            path = self.laser_field(name)
+            out.append((f"{path}.channel", laser.channel))
+            if laser.gate_channel is not None:
+                out.append((f"{path}.gate_channel", laser.gate_channel))
         for name in CUES:
             cue = getattr(self.cues, name)
             if cue is not None:

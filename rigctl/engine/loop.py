@@ -33,16 +33,22 @@ log = logging.getLogger(__name__)
 
 
 class ControlLoop:
-    """Pulls events from ``source`` and timers from ``timers`` in time order into ``machine``."""
+    """Pulls events from ``source`` and timers from ``timers`` in time order into ``machine``.
+
+    The one loop of the engine: a session runs it until its state machine finishes
+    (``run``); manual control (``rigctl.hardware.manual``), which has no state machine, runs it
+    for the span of one operation (``serve``) and takes the inputs through ``on_input``.
+    """
 
     def __init__(
         self,
         clock: Clock,
         source: EventSource,
         timers: Timers,
-        machine: StateMachine,
+        machine: StateMachine | None,
         log: LogFn,
         stall_s: float = STALL_S,
+        watch: bool | None = None,
     ) -> None:
         self.clock = clock
         self.source = source
@@ -52,9 +58,11 @@ class ControlLoop:
         self.stop_requested = threading.Event()
         self.stop_reason = ""
         self.on_input: Callable[[InputEvent], None] | None = None
+        self.on_signal: Callable[[SignalChunk], None] | None = None
         self.signals: SignalPipeline | None = None
         self.stall_s = stall_s
-        self._watch = bool(getattr(clock, "realtime", False))
+        # stalls are watched on the wall clock (``watch=False``: not at all)
+        self._watch = bool(getattr(clock, "realtime", False)) if watch is None else watch
         self._stall_seen_at = -math.inf  # anything due before this was late by that stall
         self._look_at = math.inf  # next time the loop must look at the clock (wall clock)
 
@@ -65,25 +73,44 @@ class ControlLoop:
         self.stop_requested.set()
         self.source.wake()
 
+    def _finished(self) -> bool:
+        return self.machine is not None and self.machine.finished
+
     def run(self) -> None:
-        machine, timers, source = self.machine, self.timers, self.source
+        """Until the state machine finishes or a stop is requested."""
+        self.serve()
+
+    def serve(self, until: float = math.inf, stop: Callable[[], bool] | None = None) -> None:
+        """Deliver timers and inputs in time order until the clock reaches ``until`` with
+        nothing more due (so an output issued next never comes before an input that already
+        happened), ``stop()`` is true after the timers due, the machine finishes or a stop is
+        requested."""
+        timers, source = self.timers, self.source
         if self._watch:
             self._look_at = self.clock.now() + WATCH_S
-        while not machine.finished and not self.stop_requested.is_set():
+        while not self._finished() and not self.stop_requested.is_set():
+            if stop is not None and stop():
+                return
+            done = until != math.inf and self.clock.now() >= until
             deadline = timers.next_deadline()
-            event = source.next_event(min(deadline, self._look_at))
+            event = source.next_event(
+                self.clock.now() if done else min(deadline, self._look_at, until))
             if self._watch:
                 self._watch_clock(deadline, timer_due=event is None)
             if event is None:
                 now = self.clock.now()
                 callback = timers.pop_due(now)
-                while callback is not None and not machine.finished:
+                while callback is not None and not self._finished():
                     callback()
                     callback = timers.pop_due(now)
+                if done:
+                    return
                 continue
             if isinstance(event, SignalChunk):
                 if self.signals is not None:
                     self.signals.feed(event)
+                if self.on_signal is not None:
+                    self.on_signal(event)
                 continue
             self.handle_input(event)
 
@@ -116,6 +143,8 @@ class ControlLoop:
         self.log(event.t, "input", event.name, _fmt(event.value), event.device_t)
         if self.on_input is not None:
             self.on_input(event)
+        if self.machine is None:
+            return
         if event.name == CROSSING or event.value:
             self.machine.dispatch(event.name)
         else:

@@ -432,27 +432,28 @@ def engine_main(conn: Connection, req: StartRequest, parent_pid: int) -> None:
 
 
 def _emergency_laser_off(session, source: str) -> None:  # type: ignore[no-untyped-def]
-    """Latch the laser off through the engine; the session goes on without light.
+    """Latch every laser off through the engine; the session goes on without light.
 
     The control loop is the only thread that may command the devices, so this queues the latch
     for it (applied before its next event, sub-millisecond on a rig) and waits for it. Only if
     the loop does not answer within a second (it is stuck in a device call) is the laser forced
     off from this thread, as the last resort an emergency allows.
     """
-    laser = session.rig.laser
-    before = laser.latches if laser is not None else 0
+    lasers = list(session.rig.lasers.values())
+    before = [laser.latches for laser in lasers]
     session.request_laser_off(source)
-    if laser is None:
+    if not lasers:
         return
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:
-        if laser.latches != before or session.machine.finished:
+        if [la.latches for la in lasers] != before or session.machine.finished:
             return
         time.sleep(0.005)
-    try:
-        laser.force_off()
-    except Exception:  # noqa: BLE001 - the shutdown path will try again and log it
-        traceback.print_exc()
+    for laser in lasers:  # each one, even when one fails
+        try:
+            laser.force_off()
+        except Exception:  # noqa: BLE001 - the shutdown path will try again and log it
+            traceback.print_exc()
 
 
 def manual_main(conn: Connection, req: ManualRequest, parent_pid: int) -> None:
@@ -505,7 +506,7 @@ def manual_main(conn: Connection, req: ManualRequest, parent_pid: int) -> None:
         return
     holder["rig"] = rig
     out.clock = rig.now
-    laser_cfg = rig.cfg.laser
+    laser_cfg = rig.cfg.first_laser()  # the manual controls address the first laser
     out.put(m.ManualReady(
         rig=rig.cfg.name, sides=list(rig.sides), has_laser=rig.has_laser,
         laser_unit=rig.laser_command_unit if rig.has_laser else "",

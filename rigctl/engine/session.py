@@ -37,9 +37,7 @@ from rigctl.engine.signals import CHANNELS, SignalPipeline
 from rigctl.engine.sync import build_sync
 from rigctl.engine.timers import Timers
 from rigctl.errors import DataError, RigctlError, SimulationStalled, TaskError
-from rigctl.hardware.events import QueueEventSource
-from rigctl.hardware.registry import BuildContext, open_devices
-from rigctl.hardware.rig import Rig
+from rigctl.hardware.rig import open_rig
 from rigctl.predictor.settings import PredictorSettings
 from rigctl.protocols.base import Protocol, ProtocolContext
 from rigctl.protocols.loading import ProtocolSpec
@@ -88,14 +86,13 @@ class Session:
         self.coverage = Coverage(cls.states, task_graph(cls), cls.operator_states)
         self.event_listeners.append(self.coverage.listener)
         seeds = np.random.SeedSequence(self.seed).spawn(2)
-        queue = QueueEventSource(self.clock)
         spec = opts.protocol
         agent = AgentChoice(kind=opts.agent, mapping=spec.cls.agent, task_source=spec.source)
-        devices = open_devices(cfg, BuildContext(self.clock, opts.subject, seeds[1], queue,
-                                                 source=opts.config_source, agent=agent))
-        self.rig = Rig(cfg, devices, queue, self.clock, self.timers, self._log)
+        self.rig = open_rig(cfg, self.clock, self.timers, self._log, subject=opts.subject,
+                            seed=seeds[1], source=opts.config_source, agent=agent)
         try:
-            self.sync = build_sync(cfg, devices, self.clock, self.timers, self._log, self.seed)
+            self.sync = build_sync(cfg, self.rig.devices, self.clock, self.timers, self._log,
+                                   self.seed)
             if self.sync is not None:
                 self.event_listeners.append(self.sync.on_event)
             problems = spec.cls.rig_problems(spec.params, self.rig)
@@ -138,8 +135,13 @@ class Session:
             return None
 
     def _laser_state(self) -> tuple[float, float]:
-        laser = self.rig.laser
-        return (laser.power_mw, laser.duty) if laser is not None else (0.0, 0.0)
+        """(commanded mW of every laser together, mean duty over the lasers): the predictor
+        models one population, which each laser inhibits its share of (as the simulated
+        world does); one laser gives its own power and duty."""
+        lasers = list(self.rig.lasers.values())
+        if not lasers:
+            return 0.0, 0.0
+        return (sum(la.power_mw for la in lasers), sum(la.duty for la in lasers) / len(lasers))
 
     # --- callbacks ------------------------------------------------------------------------
     def _log(self, t: float, kind: str, name: str, value: str,
@@ -193,8 +195,8 @@ class Session:
         self.loop.request_stop(reason)
 
     def request_laser_off(self, source: str) -> None:
-        """Emergency laser-off, thread-safe: latched in the loop thread before its next event
-        (light off at once, no ramp); the session goes on, laser trials record
+        """Emergency laser-off for every laser, thread-safe: latched in the loop thread before
+        its next event (light off at once, no ramp); the session goes on, laser trials record
         ``laser_blocked``, until ``rearm_laser``. Every press is logged."""
         self.requests.submit(lambda: self._latch(source, rearm=False))
 
@@ -203,13 +205,16 @@ class Session:
         self.requests.submit(lambda: self._latch(source, rearm=True))
 
     def _latch(self, source: str, rearm: bool) -> None:
-        laser = self.rig.laser
-        if laser is None:
+        if not self.rig.lasers:
             self._log(self.clock.now(), "warning", "laser_latch", f"{source}: rig has no laser")
-        elif rearm:
-            laser.rearm(source)
-        else:
-            laser.latch(source)
+        problems = []
+        for name, laser in self.rig.lasers.items():  # each one, even when one fails
+            try:
+                laser.rearm(source) if rearm else laser.latch(source)
+            except Exception as exc:  # noqa: BLE001 - the next laser must go off too
+                problems.append(f"{name}: {type(exc).__name__}: {exc}")
+        if problems:
+            raise RigctlError("laser latch: " + "; ".join(problems))
 
     # --- running --------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:

@@ -38,13 +38,12 @@ import numpy as np
 from rigctl.config.rig import RigConfig
 from rigctl.config.subject import Subject
 from rigctl.engine.clock import WallClock
+from rigctl.engine.loop import ControlLoop
 from rigctl.engine.timers import Timers
 from rigctl.errors import DeviceError, InterlockError, RigctlError
 from rigctl.hardware.calibration import CalibrationError, laser_record, valve_record
-from rigctl.hardware.events import QueueEventSource
 from rigctl.hardware.interfaces import Clock, InputEvent, PulseTrain, SignalChunk
-from rigctl.hardware.registry import BuildContext, open_devices
-from rigctl.hardware.rig import Laser, RewardPort, Rig
+from rigctl.hardware.rig import Laser, RewardPort, open_rig
 
 if TYPE_CHECKING:
     from rigctl.config.calibration import LaserCalibrationConfig, ValveCalibrationConfig
@@ -129,21 +128,20 @@ class ManualRig:
         self._busy = threading.Lock()
         self._closed = False
         build = cfg
-        if cfg.laser is not None and not calibrated_laser:
-            build = build.model_copy(
-                update={"laser": cfg.laser.model_copy(update={"calibration": None})}
-            )
+        if not calibrated_laser:
+            build = build.with_lasers({"calibration": None})
         if not neural_signal:
             build = build.model_copy(update={"neural_signal": None})
-        queue = QueueEventSource(self.clock)  # type: ignore[arg-type]
-        ctx = BuildContext(
-            self.clock, subject or Subject(id="manual"),  # type: ignore[arg-type]
-            np.random.SeedSequence(seed), queue, source=source,
-        )
-        devices = open_devices(build, ctx)
-        self.rig = Rig(build, devices, queue, self.clock, self.timers, self._log)  # type: ignore[arg-type]
+        self.rig = open_rig(build, self.clock, self.timers, self._log,  # type: ignore[arg-type]
+                            subject=subject or Subject(id="manual"),
+                            seed=np.random.SeedSequence(seed), source=source)
+        # the engine's loop, without a state machine: each operation serves it for its span
+        self.loop = ControlLoop(self.clock, self.rig.events, self.timers, None,  # type: ignore[arg-type]
+                                self._log, watch=False)
+        self.loop.on_input = self._input
+        self.loop.on_signal = on_signal
         try:
-            if not getattr(self.clock, "realtime", True) and self.rig.events is queue:
+            if not getattr(self.clock, "realtime", True) and not self.rig.simulated:
                 raise RigctlError(
                     f"{source}: a virtual clock needs a simulated rig; real devices run on the "
                     "wall clock"
@@ -413,7 +411,8 @@ class ManualRig:
             self._service_until(self.clock.now() + duration_s)
 
     # --- internals ---------------------------------------------------------------------------
-    def _log(self, t: float, kind: str, name: str, value: str) -> None:
+    def _log(self, t: float, kind: str, name: str, value: str,
+             device_t: float | None = None) -> None:
         self.log_lines.append((t, kind, name, value))
         if self._user_log is not None:
             self._user_log(t, kind, name, value)
@@ -452,37 +451,20 @@ class ManualRig:
         except Exception as exc:  # noqa: BLE001 - the original exception is re-raised
             self._log(self.clock.now(), "error", what, f"turning off failed: {exc}")
 
-    def _service_until(self, t_end: float, stop: Callable[[], bool] | None = None) -> None:
-        """Run timers and take inputs until ``t_end`` (or ``stop()``): the engine's loop.
+    def _input(self, event: InputEvent) -> None:
+        self._events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
 
-        Returns only once the event source has nothing due up to the current time, so an output
-        issued next never comes before an input that already happened.
-        """
-        events, timers, clock = self.rig.events, self.timers, self.clock
-        while True:
-            if self._cancel.is_set():
-                raise Cancelled("cancelled by the operator")
-            now = clock.now()
-            callback = timers.pop_due(now)
-            while callback is not None:
-                callback()
-                callback = timers.pop_due(now)
-            if stop is not None and stop():
-                return
-            done = now >= t_end
-            event = events.next_event(now if done else min(timers.next_deadline(), t_end))
-            if event is None:
-                if done:
-                    return
-                continue
-            if isinstance(event, SignalChunk):
-                if self.on_signal is not None:
-                    self.on_signal(event)
-                continue
-            self._log(event.t, "input", event.name, f"{event.value:g}")
-            self._events.append(event)
-            if self.on_event is not None:
-                self.on_event(event)
+    def _service_until(self, t_end: float, stop: Callable[[], bool] | None = None) -> None:
+        """Run timers and take inputs until ``t_end`` (or ``stop()``): the engine's loop
+        (``ControlLoop.serve``), which returns once nothing is due up to the current time, so
+        an output issued next never comes before an input that already happened. Raises
+        Cancelled (outputs are turned off by the operation) when ``cancel()`` was called."""
+        cancel = self._cancel
+        self.loop.serve(t_end, lambda: cancel.is_set() or (stop is not None and stop()))
+        if cancel.is_set():
+            raise Cancelled("cancelled by the operator")
 
 
 def _check_ms(port: RewardPort, open_ms: float) -> None:
@@ -582,8 +564,10 @@ def calibrate_valve(
 def check_laser_plan(rig_cfg: RigConfig, commands: Sequence[float], on_s: float,
                      unit: str) -> list[float]:
     """The sorted commands of a laser calibration, or CalibrationError before any light."""
-    if rig_cfg.laser is None:
+    laser = rig_cfg.first_laser()  # the manual controls address the first laser
+    if laser is None:
         raise CalibrationError("the rig config has no laser")
+    field = rig_cfg.laser_field(next(iter(rig_cfg.all_lasers())))
     cmds = sorted(float(c) for c in commands)
     if len(cmds) < 2:
         raise CalibrationError("a calibration needs at least two commands")
@@ -594,16 +578,15 @@ def check_laser_plan(rig_cfg: RigConfig, commands: Sequence[float], on_s: float,
             raise CalibrationError(
                 f"commands must be {'> 0' if unit == 'mW' else '>= 0'} {unit} (got {c:g})"
             )
-        if unit == "mW" and c > rig_cfg.laser.max_power_mw:
+        if unit == "mW" and c > laser.max_power_mw:
             raise CalibrationError(
-                f"set-point {c:g} mW is above laser.max_power_mw = "
-                f"{rig_cfg.laser.max_power_mw:g} mW"
+                f"set-point {c:g} mW is above {field}.max_power_mw = {laser.max_power_mw:g} mW"
             )
     if not (math.isfinite(on_s) and on_s > 0):
         raise CalibrationError(f"emission time must be > 0 s (got {on_s:g})")
-    if on_s > rig_cfg.laser.max_on_s:
+    if on_s > laser.max_on_s:
         raise CalibrationError(
-            f"emission time {on_s:g} s is above laser.max_on_s = {rig_cfg.laser.max_on_s:g} s"
+            f"emission time {on_s:g} s is above {field}.max_on_s = {laser.max_on_s:g} s"
         )
     return cmds
 

@@ -204,6 +204,10 @@ class ObisLaser(Device, LaserDriver):
 
     # --- as a Device --------------------------------------------------------------------------
     def laser(self, channel: str, cfg: LaserConfig) -> LaserDriver:
+        if self.cfg is not None:
+            raise DeviceError(
+                f"device {self.name!r}: an OBIS is one laser and {channel!r} is a second laser "
+                "on it; list each laser's OBIS as its own device")
         if self.s.modulation == "analog":
             raise DeviceError(
                 f"device {self.name!r}: with modulation: analog the power follows an analog "

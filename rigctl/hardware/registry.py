@@ -1,8 +1,10 @@
-"""Backend registry: maps a device's ``type:`` to the module that implements it.
+"""Backend registry: opens the devices of a rig config through the modules that implement them.
 
-Backends are imported lazily, by name, only when a config lists a device of their type. This is
-the one place the core reaches ``sim_backend``, so the core runs without the simulator and a
-missing driver library surfaces as one line naming the config, not an ImportError traceback.
+The table of device types (``BACKENDS``) and the validation of each device's keys are in
+``rigctl.config.backends`` (the config names the types; validating it needs no hardware code);
+this module opens the devices. Backends are imported lazily, by name, only when a config lists a
+device of their type: the one way the core reaches ``sim_backend``, so the core runs without the
+simulator and a missing driver library is one line naming the config, not a traceback.
 
 A backend module provides ``Settings`` (a pydantic model of its device keys) and
 ``open(name, settings, ctx) -> Device``.
@@ -10,32 +12,21 @@ A backend module provides ``Settings`` (a pydantic model of its device keys) and
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel
 
 from rigctl.config.agent import AgentChoice
-from rigctl.config.loading import validate
+from rigctl.config.backends import BACKENDS as BACKENDS
+from rigctl.config.backends import backend_module
+from rigctl.config.backends import device_settings as device_settings
 from rigctl.config.subject import Subject
-from rigctl.errors import ConfigError, RigctlError
 from rigctl.hardware.interfaces import Clock, Device, EventSink
 
 if TYPE_CHECKING:
     from rigctl.config.rig import RigConfig
-
-BACKENDS = MappingProxyType(
-    {
-        "sim": "sim_backend.device",
-        "nidaq": "rigctl.hardware.nidaq",
-        "reward_controller": "rigctl.hardware.reward_controller",
-        "obis": "rigctl.hardware.obis",
-    }
-)
-
 
 @dataclass(frozen=True)
 class BuildContext:
@@ -55,38 +46,6 @@ class BackendModule(Protocol):
     Settings: type[BaseModel]
 
     def open(self, name: str, settings: Any, ctx: BuildContext) -> Device: ...
-
-
-def backend_module(kind: str, source: str = "<config>") -> BackendModule:
-    """Import the module of device type ``kind``; RigctlError naming the config if it cannot."""
-    try:
-        target = BACKENDS[kind]
-    except KeyError:
-        raise RigctlError(
-            f"{source}: unknown device type {kind!r} (available: {', '.join(BACKENDS)})"
-        ) from None
-    try:
-        return importlib.import_module(target)  # type: ignore[return-value]
-    except ImportError as exc:
-        raise RigctlError(
-            f"{source}: device type {kind!r} cannot be loaded ({exc}); install its driver "
-            "or use the simulated rig (hardware_configs/sim.yaml)"
-        ) from None
-
-
-def device_settings(cfg: RigConfig, source: str) -> dict[str, BaseModel]:
-    """Validate every device's backend-specific keys; one ConfigError with all problems."""
-    out: dict[str, BaseModel] = {}
-    problems: list[str] = []
-    for name, dev in cfg.devices.items():
-        module = backend_module(dev.type, source)
-        try:
-            out[name] = validate(module.Settings, dev.settings(), source, prefix=f"devices.{name}")
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise ConfigError(source, problems)
-    return out
 
 
 def open_devices(cfg: RigConfig, ctx: BuildContext) -> dict[str, Device]:

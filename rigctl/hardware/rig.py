@@ -12,7 +12,11 @@ import contextlib
 import math
 from collections.abc import Callable
 
-from rigctl.config.rig import CUES, LaserConfig, RigConfig
+import numpy as np
+
+from rigctl.config.agent import AgentChoice
+from rigctl.config.rig import CUES, DEFAULT_LASER, LaserConfig, RigConfig
+from rigctl.config.subject import Subject
 from rigctl.engine.timers import Timers
 from rigctl.errors import DeviceError, InterlockError
 from rigctl.hardware.calibration import LaserCurve, ValveCurve
@@ -26,6 +30,7 @@ from rigctl.hardware.interfaces import (
     PulseTrain,
     ValveDriver,
 )
+from rigctl.hardware.registry import BuildContext, open_devices
 
 LogFn = Callable[[float, str, str, str], None]
 
@@ -122,6 +127,9 @@ class Laser:
 
     The emergency laser-off *latches* (``latch``/``rearm``): light off at once and every ``on``
     refused (logged, nothing emitted) until the operator re-arms, while the session goes on.
+
+    ``name`` is the name tasks use and events carry (``laser`` for a config's single
+    ``laser:``); ``field`` is its config path (``laser`` or ``lasers.NAME``), for messages.
     """
 
     #: the emergency latch: set by ``latch``, cleared by ``rearm`` (class defaults, per instance
@@ -132,8 +140,12 @@ class Laser:
 
     def __init__(
         self, cfg: LaserConfig, driver: LaserDriver, clock: Clock, timers: Timers, log: LogFn,
-        gate: DigitalOutputDriver | None = None,
+        gate: DigitalOutputDriver | None = None, name: str = DEFAULT_LASER,
+        field: str = "laser",
     ) -> None:
+        self.name = name
+        self.field = field
+        self._who = "" if name == DEFAULT_LASER else f"{name}: "  # in rig-wide latch lines
         self.cfg = cfg
         self.driver = driver
         self.gate = gate
@@ -145,11 +157,12 @@ class Laser:
         self.pulses: PulseTrain | None = None
         self.on_since: float | None = None
         self._limit_timer: int | None = None
-        self.curve = None if cfg.calibration is None else LaserCurve(cfg.calibration)
+        self.curve = None if cfg.calibration is None else LaserCurve(
+            cfg.calibration, name=f"{field}.calibration")
 
     def calibration_problem(self, power_mw: float) -> str | None:
         """Why ``power_mw`` at the tip is outside the laser's calibration, or None."""
-        return laser_calibration_problem(self.cfg, power_mw, self.curve)
+        return laser_calibration_problem(self.cfg, power_mw, self.curve, self.field)
 
     @property
     def is_on(self) -> bool:
@@ -169,18 +182,18 @@ class Laser:
         While latched off, emits nothing (logged; ``is_on`` stays False)."""
         if self.latched:
             self._log(self._clock.now(), "interlock", "laser_latch",
-                      f"{power_mw:g}mW refused: latched off")
+                      f"{self._who}{power_mw:g}mW refused: latched off")
             return
         if not 0 < power_mw <= self.cfg.max_power_mw:
             raise InterlockError(
-                f"laser: {power_mw:g} mW refused, outside (0, laser.max_power_mw = "
+                f"{self.field}: {power_mw:g} mW refused, outside (0, {self.field}.max_power_mw = "
                 f"{self.cfg.max_power_mw:g} mW]"
             )
         if self.curve is not None:  # the tip power must be one the calibration can give
             self.curve.command_for_mw(power_mw)
         now = self._clock.now()
         train = "" if pulses is None else f" {pulses.frequency_hz:g}Hz x {pulses.width_s:g}s"
-        self._log(now, "output", "laser", f"{power_mw:g}mW{train}")
+        self._log(now, "output", self.name, f"{power_mw:g}mW{train}")
         self.driver.emit(power_mw, pulses)
         self.pulses = pulses
         if self.gate is not None:
@@ -196,7 +209,7 @@ class Laser:
         if self.on_since is None:
             return
         self._timers.cancel(self._limit_timer)
-        self._log(self._clock.now(), "output", "laser", f"off ramp {self.cfg.ramp_down_s:g}s")
+        self._log(self._clock.now(), "output", self.name, f"off ramp {self.cfg.ramp_down_s:g}s")
         self.on_since = None
         self.power_mw = 0.0
         self.driver.stop(self.cfg.ramp_down_s)
@@ -207,7 +220,7 @@ class Laser:
             )
 
     def _cut(self) -> None:
-        self._log(self._clock.now(), "interlock", "laser",
+        self._log(self._clock.now(), "interlock", self.name,
                   f"max_on_s {self.cfg.max_on_s:g} s reached; laser off")
         self.off()
 
@@ -235,10 +248,10 @@ class Laser:
         self.latched, self.latched_at = True, now
         self.latches += 1
         self._log(now, "interlock", "laser_latch",
-                  f"pressed again ({source}): still latched off" if again
-                  else f"latched off ({source})")
+                  f"{self._who}pressed again ({source}): still latched off" if again
+                  else f"{self._who}latched off ({source})")
         if self.on_since is not None:
-            self._log(now, "output", "laser", "off latched")  # no ramp: the light goes now
+            self._log(now, "output", self.name, "off latched")  # no ramp: the light goes now
         self.force_off()
 
     def rearm(self, source: str) -> None:
@@ -246,11 +259,12 @@ class Laser:
         was = self.latched
         self.latched = False
         self._log(self._clock.now(), "interlock", "laser_latch",
-                  f"re-armed ({source})" if was else f"re-arm ({source}): was not latched")
+                  f"{self._who}re-armed ({source})" if was
+                  else f"{self._who}re-arm ({source}): was not latched")
 
 
 def laser_calibration_problem(
-    cfg: LaserConfig, power_mw: float, curve: LaserCurve | None = None,
+    cfg: LaserConfig, power_mw: float, curve: LaserCurve | None = None, field: str = "laser",
 ) -> str | None:
     """Why ``power_mw`` at the fibre tip cannot be given through ``cfg.calibration`` (outside
     the calibrated range), or None when it can or the laser has no calibration. For checks
@@ -258,7 +272,8 @@ def laser_calibration_problem(
     if cfg.calibration is None:
         return None
     try:
-        (curve or LaserCurve(cfg.calibration)).command_for_mw(power_mw)
+        (curve or LaserCurve(cfg.calibration, name=f"{field}.calibration")).command_for_mw(
+            power_mw)
     except InterlockError as exc:
         return str(exc)
     return None
@@ -278,7 +293,8 @@ class Rig:
         self.cues: dict[str, Output] = {}
         self.outputs: dict[str, Output] = {}  # wired cues and named outputs, by name
         self.inputs: dict[str, str] = {}  # input event name -> channel
-        self.laser: Laser | None = None
+        self.lasers: dict[str, Laser] = {}  # by the name tasks use
+        self.laser: Laser | None = None  # the first laser (manual controls, pyControl)
         try:
             self._build(clock, timers, log)
         except BaseException:
@@ -329,14 +345,14 @@ class Rig:
         if cfg.neural_signal is not None:
             sig = cfg.neural_signal
             self._device(sig.channel).signal_input(sig.channel, "neural_signal", sig.rate_hz)
-        if cfg.laser is not None:
-            driver = self._device(cfg.laser.channel).laser(cfg.laser.channel, cfg.laser)
+        for name, la_cfg in cfg.all_lasers().items():
+            driver = self._device(la_cfg.channel).laser(la_cfg.channel, la_cfg)
             gate = None
-            if cfg.laser.gate_channel is not None:
-                gate = self._device(cfg.laser.gate_channel).laser_gate(
-                    cfg.laser.gate_channel, cfg.laser
-                )
-            self.laser = Laser(cfg.laser, driver, clock, timers, log, gate=gate)
+            if la_cfg.gate_channel is not None:
+                gate = self._device(la_cfg.gate_channel).laser_gate(la_cfg.gate_channel, la_cfg)
+            self.lasers[name] = Laser(la_cfg, driver, clock, timers, log, gate=gate, name=name,
+                                      field=cfg.laser_field(name))
+        self.laser = next(iter(self.lasers.values()), None)
 
     def start(self) -> None:
         """Start input delivery on every device (after all channels exist)."""
@@ -344,13 +360,14 @@ class Rig:
             device.start()
 
     def all_off(self) -> list[str]:
-        """Laser off, valves closed, cues off. Never raises: returns what failed, to be logged."""
+        """Every laser off, valves closed, cues off. Never raises: returns what failed, to be
+        logged."""
         failures: list[str] = []
-        if self.laser is not None:
+        for name, laser in self.lasers.items():  # every laser, even when one fails
             try:
-                self.laser.force_off()
+                laser.force_off()
             except Exception as exc:  # noqa: BLE001 - every path must reach the valves too
-                failures.append(f"laser: {exc}")
+                failures.append(f"{name}: {exc}")
         for side, port in self.ports.items():
             try:
                 port.close()
@@ -370,3 +387,16 @@ class Rig:
         for device in self.devices.values():
             with contextlib.suppress(Exception):  # closing must reach every device
                 device.close()
+
+
+def open_rig(
+    cfg: RigConfig, clock: Clock, timers: Timers, log: LogFn, *, subject: Subject,
+    seed: np.random.SeedSequence, source: str = "<config>", agent: AgentChoice | None = None,
+) -> Rig:
+    """Open the devices of ``cfg`` and build the :class:`Rig` on them: the one way a session
+    and manual control get a rig, so both hold the same interlocks. Nothing is left open when
+    it fails (ConfigError for device keys, DeviceError for a device that cannot open)."""
+    queue = QueueEventSource(clock)
+    devices = open_devices(cfg, BuildContext(clock, subject, seed, queue, source=source,
+                                             agent=agent))
+    return Rig(cfg, devices, queue, clock, timers, log)

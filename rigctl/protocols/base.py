@@ -22,8 +22,8 @@ from rigctl.config.rig import CUES, RigConfig
 from rigctl.engine.controls import SessionControls
 from rigctl.engine.machine import Handler, StateMachine
 from rigctl.engine.signals import SignalPipeline
-from rigctl.hardware.interfaces import Clock
-from rigctl.hardware.rig import Output, Rig
+from rigctl.hardware.interfaces import Clock, PulseTrain
+from rigctl.hardware.rig import Laser, Output, Rig
 from rigctl.protocols.trial import TrialRecord
 
 
@@ -34,7 +34,8 @@ class Requires:
     inputs: tuple[str, ...] = ()  # input events, e.g. ("centre_poke", "lick_left")
     outputs: tuple[str, ...] = ()  # outputs, e.g. ("house_light", "go")
     ports: tuple[str, ...] = ()  # reward ports, e.g. ("left", "right")
-    laser: bool = False
+    laser: bool = False  # any laser
+    lasers: tuple[str, ...] = ()  # lasers by name, e.g. ("left_mpfc", "right_mpfc")
     neural_signal: bool = False
 
     def problems(self, task: str, cfg: RigConfig) -> list[str]:
@@ -53,8 +54,14 @@ class Requires:
             if name not in cfg.reward_ports:
                 out.append(f"task {task} needs reward port {name!r}: add "
                            f"reward_ports.{name} to the rig config")
-        if self.laser and cfg.laser is None:
+        lasers = cfg.all_lasers()
+        if self.laser and not lasers:
             out.append(f"task {task} needs a laser: add `laser:` to the rig config")
+        for name in self.lasers:
+            if name not in lasers:
+                have = f" (it has {', '.join(lasers)})" if lasers else ""
+                out.append(f"task {task} needs laser {name!r}: add lasers.{name} to the rig "
+                           f"config{have}")
         if self.neural_signal and cfg.neural_signal is None:
             out.append(f"task {task} needs a neural signal: add `neural_signal:` to the rig config")
         return out
@@ -158,6 +165,32 @@ class Protocol:
     def off(self, *names: str) -> None:
         for name in names:
             self.output(name).set(False)
+
+    def laser(self, name: str | None = None) -> Laser:
+        """A laser by the rig's name for it (``left_mpfc``); without a name, the rig's only
+        laser (a rig with several needs the name)."""
+        lasers = self.rig.lasers
+        if name is None:
+            if len(lasers) == 1:
+                return next(iter(lasers.values()))
+            raise KeyError(f"this rig has {len(lasers)} lasers ({', '.join(lasers) or 'none'}); "
+                           "name one: laser_on(mw, name=...)")
+        try:
+            return lasers[name]
+        except KeyError:
+            raise KeyError(f"no laser {name!r} on this rig (lasers: "
+                           f"{', '.join(lasers) or 'none'})") from None
+
+    def laser_on(self, mw: float, name: str | None = None,
+                 pulses: PulseTrain | None = None) -> None:
+        """Light laser ``name`` at ``mw`` at the fibre tip (its ceiling, calibration and
+        max on-time hold; refused, logged, while the emergency latch holds)."""
+        self.laser(name).on(mw, pulses)
+
+    def laser_off(self, name: str | None = None) -> None:
+        """Laser ``name`` off with its ramp-down; without a name, every laser of the rig."""
+        for laser in [self.laser(name)] if name is not None else self.rig.lasers.values():
+            laser.off()
 
     def deliver(self, port: str, ul: float) -> float:
         """Deliver ``ul`` µL at ``port`` through its calibration and interlocks; returns the

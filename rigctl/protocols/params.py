@@ -61,6 +61,11 @@ class TrialTaskParams(BaseModel):
     laser_power_mw: float = Field(
         5.0, gt=0, le=100, description="Laser power at the fibre tip on laser trials (mW)"
     )
+    lasers: list[str] = Field(
+        default_factory=list, max_length=32,
+        description="The rig's lasers that laser trials light, by name (e.g. [left_mpfc, "
+        "right_mpfc]); empty: every laser of the rig",
+    )
     laser_pulse_hz: float | None = Field(
         None, ge=0.1, le=1000, description="Pulse frequency (Hz); empty for continuous light"
     )

@@ -13,11 +13,15 @@ While the operator's emergency latch holds the laser off (``Laser.latch``), the 
 a laser trial whose delay overlaps the latch records ``laser_blocked = 1`` — with no onset when
 the light never came, or with ``laser_offset_s`` at the latch when it cut the light. A re-arm
 gives light again from the next trial's onset, never in the middle of a blocked delay.
+
+On a rig with several lasers (one per hemisphere) the stimulation drives the ones it is given,
+together: each turns on at the onset and ramps down at the offset, each with its own
+interlocks. The latch holds every laser, so a latch blocks them all alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rigctl.hardware.interfaces import PulseTrain
 from rigctl.hardware.rig import Laser
@@ -27,7 +31,7 @@ from rigctl.protocols.trial import TrialRecord
 
 class DelayStimulation:
     def __init__(
-        self, mode: str, laser: Laser | None, power_mw: float,
+        self, mode: str, laser: Laser | Sequence[Laser] | None, power_mw: float,
         now: Callable[[], float], log: Callable[[float, str, str, str], None],
         predictor_value: Callable[[], float] | None = None, threshold: float = 0.0,
         sham_rule: str = "closed_loop", pulses: PulseTrain | None = None,
@@ -35,7 +39,12 @@ class DelayStimulation:
         self.pulses = pulses
         self.mode = mode
         self.rule = sham_rule if mode == "sham" else mode
-        self.laser = laser
+        if laser is None:
+            self.lasers: list[Laser] = []
+        elif isinstance(laser, Laser):
+            self.lasers = [laser]
+        else:
+            self.lasers = list(laser)
         self.power_mw = power_mw
         self._now = now
         self._log = log
@@ -43,16 +52,22 @@ class DelayStimulation:
         self.threshold = threshold
         self._trial: TrialRecord | None = None
         self._armed = False
-        self._latches = 0  # the laser's latch count at delay onset
+        self._latches = 0  # the lasers' latch count at delay onset
+
+    def _latch_count(self) -> int:
+        return sum(la.latches for la in self.lasers)
+
+    def _latched(self) -> bool:
+        return any(la.latched for la in self.lasers)
 
     def delay_started(self, trial: TrialRecord) -> None:
         trial.stim_mode = self.mode
         if self.mode == "off" or trial.trial_type != LASER:
             return
         self._trial, self._armed = trial, True
-        if self.laser is not None:
-            self._latches = self.laser.latches
-            trial.laser_blocked = int(self.laser.latched)
+        if self.lasers:
+            self._latches = self._latch_count()
+            trial.laser_blocked = int(self._latched())
         if self.rule == "open_loop" or (
             self.rule == "closed_loop" and self._value is not None
             and self._value() >= self.threshold
@@ -68,8 +83,7 @@ class DelayStimulation:
         trial = self._trial
         assert trial is not None
         self._armed = False
-        laser = self.laser
-        if laser is not None and (laser.latched or laser.latches != self._latches):
+        if self.lasers and (self._latched() or self._latch_count() != self._latches):
             trial.laser_blocked = 1  # latched at or since delay onset: no light in this delay
             self._log(self._now(), "interlock", "laser_latch",
                       f"{self.power_mw:g}mW refused: latched off")
@@ -81,8 +95,9 @@ class DelayStimulation:
             trial.predictor_at_onset = round(self._value(), 6)
         if self.mode == "sham":
             self._log(now, "output", "laser_sham", f"{self.power_mw:g}mW (held off)")
-        elif self.laser is not None:
-            self.laser.on(self.power_mw, self.pulses)
+        else:
+            for laser in self.lasers:
+                laser.on(self.power_mw, self.pulses)
 
     def delay_ended(self) -> None:
         """End of the delay: light off (with ramp) and the trial's laser columns completed."""
@@ -90,18 +105,19 @@ class DelayStimulation:
         self._armed = False
         if trial is None:
             return
-        laser = self.laser
-        latched_in_delay = laser is not None and laser.latches != self._latches
+        latched_in_delay = bool(self.lasers) and self._latch_count() != self._latches
         if latched_in_delay:
             trial.laser_blocked = 1
         if trial.laser_onset_s is None:
             return
         if latched_in_delay and self.mode != "sham":
-            assert laser is not None and laser.latched_at is not None
-            trial.laser_offset_s = laser.latched_at  # the latch cut the light (no ramp)
+            at = [la.latched_at for la in self.lasers if la.latched_at is not None]
+            assert at
+            trial.laser_offset_s = max(at)  # the latch cut the light (no ramp)
             return
         trial.laser_offset_s = self._now()
         if self.mode == "sham":
             self._log(self._now(), "output", "laser_sham", "off")
-        elif self.laser is not None:
-            self.laser.off()
+        else:
+            for laser in self.lasers:
+                laser.off()

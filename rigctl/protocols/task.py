@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from rigctl.engine.machine import ENTRY
 from rigctl.engine.signals import CROSSING
-from rigctl.hardware.rig import Rig
+from rigctl.hardware.rig import Laser, Rig
 from rigctl.protocols.base import Protocol, ProtocolContext, Requires
 from rigctl.protocols.params import TrialTaskParams
 from rigctl.protocols.scheduler import CONTROL, TrialScheduler
@@ -49,10 +49,15 @@ class TwoChoiceTask(Protocol):
         )
         signals = ctx.signals
         self.stim = DelayStimulation(
-            p.stim_mode, self.rig.laser, p.laser_power_mw, self.now, ctx.log,
+            p.stim_mode, self.stim_lasers(), p.laser_power_mw, self.now, ctx.log,
             predictor_value=(lambda: signals.value) if signals is not None else None,
             threshold=p.predictor.threshold, sham_rule=p.sham_rule, pulses=p.pulse_train(),
         )
+
+    def stim_lasers(self) -> list[Laser]:
+        """The lasers laser trials light: those the ``lasers`` parameter names, else all."""
+        names = self.p.lasers or list(self.rig.lasers)
+        return [self.rig.lasers[n] for n in names]
 
     def _apply_new_params(self) -> None:
         """Parameters changed by the operator take effect here, between trials, and are logged."""
@@ -99,16 +104,23 @@ class TwoChoiceTask(Protocol):
             problems.append(
                 f"stim_mode: {p.stim_mode} needs a `neural_signal` input in the rig config"
             )
+        for name in p.lasers:
+            if name not in rig.lasers:
+                problems.append(f"lasers: the rig has no laser {name!r} (lasers: "
+                                f"{', '.join(rig.lasers) or 'none'}); add lasers.{name} to "
+                                "the rig config or name another")
         if p.stim_mode != "off" and p.laser_fraction > 0:
-            if rig.laser is None:
+            if not rig.lasers:
                 problems.append(f"stim_mode: {p.stim_mode} needs a `laser` in the rig config")
-            elif p.laser_power_mw > rig.laser.cfg.max_power_mw:
-                problems.append(
-                    f"laser_power_mw: {p.laser_power_mw:g} mW is above the rig's "
-                    f"laser.max_power_mw ({rig.laser.cfg.max_power_mw:g} mW)"
-                )
-            elif (problem := rig.laser.calibration_problem(p.laser_power_mw)) is not None:
-                problems.append(f"laser_power_mw: {problem}")
+            for laser in [rig.lasers[n] for n in p.lasers if n in rig.lasers] or \
+                    list(rig.lasers.values()):
+                if p.laser_power_mw > laser.cfg.max_power_mw:
+                    problems.append(
+                        f"laser_power_mw: {p.laser_power_mw:g} mW is above the rig's "
+                        f"{laser.field}.max_power_mw ({laser.cfg.max_power_mw:g} mW)"
+                    )
+                elif (problem := laser.calibration_problem(p.laser_power_mw)) is not None:
+                    problems.append(f"laser_power_mw: {problem}")
         for port in rig.ports.values():
             try:
                 port.open_ms_for(p.reward_ul)
