@@ -225,8 +225,9 @@ class SetupPanel(QWidget):
         self.show_config_problems([])
         cfg = self.cfg
         devices = ", ".join(f"{n} ({d.type})" for n, d in cfg.devices.items())
-        laser = (f"laser ≤ {cfg.laser.max_power_mw:g} mW, ≤ {cfg.laser.max_on_s:g} s"
-                 if cfg.laser else "no laser")
+        laser = "; ".join(f"{'laser' if cfg.laser else name} ≤ {la.max_power_mw:g} mW, ≤ "
+                          f"{la.max_on_s:g} s" for name, la in cfg.all_lasers().items())
+        laser = laser or "no laser"
         self.config_info.setText(f"<b>{cfg.name}</b> — devices: {devices}; {laser}; "
                                  f"{'neural signal' if cfg.neural_signal else 'no neural signal'}")
         sim = is_simulated(cfg)

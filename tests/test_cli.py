@@ -230,7 +230,7 @@ def test_device_failing_to_open_prints_that_nothing_was_written(capsys, sim_yaml
     def no_device(*_a, **_k):
         raise DeviceError("device 'sim': not found (simulated)")
 
-    monkeypatch.setattr(session_module, "open_devices", no_device)
+    monkeypatch.setattr(session_module, "open_rig", no_device)
     code, out, err = run_cli(capsys, "run", str(sim_yaml), "--data", str(tmp_path))
     assert code == 3
     assert out.splitlines() == ["status: not started (DeviceError: device 'sim': not found "

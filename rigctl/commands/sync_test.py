@@ -90,9 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from rigctl.engine.sync import PULSE, TRIAL
     from rigctl.engine.timers import Timers
     from rigctl.errors import RigctlError
-    from rigctl.hardware.events import QueueEventSource
-    from rigctl.hardware.registry import BuildContext, open_devices
-    from rigctl.hardware.rig import Rig
+    from rigctl.hardware.rig import open_rig
 
     if args.pulses < 1:
         raise RigctlError(f"--pulses: must be at least 1 (got {args.pulses})")
@@ -106,11 +104,9 @@ def run(args: argparse.Namespace) -> int:
         plan.append(("sync.trial_channel", sc.trial_channel, sc.trial_readback_channel, TRIAL,
                      sc.trial_width_s))
     clock = WallClock()
-    queue = QueueEventSource(clock)
-    devices = open_devices(cfg, BuildContext(clock, Subject(id="sync-test"),
-                                             np.random.SeedSequence(0), queue,
-                                             source=args.config))
-    rig = Rig(cfg, devices, queue, clock, Timers(), lambda *a: None)
+    rig = open_rig(cfg, clock, Timers(), lambda *a: None, subject=Subject(id="sync-test"),
+                   seed=np.random.SeedSequence(0), source=args.config)
+    devices = rig.devices
     results, drivers = [], []
     try:
         for path, channel, readback, role, _ in plan:

@@ -84,45 +84,59 @@ def valve_openings(events: pd.DataFrame, trials: pd.DataFrame | None = None) -> 
     return _with_trial(df, trials, "t_s")
 
 
+def _laser_names(events: pd.DataFrame) -> set[str]:
+    """Names of the lasers in an event log: ``laser`` (a rig's single laser) and every output
+    whose commands are powers (``5mW``), as a rig's named lasers (``left_mpfc``) log them."""
+    out = events[events["kind"] == "output"]
+    powered = out["value"].astype(str).str.match(_MW.pattern)
+    return {"laser"} | set(out.loc[powered, "name"].astype(str)) - {"laser_sham"}
+
+
 def laser_epochs(events: pd.DataFrame, trials: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per laser epoch, from the commands in the event log.
 
     ``start_s`` is the on command, ``stop_s`` the off command (where the ramp-down starts),
     ``ramp_down_s`` the ramp that followed, ``power_mw`` the commanded power (the last one
     if it changed), ``sham`` True for sham epochs (light path held off), ``cut_by_interlock``
-    True when ``max_on_s`` ended it. An epoch still open at the end closes at ``all_off``.
+    True when ``max_on_s`` ended it, ``laser`` the laser's name (``laser`` for a rig's single
+    laser; each of a rig's named lasers has its own epochs). An epoch still open at the end
+    closes at ``all_off``.
     """
-    cols = ["start_s", "stop_s", "power_mw", "ramp_down_s", "sham", "cut_by_interlock"]
-    rows: list[tuple[float, float, float, float, bool, bool]] = []
+    cols = ["start_s", "stop_s", "power_mw", "ramp_down_s", "sham", "cut_by_interlock", "laser"]
+    rows: list[tuple[float, float, float, float, bool, bool, str]] = []
     if not events.empty:
-        ev = events[events["name"].isin(["laser", "laser_sham", "all_off"])
+        names = _laser_names(events)
+        ev = events[events["name"].isin([*names, "laser_sham", "all_off"])
                     & events["kind"].isin(["output", "interlock"])]
-        open_: dict[bool, list] = {}
-        cut = False
+        open_: dict[str, list] = {}  # by laser name ("laser_sham" for sham epochs)
+        cut: set[str] = set()
         for t, kind, name, value in zip(_times(ev), ev["kind"], ev["name"], ev["value"],
                                         strict=True):
-            value = str(value)
+            value, name = str(value), str(name)
             if kind == "interlock":
-                cut = True
+                cut.add(name)
                 continue
             if name == "all_off":
-                for sham, (start, power) in open_.items():
-                    rows.append((start, float(t), power, 0.0, sham, cut))
+                for key, (start, power) in open_.items():
+                    sham = key == "laser_sham"
+                    rows.append((start, float(t), power, 0.0, sham, key in cut,
+                                 "laser" if sham else key))
                 open_.clear()
                 continue
             sham = name == "laser_sham"
             m = _MW.match(value)
             if m:
-                start = open_[sham][0] if sham in open_ else float(t)
-                open_[sham] = [start, float(m.group(1))]
-            elif value.startswith("off") and sham in open_:
-                start, power = open_.pop(sham)
+                start = open_[name][0] if name in open_ else float(t)
+                open_[name] = [start, float(m.group(1))]
+            elif value.startswith("off") and name in open_:
+                start, power = open_.pop(name)
                 r = _RAMP.search(value)
                 rows.append((start, float(t), power, float(r.group(1)) if r else 0.0, sham,
-                             cut and not sham))
-                cut = False
+                             name in cut and not sham, "laser" if sham else name))
+                cut.discard(name)
     df = pd.DataFrame(rows, columns=cols).sort_values("start_s", kind="stable")
-    df = df.reset_index(drop=True).astype({"sham": bool, "cut_by_interlock": bool})
+    df = df.reset_index(drop=True).astype({"sham": bool, "cut_by_interlock": bool,
+                                           "laser": str})
     return _with_trial(df, trials, "start_s")
 
 

@@ -40,7 +40,7 @@ from rigctl.config.subject import Subject
 from rigctl.engine.clock import WallClock
 from rigctl.engine.loop import ControlLoop
 from rigctl.engine.timers import Timers
-from rigctl.errors import DeviceError, InterlockError, RigctlError
+from rigctl.errors import DeviceError, RigctlError
 from rigctl.hardware.calibration import CalibrationError, laser_record, valve_record
 from rigctl.hardware.interfaces import Clock, InputEvent, PulseTrain, SignalChunk
 from rigctl.hardware.rig import Laser, RewardPort, open_rig
@@ -238,7 +238,7 @@ class ManualRig:
         The opening itself is timed by the device where it can be; ``max_open_s`` applies.
         """
         port = self._port(side)
-        _check_ms(port, open_ms)
+        port.check_ms(open_ms)  # before the first opening
         if count < 1:
             raise RigctlError(f"count must be at least 1 (got {count})")
         if not (math.isfinite(interval_s) and interval_s >= 0):
@@ -465,16 +465,6 @@ class ManualRig:
         self.loop.serve(t_end, lambda: cancel.is_set() or (stop is not None and stop()))
         if cancel.is_set():
             raise Cancelled("cancelled by the operator")
-
-
-def _check_ms(port: RewardPort, open_ms: float) -> None:
-    if not (math.isfinite(open_ms) and open_ms > 0):
-        raise RigctlError(f"reward_ports.{port.side}: open time must be > 0 ms (got {open_ms:g})")
-    if open_ms / 1000.0 > port.max_open_s:
-        raise InterlockError(
-            f"reward_ports.{port.side}: {open_ms:g} ms is above valve.max_open_s = "
-            f"{port.max_open_s:g} s"
-        )
 
 
 def _check_duration(duration_s: float) -> None:

@@ -59,16 +59,21 @@ class RewardPort:
             )
         return ms
 
-    def open_for_ms(self, ms: float) -> None:
-        """Open for ``ms`` (timed by the device where it can be); refuses more than
-        ``max_open_s`` and logs the command before sending it."""
+    def check_ms(self, ms: float) -> None:
+        """InterlockError unless ``ms`` is a valid opening: > 0 and within ``max_open_s``."""
         if not (math.isfinite(ms) and ms > 0):
-            raise InterlockError(f"reward_ports.{self.side}: open time must be > 0 ms ({ms:g})")
+            raise InterlockError(
+                f"reward_ports.{self.side}: open time must be > 0 ms (got {ms:g})")
         if ms / 1000.0 > self.max_open_s:
             raise InterlockError(
                 f"reward_ports.{self.side}: {ms:g} ms is above valve.max_open_s = "
                 f"{self.max_open_s:g} s"
             )
+
+    def open_for_ms(self, ms: float) -> None:
+        """Open for ``ms`` (timed by the device where it can be); refuses more than
+        ``max_open_s`` and logs the command before sending it."""
+        self.check_ms(ms)
         self._log(self._clock.now(), "output", f"valve_{self.side}", f"{ms:.3f}ms")
         self.driver.open_for(ms / 1000.0)
 
