@@ -154,7 +154,9 @@ def _add_laser(nwb: Any, s: SessionData, epochs: pd.DataFrame,
     from pynwb.epoch import TimeIntervals
     from pynwb.ogen import OptogeneticSeries
 
-    laser = (s.metadata.get("rig") or {}).get("laser")
+    rig = s.metadata.get("rig") or {}
+    # a rig with `lasers:` (one per hemisphere): described by its first; every laser's epochs
+    laser = rig.get("laser") or next(iter((rig.get("lasers") or {}).values()), None)
     if not laser:
         return
     params = (s.metadata.get("protocol") or {}).get("parameters") or {}
@@ -211,6 +213,7 @@ def _add_laser(nwb: Any, s: SessionData, epochs: pd.DataFrame,
     table.add_column("sham", "True when the light path was held off (sham stimulation)")
     table.add_column("cut_by_interlock", "True when the max_on_s interlock ended the epoch")
     table.add_column("trial", "Trial number the epoch started in (-1: between trials)")
+    table.add_column("laser", "The laser's name in the rig config (laser: the single laser)")
     on_frames: dict[str, np.ndarray] = {}
     if frames is not None and not frames.empty:
         ft = frames["t_s"].to_numpy(float)
@@ -224,7 +227,7 @@ def _add_laser(nwb: Any, s: SessionData, epochs: pd.DataFrame,
                            power_mw=float(ep.power_mw), ramp_down_s=float(ep.ramp_down_s),
                            sham=bool(ep.sham), cut_by_interlock=bool(ep.cut_by_interlock),
                            trial=-1 if ep.trial is pd.NA else int(ep.trial),
-                           **{c: int(v[i]) for c, v in on_frames.items()})
+                           laser=str(ep.laser), **{c: int(v[i]) for c, v in on_frames.items()})
     nwb.add_time_intervals(table)
 
 
