@@ -21,7 +21,7 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize(("task", "line", "says"), [
-    ("bad_pyb.py", 2, "'pyb' is a MicroPython-only module"),
+    ("bad_pyb.py", 2, "'pyb.Pin' is a MicroPython-only name"),
     ("bad_device.py", 4, "device class 'Stepper_motor' is not supported"),
     ("bad_api.py", 11, "pyControl.utility.sound_alarm is not implemented"),
     ("bad_initial.py", 5, "initial_state 'c' is not one of the states"),

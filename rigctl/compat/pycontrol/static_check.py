@@ -12,7 +12,12 @@ import ast
 import builtins
 from pathlib import Path
 
-from rigctl.compat.pycontrol.devices import BOARDS, DEVICE_CLASSES, UNSUPPORTED_DEVICES
+from rigctl.compat.pycontrol.devices import (
+    BOARDS,
+    DEVICE_CLASSES,
+    PYB_NAMES,
+    UNSUPPORTED_DEVICES,
+)
 from rigctl.compat.pycontrol.utility import API
 from rigctl.protocols.static_check import parse
 
@@ -35,12 +40,15 @@ def check_source(path: Path, source: str) -> tuple[list[str], bool]:
     problems: list[str] = []
     util_aliases: set[str] = set()
     dev_aliases: set[str] = set()
+    pyb_aliases: set[str] = set()
     star_util = star_dev = uses_hw = star_other = False
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
                 root = a.name.split(".")[0]
-                if root in MICROPYTHON_ONLY:
+                if a.name == "pyb":
+                    pyb_aliases.add(a.asname or "pyb")
+                elif root in MICROPYTHON_ONLY:
                     problems.append(_micropython(name, node.lineno, a.name))
                 elif a.name == "pyControl.utility" and a.asname:
                     util_aliases.add(a.asname)
@@ -53,7 +61,11 @@ def check_source(path: Path, source: str) -> tuple[list[str], bool]:
                                     "rigctl's pyControl runtime (only pyControl.utility)")
         elif isinstance(node, ast.ImportFrom) and node.module:
             root = node.module.split(".")[0]
-            if root in MICROPYTHON_ONLY:
+            if node.module == "pyb":
+                for a in node.names:
+                    if a.name not in PYB_NAMES:
+                        problems.append(_micropython(name, node.lineno, f"pyb.{a.name}"))
+            elif root in MICROPYTHON_ONLY:
                 problems.append(_micropython(name, node.lineno, node.module))
             elif node.module == "pyControl.utility":
                 for a in node.names:
@@ -82,6 +94,8 @@ def check_source(path: Path, source: str) -> tuple[list[str], bool]:
                 problems.append(_not_api(name, node.lineno, node.attr))
             elif node.value.id in dev_aliases and node.attr not in DEVICE_NAMES:
                 problems.append(_not_device(name, node.lineno, node.attr))
+            elif node.value.id in pyb_aliases and node.attr not in PYB_NAMES:
+                problems.append(_micropython(name, node.lineno, f"pyb.{node.attr}"))
     defined = _defined_names(tree)
     known = set(_BUILTINS) | defined
     if star_util:
@@ -149,8 +163,10 @@ def _import_line(source: str, module: str) -> int:
 
 
 def _micropython(name: str, line: int, module: str) -> str:
-    return (f"{name}:{line}: {module!r} is a MicroPython-only module; rigctl runs pyControl "
-            "tasks on the PC: drive hardware through pyControl devices bound in the rig config")
+    what = "name" if module.startswith("pyb.") else "module"
+    return (f"{name}:{line}: {module!r} is a MicroPython-only {what}; rigctl runs pyControl "
+            "tasks on the PC (of pyb only LED is provided): drive hardware through pyControl "
+            "devices bound in the rig config")
 
 
 def _not_api(name: str, line: int, attr: str) -> str:
