@@ -25,7 +25,8 @@ MICROPYTHON_ONLY = frozenset({
     "pyb", "machine", "micropython", "utime", "uos", "ustruct", "ujson", "uarray", "ucollections",
     "uasyncio", "utimeq", "uselect", "usocket", "network", "framebuf", "stm", "uctypes",
 })
-SHIMS = frozenset({"pyControl", "pyControl.utility", "devices", "hardware_definition"})
+DEVICE_MODULES = frozenset({"devices", "pyControl.hardware"})  # the 1.x name of devices
+SHIMS = frozenset({"pyControl", "pyControl.utility", "hardware_definition"}) | DEVICE_MODULES
 DEVICE_NAMES = frozenset(c.__name__ for c in (*DEVICE_CLASSES, *BOARDS)) | {"off"}
 _BUILTINS = frozenset(dir(builtins)) | {"__file__", "__name__"}
 
@@ -52,8 +53,8 @@ def check_source(path: Path, source: str) -> tuple[list[str], bool]:
                     problems.append(_micropython(name, node.lineno, a.name))
                 elif a.name == "pyControl.utility" and a.asname:
                     util_aliases.add(a.asname)
-                elif a.name == "devices":
-                    dev_aliases.add(a.asname or "devices")
+                elif a.name in DEVICE_MODULES:
+                    dev_aliases.add(a.asname or a.name)
                 elif a.name == "hardware_definition":
                     uses_hw = True
                 elif root == "pyControl" and a.name not in SHIMS:
@@ -73,7 +74,7 @@ def check_source(path: Path, source: str) -> tuple[list[str], bool]:
                         star_util = True
                     elif a.name not in API:
                         problems.append(_not_api(name, node.lineno, a.name))
-            elif node.module == "devices":
+            elif node.module in DEVICE_MODULES:
                 for a in node.names:
                     if a.name == "*":
                         star_dev = True

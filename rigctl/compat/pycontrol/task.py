@@ -87,6 +87,7 @@ def execute(path: Path, source: str, rt: PyControlRuntime,
     devices = ModuleType("devices")
     devices.__dict__.update(device_namespace(rt))
     devices.__all__ = [k for k in devices.__dict__ if not k.startswith("_")]  # type: ignore
+    pkg.hardware = devices  # type: ignore[attr-defined]
     pyb = ModuleType("pyb")
     pyb.__dict__.update(pyb_namespace(rt))
     loaded: dict[str, ModuleType] = {}
@@ -110,6 +111,8 @@ def execute(path: Path, source: str, rt: PyControlRuntime,
                 return util if fromlist else pkg
             if name == "devices":
                 return devices
+            if name == "pyControl.hardware":  # pyControl 1.x kept the device classes there
+                return devices if fromlist else pkg
             if name == "hardware_definition":
                 return load_hw()
             if name == "pyb":  # the pyboard's LEDs only (static_check refuses the rest)
