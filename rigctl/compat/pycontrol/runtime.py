@@ -67,6 +67,7 @@ class PyControlRuntime:
         self.rng = rng
         self.v = Variables()
         self.events: set[str] = set(events or [])
+        self._event_order: list[str] = list(events or [])
         self.inputs: dict[str, tuple[str | None, str | None]] = {}
         self.outputs: dict[str, OutputPin] = {}
         self.syncs: list[tuple[str, str, float, float]] = []
@@ -145,9 +146,10 @@ class PyControlRuntime:
         self.begun = True
         if folder is not None:
             start = dt.datetime.now()
+            sync_events = sorted({e for _, e, _, _ in self.syncs} - self.events)
             stem = f"{info.get('subject_id', 'subject')}-{start:%Y-%m-%d-%H%M%S}"
             self.data = PyControlDataFiles(folder, stem, info["states_list"].split(","),
-                                           sorted(self.events))
+                                           [*self.task_events(), *sync_events])
             labels = {"experiment_name": "Experiment name", "task_name": "Task name",
                       "task_file_hash": "Task file hash", "subject_id": "Subject ID"}
             for key in ("experiment_name", "task_name", "task_file_hash", "setup_id"):
@@ -171,6 +173,10 @@ class PyControlRuntime:
         self._pending_prints.clear()
         for pin, event, mean_ipi, pulse in self.syncs:
             self._schedule_sync(pin, event, mean_ipi, pulse)
+
+    def task_events(self) -> list[str]:
+        """The task's events in its own order (IDs in the .txt's ``E`` table follow it)."""
+        return list(dict.fromkeys(self._event_order))
 
     def end(self) -> None:
         """Run end: run_end variables, end time, files closed."""
