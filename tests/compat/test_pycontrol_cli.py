@@ -11,6 +11,7 @@ import pytest
 
 from rigctl.cli import main
 from rigctl.compat.pycontrol import PyControlBinding, load_task
+from rigctl.errors import RigctlError
 from tests.compat.conftest import SIM_YAML, TASKS
 
 
@@ -21,7 +22,7 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize(("task", "line", "says"), [
-    ("bad_pyb.py", 2, "'pyb' is a MicroPython-only module"),
+    ("bad_pyb.py", 2, "'pyb.Pin' is a MicroPython-only name"),
     ("bad_device.py", 4, "device class 'Stepper_motor' is not supported"),
     ("bad_api.py", 11, "pyControl.utility.sound_alarm is not implemented"),
     ("bad_initial.py", 5, "initial_state 'c' is not one of the states"),
@@ -93,3 +94,25 @@ def test_task_file_path_in_session_metadata(capsys, tmp_path: Path):
     assert meta["protocol"]["name"] == "pycontrol_timers"
     assert meta["protocol"]["source"].endswith("timers.py")
     assert len(meta["protocol"]["sha256"]) == 64
+
+
+def test_pyControl_1x_names_load(tmp_path):
+    """Older hardware definitions import the device classes from ``pyControl.hardware`` (and
+    ``pyb``, for its LEDs); older tasks call ``goto``. They load, and their pins are seen."""
+    (tmp_path / "hardware_definition.py").write_text(
+        "from devices import *\nimport pyb\nfrom pyControl.hardware import *\n"
+        "board = Breakout_1_2()\nlick = Lickometer(port=board.port_1)\n"
+        "sync = Rsync(pin=board.BNC_1, mean_IPI=1000, pulse_dur=10)\nled = pyb.LED(1)\n")
+    task = tmp_path / "old_task.py"
+    task.write_text("from pyControl.utility import *\nimport hardware_definition as hw\n"
+                    "states = ['a', 'b']\nevents = ['lick']\ninitial_state = 'a'\n"
+                    "def a(event):\n    if event == 'lick':\n        goto('b')\n"
+                    "def b(event):\n    if event == 'entry':\n        hw.led.on()\n")
+    spec = load_task(task, PyControlBinding(unbound="virtual"))
+    info = spec.cls.task
+    assert info.input_pins == {"port_1.DIO_A", "port_1.DIO_B"}
+    assert info.output_pins == {"port_1.POW_A", "port_1.POW_B", "BNC_1", "LED_1"}
+    text = task.read_text().replace("as hw\n", "as hw\nimport pyb\n")
+    task.write_text(text + "        pyb.delay(10)\n")  # pyb's other names: refused
+    with pytest.raises(RigctlError, match=r"^old_task\.py:13: 'pyb.delay' is a MicroPython"):
+        load_task(task, PyControlBinding(unbound="virtual"))

@@ -43,7 +43,11 @@ def test_task_exception_closes_valve_and_names_the_line(tmp_path):
     meta = json.loads((folder / "session.json").read_text())
     assert meta["status"] == "aborted" and "crash.py:16" in meta["reason"]
     tsv = pd.read_csv(next(folder.glob("*.tsv")), sep="\t", keep_default_na=False)
-    assert tsv["type"].iloc[-1] == "error" and "crash.py:16" in tsv["content"].iloc[-1]
+    errors = tsv[tsv["type"] == "error"]
+    assert len(errors) == 1 and "crash.py:16" in errors["content"].iloc[0]
+    # the run still ends as on a board: run_end variables and end_time follow the error
+    assert tsv["type"].iloc[-2:].tolist() == ["variable", "info"]
+    assert tsv["subtype"].iloc[-2:].tolist() == ["run_end", "end_time"]
 
 
 def test_device_classes_bind_to_rig_outputs_and_laser_interlock(tmp_path):

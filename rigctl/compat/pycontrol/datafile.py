@@ -67,14 +67,21 @@ class PyControlDataFiles:
             self._txt.write(f"P {_ms(t)} {text}\n")
 
     def variables(self, t: float, subtype: str, values: dict[str, Any]) -> None:
-        self._row(t, "variable", subtype, variables_json(values))
-        if self._txt is not None and subtype in ("print", "run_end"):
-            stamp = -1 if subtype == "run_end" else _ms(t)
+        """A variable row. In the .txt, ``print_variables`` is a ``P`` line holding the JSON
+        (what pyControl's importer reads as variables) and the run-end values are ``V -1``
+        lines (the summary lines pyControl's GUI appends)."""
+        text = variables_json(values)
+        self._row(t, "variable", subtype, text)
+        if self._txt is None:
+            return
+        if subtype == "print":
+            self._txt.write(f"P {_ms(t)} {text}\n")
+        elif subtype == "run_end":
             for k, val in values.items():
-                self._txt.write(f"V {stamp} {k} {variables_json(val)}\n")
+                self._txt.write(f"V -1 {k} {variables_json(val)}\n")
 
     def error(self, t: float, text: str) -> None:
-        self._row(t, "error", "", text)
+        self._row(t, "error", "", text.replace("\r", "|").replace("\n", "|"))
         if self._txt is not None:
             self._txt.write(f"! {text}\n")
 

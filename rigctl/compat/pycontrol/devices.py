@@ -272,6 +272,41 @@ class Rotary_encoder(Analog_input):  # noqa: N801
         return self.velocity
 
 
+class Pyboard_LED(_Device):  # noqa: N801
+    """``pyb.LED(n)``: one of the pyboard's own LEDs (1 red, 2 green, 3 yellow, 4 blue), an
+    output pin named ``LED_n``. The only ``pyb`` name rigctl provides: pyControl's examples
+    blink these LEDs, and nothing else of MicroPython is needed to do that."""
+
+    def __init__(self, n: int) -> None:
+        if n not in (1, 2, 3, 4):
+            raise ValueError(f"pyb.LED({n!r}): the pyboard has LEDs 1-4")
+        self._out = self._rt.output_pin(f"LED_{n}")
+
+    def on(self) -> None:
+        self._out.on()
+
+    def off(self) -> None:
+        self._out.off()
+
+    def toggle(self) -> None:
+        self._out.toggle()
+
+    def intensity(self, value: int | None = None) -> int:
+        """0 turns the LED off, anything else on; without an argument, 255 when on."""
+        if value is None:
+            return 255 if self._out.state else 0
+        self.on() if value else self.off()
+        return int(value)
+
+
+PYB_NAMES = frozenset({"LED"})
+
+
+def pyb_namespace(rt: Runtime) -> dict[str, Any]:
+    """The ``pyb`` module as a task sees it: only ``LED`` (see :class:`Pyboard_LED`)."""
+    return {"LED": type("LED", (Pyboard_LED,), {"_rt": rt, "__module__": "pyb"})}
+
+
 DEVICE_CLASSES: tuple[type, ...] = (
     Digital_input, Digital_output, LED_driver, Poke, Lickometer, Rsync, Audio_board,
     Analog_input, Rotary_encoder,

@@ -67,6 +67,7 @@ class PyControlRuntime:
         self.rng = rng
         self.v = Variables()
         self.events: set[str] = set(events or [])
+        self._event_order: list[str] = list(events or [])
         self.inputs: dict[str, tuple[str | None, str | None]] = {}
         self.outputs: dict[str, OutputPin] = {}
         self.syncs: list[tuple[str, str, float, float]] = []
@@ -88,11 +89,13 @@ class PyControlRuntime:
         ns = helper_namespace(self.rng)
         ns.update({
             "goto_state": self.goto_state, "timed_goto_state": self.timed_goto_state,
+            "goto": self.goto_state,  # pyControl 1.x's name, still used by its hardware_test
             "set_timer": self.set_timer, "disarm_timer": self.disarm_timer,
             "reset_timer": self.reset_timer, "pause_timer": self.pause_timer,
             "unpause_timer": self.unpause_timer, "timer_remaining": self.timer_remaining,
             "get_current_time": self.get_current_time, "publish_event": self.publish_event,
             "print": self.print, "print_variables": self.print_variables,
+            "warning": self.warning,
             "stop_framework": self.stop_framework, "v": self.v,
         })
         assert set(ns) == API
@@ -143,9 +146,10 @@ class PyControlRuntime:
         self.begun = True
         if folder is not None:
             start = dt.datetime.now()
+            sync_events = sorted({e for _, e, _, _ in self.syncs} - self.events)
             stem = f"{info.get('subject_id', 'subject')}-{start:%Y-%m-%d-%H%M%S}"
             self.data = PyControlDataFiles(folder, stem, info["states_list"].split(","),
-                                           sorted(self.events))
+                                           [*self.task_events(), *sync_events])
             labels = {"experiment_name": "Experiment name", "task_name": "Task name",
                       "task_file_hash": "Task file hash", "subject_id": "Subject ID"}
             for key in ("experiment_name", "task_name", "task_file_hash", "setup_id"):
@@ -153,7 +157,8 @@ class PyControlRuntime:
             self.data.info(0.0, "framework_version", f"rigctl {rigctl.__version__}")
             self.data.info(0.0, "micropython_version", "none (rigctl)")
             self.data.info(0.0, "subject_id", info.get("subject_id", ""), "Subject ID")
-            self.data.info(0.0, "start_time", start.isoformat(timespec="milliseconds"))
+            utc = start.astimezone(dt.timezone.utc).replace(tzinfo=None)  # as pyControl's GUI
+            self.data.info(0.0, "start_time", utc.isoformat(timespec="milliseconds"))
             self.data.txt_info("Start date", f"{start:%Y/%m/%d %H:%M:%S}")
             self.data.start_data()
             self.data.variables(0.0, "run_start", self.v.public())
@@ -169,18 +174,23 @@ class PyControlRuntime:
         for pin, event, mean_ipi, pulse in self.syncs:
             self._schedule_sync(pin, event, mean_ipi, pulse)
 
+    def task_events(self) -> list[str]:
+        """The task's events in its own order (IDs in the .txt's ``E`` table follow it)."""
+        return list(dict.fromkeys(self._event_order))
+
     def end(self) -> None:
         """Run end: run_end variables, end time, files closed."""
         if self.data is not None and not self.data.closed:
             t = self._t()
             self.data.variables(t, "run_end", self.v.public())
-            self.data.info(t, "end_time", dt.datetime.now().isoformat(timespec="milliseconds"))
+            end = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+            self.data.info(t, "end_time", end.isoformat(timespec="milliseconds"))
             self.data.close()
 
     def error(self, text: str) -> None:
+        """An error row; the files stay open for ``run_end``'s rows (closed by ``end``)."""
         if self.data is not None and not self.data.closed:
             self.data.error(self._t(), text)
-            self.data.close()
 
     # --- events -----------------------------------------------------------------------------
     def state_entered(self, state: str) -> None:
@@ -234,7 +244,7 @@ class PyControlRuntime:
             raise TaskError(f"timed_goto_state({next_state!r}): not one of the task's states")
         machine.timed_goto(next_state, interval / 1000.0)
 
-    def set_timer(self, event: str, interval: float, output_event: bool = False) -> None:
+    def set_timer(self, event: str, interval: float, output_event: bool = True) -> None:
         self._machine("set_timer")
         deadline = self._now() + interval / 1000.0
         rec = _Timer(None, deadline, output_event)
@@ -257,7 +267,7 @@ class PyControlRuntime:
         for rec in self._timers.pop(event, []):
             timers.cancel(rec.handle)
 
-    def reset_timer(self, event: str, interval: float, output_event: bool = False) -> None:
+    def reset_timer(self, event: str, interval: float, output_event: bool = True) -> None:
         self.disarm_timer(event)
         self.set_timer(event, interval, output_event)
 
@@ -312,6 +322,14 @@ class PyControlRuntime:
         values = self.v.public() if variables in ("all", None) else self.v.pick(list(variables))
         if self.data is not None:
             self.data.variables(self._t(), "print", values)
+
+    def warning(self, message: object) -> None:
+        """A warning row of the data files (and a warning in events.csv)."""
+        text = str(message)
+        if self.data is not None:
+            self.data.warning(self._t(), text)
+        if self.ctx is not None:
+            self.ctx.log(self._now(), "warning", "pycontrol", text)
 
     def stop_framework(self) -> None:
         self._machine("stop_framework")

@@ -12,7 +12,12 @@ import ast
 import builtins
 from pathlib import Path
 
-from rigctl.compat.pycontrol.devices import BOARDS, DEVICE_CLASSES, UNSUPPORTED_DEVICES
+from rigctl.compat.pycontrol.devices import (
+    BOARDS,
+    DEVICE_CLASSES,
+    PYB_NAMES,
+    UNSUPPORTED_DEVICES,
+)
 from rigctl.compat.pycontrol.utility import API
 from rigctl.protocols.static_check import parse
 
@@ -20,7 +25,8 @@ MICROPYTHON_ONLY = frozenset({
     "pyb", "machine", "micropython", "utime", "uos", "ustruct", "ujson", "uarray", "ucollections",
     "uasyncio", "utimeq", "uselect", "usocket", "network", "framebuf", "stm", "uctypes",
 })
-SHIMS = frozenset({"pyControl", "pyControl.utility", "devices", "hardware_definition"})
+DEVICE_MODULES = frozenset({"devices", "pyControl.hardware"})  # the 1.x name of devices
+SHIMS = frozenset({"pyControl", "pyControl.utility", "hardware_definition"}) | DEVICE_MODULES
 DEVICE_NAMES = frozenset(c.__name__ for c in (*DEVICE_CLASSES, *BOARDS)) | {"off"}
 _BUILTINS = frozenset(dir(builtins)) | {"__file__", "__name__"}
 
@@ -35,17 +41,20 @@ def check_source(path: Path, source: str) -> tuple[list[str], bool]:
     problems: list[str] = []
     util_aliases: set[str] = set()
     dev_aliases: set[str] = set()
+    pyb_aliases: set[str] = set()
     star_util = star_dev = uses_hw = star_other = False
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
                 root = a.name.split(".")[0]
-                if root in MICROPYTHON_ONLY:
+                if a.name == "pyb":
+                    pyb_aliases.add(a.asname or "pyb")
+                elif root in MICROPYTHON_ONLY:
                     problems.append(_micropython(name, node.lineno, a.name))
                 elif a.name == "pyControl.utility" and a.asname:
                     util_aliases.add(a.asname)
-                elif a.name == "devices":
-                    dev_aliases.add(a.asname or "devices")
+                elif a.name in DEVICE_MODULES:
+                    dev_aliases.add(a.asname or a.name)
                 elif a.name == "hardware_definition":
                     uses_hw = True
                 elif root == "pyControl" and a.name not in SHIMS:
@@ -53,7 +62,11 @@ def check_source(path: Path, source: str) -> tuple[list[str], bool]:
                                     "rigctl's pyControl runtime (only pyControl.utility)")
         elif isinstance(node, ast.ImportFrom) and node.module:
             root = node.module.split(".")[0]
-            if root in MICROPYTHON_ONLY:
+            if node.module == "pyb":
+                for a in node.names:
+                    if a.name not in PYB_NAMES:
+                        problems.append(_micropython(name, node.lineno, f"pyb.{a.name}"))
+            elif root in MICROPYTHON_ONLY:
                 problems.append(_micropython(name, node.lineno, node.module))
             elif node.module == "pyControl.utility":
                 for a in node.names:
@@ -61,7 +74,7 @@ def check_source(path: Path, source: str) -> tuple[list[str], bool]:
                         star_util = True
                     elif a.name not in API:
                         problems.append(_not_api(name, node.lineno, a.name))
-            elif node.module == "devices":
+            elif node.module in DEVICE_MODULES:
                 for a in node.names:
                     if a.name == "*":
                         star_dev = True
@@ -82,6 +95,8 @@ def check_source(path: Path, source: str) -> tuple[list[str], bool]:
                 problems.append(_not_api(name, node.lineno, node.attr))
             elif node.value.id in dev_aliases and node.attr not in DEVICE_NAMES:
                 problems.append(_not_device(name, node.lineno, node.attr))
+            elif node.value.id in pyb_aliases and node.attr not in PYB_NAMES:
+                problems.append(_micropython(name, node.lineno, f"pyb.{node.attr}"))
     defined = _defined_names(tree)
     known = set(_BUILTINS) | defined
     if star_util:
@@ -149,8 +164,10 @@ def _import_line(source: str, module: str) -> int:
 
 
 def _micropython(name: str, line: int, module: str) -> str:
-    return (f"{name}:{line}: {module!r} is a MicroPython-only module; rigctl runs pyControl "
-            "tasks on the PC: drive hardware through pyControl devices bound in the rig config")
+    what = "name" if module.startswith("pyb.") else "module"
+    return (f"{name}:{line}: {module!r} is a MicroPython-only {what}; rigctl runs pyControl "
+            "tasks on the PC (of pyb only LED is provided): drive hardware through pyControl "
+            "devices bound in the rig config")
 
 
 def _not_api(name: str, line: int, attr: str) -> str:

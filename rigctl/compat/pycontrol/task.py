@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import hashlib
 import traceback
 import zlib
@@ -26,7 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from rigctl.compat.pycontrol.binding import PyControlBinding, binding_problems
-from rigctl.compat.pycontrol.devices import device_namespace
+from rigctl.compat.pycontrol.devices import device_namespace, pyb_namespace
 from rigctl.compat.pycontrol.runtime import PyControlRuntime, TaskError
 from rigctl.compat.pycontrol.static_check import MICROPYTHON_ONLY, check_task
 from rigctl.engine.machine import ENTRY, EXIT
@@ -86,6 +87,9 @@ def execute(path: Path, source: str, rt: PyControlRuntime,
     devices = ModuleType("devices")
     devices.__dict__.update(device_namespace(rt))
     devices.__all__ = [k for k in devices.__dict__ if not k.startswith("_")]  # type: ignore
+    pkg.hardware = devices  # type: ignore[attr-defined]
+    pyb = ModuleType("pyb")
+    pyb.__dict__.update(pyb_namespace(rt))
     loaded: dict[str, ModuleType] = {}
     own_builtins = dict(vars(builtins))
 
@@ -107,8 +111,12 @@ def execute(path: Path, source: str, rt: PyControlRuntime,
                 return util if fromlist else pkg
             if name == "devices":
                 return devices
+            if name == "pyControl.hardware":  # pyControl 1.x kept the device classes there
+                return devices if fromlist else pkg
             if name == "hardware_definition":
                 return load_hw()
+            if name == "pyb":  # the pyboard's LEDs only (static_check refuses the rest)
+                return pyb
             if name.split(".")[0] in MICROPYTHON_ONLY:
                 raise ImportError(f"{name!r} is a MicroPython-only module")
         return builtins.__import__(name, globals, locals, fromlist, level)
@@ -221,6 +229,10 @@ class PyControlTask(Protocol):
         self.rt.attach(ctx, self.finish)
         self.entered: dict[str, int] = dict.fromkeys(info.states, 0)
         self._begun = self._stopped = False
+        session = getattr(ctx.log, "__self__", None)  # see docs/pycontrol.md "hooks"
+        listeners = getattr(session, "event_listeners", None)
+        if listeners is not None:
+            listeners.append(self._on_event)
 
     def handlers(self) -> dict[str, Callable[[str], None]]:
         return {s: partial(self._handle, s) for s in self.task.states}
@@ -294,6 +306,28 @@ class PyControlTask(Protocol):
         finally:
             self.rt.end()
             self.ctx.machine.stop()
+
+    def _on_event(self, t: float, kind: str, name: str, value: str) -> None:
+        """The session's shutdown logs ``all_off`` on every exit path, after turning every
+        output off: a run that did not end by ``stop_framework`` or ``--duration`` (an error
+        in a handler, Ctrl-C, a stop request, an interlock abort) gets its ``run_end`` here,
+        as on a pyControl board, and its data files closed; then outputs go off again, since
+        ``run_end`` may have touched them. Never raises: the shutdown must go on."""
+        if kind != "output" or name != "all_off" or self._stopped:
+            return
+        self._stopped = True
+        ran = self._begun and self._run_end is not None
+        try:
+            if ran:
+                with contextlib.suppress(Exception):  # _user wrote the error row already
+                    self._user(self._run_end)  # type: ignore[arg-type]
+        finally:
+            with contextlib.suppress(Exception):
+                self.rt.end()
+            if ran:  # whatever run_end turned on goes off again
+                with contextlib.suppress(Exception):
+                    for failure in self.rig.all_off():
+                        self.ctx.log(t, "error", "all_off", failure)
 
     def progress(self) -> dict[str, float]:
         return {"trial": 0, "states_entered": sum(1 for n in self.entered.values() if n),

@@ -28,10 +28,18 @@ class Variables:
     the variable dumps (run_start, run_end, print_variables without names)."""
 
     def public(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if not k.endswith(HIDDEN_SUFFIX)}
+        return {k: v for k, v in vars(self).items()
+                if not k.endswith(HIDDEN_SUFFIX) and is_plain(v)}
 
     def pick(self, names: Sequence[str]) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in names}
+        return {k: getattr(self, k) for k in names if is_plain(getattr(self, k))}
+
+
+def is_plain(value: Any) -> bool:
+    """A value a pyControl board writes in variable rows: numbers, strings, None, lists,
+    tuples and dicts. Objects (an ``Exp_mov_ave``, a ``Sample_without_replacement``) are left
+    out, as a board leaves out every value that is an instance of a class."""
+    return value is None or isinstance(value, (bool, int, float, str, list, tuple, dict))
 
 
 class RandomHelpers:
@@ -119,9 +127,9 @@ def helper_namespace(rng: np.random.Generator) -> dict[str, Any]:
 
 
 STATE_MACHINE_API = (
-    "goto_state", "timed_goto_state", "set_timer", "disarm_timer", "reset_timer",
+    "goto_state", "goto", "timed_goto_state", "set_timer", "disarm_timer", "reset_timer",
     "pause_timer", "unpause_timer", "timer_remaining", "get_current_time", "publish_event",
-    "print", "print_variables", "stop_framework", "v",
+    "print", "print_variables", "warning", "stop_framework", "v",
 )
 HELPER_API = (
     "ms", "second", "minute", "hour", "random", "withprob", "randint", "choice", "shuffled",

@@ -1,5 +1,5 @@
 from pyControl.utility import *
-import pyb
+from pyb import Pin
 
 states = ['a']
 events = []
@@ -7,4 +7,4 @@ initial_state = 'a'
 
 
 def a(event):
-    pyb.LED(1).on()
+    Pin('X1').value(1)

@@ -21,7 +21,7 @@ def first(event):
         pc.set_timer('early_timer', 300 * pc.ms, output_event=True)
         pc.set_timer('disarmed_timer', 200 * pc.ms, output_event=True)
         pc.timed_goto_state('done', 150 * pc.ms)   # cancelled: the state is left at 100 ms
-        pc.set_timer('tick', 100 * pc.ms)           # not written (output_event False)
+        pc.set_timer('tick', 100 * pc.ms, output_event=False)   # not written
     elif event == 'tick':
         pc.goto_state('second')
 
