@@ -30,7 +30,7 @@ def status(wire: Wire) -> list[int]:
 def test_hello_names_protocol_firmware_and_channel_counts(wire):
     parts = wire.reply("HELLO").split()
     assert parts[:4] == ["OK", "HELLO", "rigctl-reward", "1"]
-    assert parts[4].startswith("1.1.0")
+    assert parts[4].startswith("1.2.0")
     assert parts[5:] == ["2", "2", "4"]
 
 
