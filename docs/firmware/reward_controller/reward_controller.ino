@@ -367,7 +367,47 @@ void set_output(uint8_t n, uint8_t level, uint32_t m) {
   pin_write(out_pin[n], level);
 }
 
+// ---- sync pulses: a seeded random train on one output, timed here, every edge reported ----
+// Intervals are uniform whole milliseconds in mean ± spread from xorshift32 (13, 17, 5) seeded
+// by the host: x ^= x << 13; x ^= x >> 17; x ^= x << 5; interval = mean - spread + x % (2 spread
+// + 1). Each rising edge is due one interval after the previous one's due time (lateness never
+// accumulates), each falling edge a width after its rise. The loop sets the pin when an edge is
+// due (at most one pass late) and stamps it when it set it, so the reported times are the line's.
+static int8_t sync_n = -1;  // the output carrying the train; -1: none
+static uint32_t sync_x, sync_lo_ms, sync_span_ms, sync_width_us;
+static uint32_t sync_rise_at, sync_fall_at;  // micros() when the next edge is due
+static bool sync_high = false;
+static const uint8_t SYNC_Q = 8;  // edges waiting to be reported (while host lines come in)
+static uint8_t sync_qn = 0, sync_qr = 0;
+static uint32_t sync_q_m[SYNC_Q];
+static uint8_t sync_q_out[SYNC_Q], sync_q_level[SYNC_Q];
+static uint16_t sync_lost = 0;  // edges not reported: the queue was full
+
+static uint32_t sync_interval_us() {
+  uint32_t x = sync_x;
+  x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+  sync_x = x;
+  return (sync_lo_ms + x % sync_span_ms) * 1000UL;
+}
+
+static void sync_edge(uint8_t level) {  // set the line now, stamp it, queue its report
+  set_output((uint8_t)sync_n, level, micros());
+  uint32_t m = micros();
+  sync_high = level;
+  if (sync_qn == SYNC_Q) { sync_lost++; return; }
+  uint8_t i = (sync_qr + sync_qn) % SYNC_Q;
+  sync_q_m[i] = m; sync_q_out[i] = (uint8_t)sync_n; sync_q_level[i] = level;
+  sync_qn++;
+}
+
+void sync_stop() {  // the train ends; a line that is high goes low (and that edge is reported)
+  if (sync_n < 0) return;
+  if (sync_high) sync_edge(0);
+  sync_n = -1;
+}
+
 void all_off() {
+  sync_stop();
   for (uint8_t n = 0; n < N_VALVES; n++) close_valve(n);
   for (uint8_t n = 0; n < N_OUTPUTS; n++) set_output(n, 0, 0);
 }
@@ -502,6 +542,32 @@ void handle_line(char *line) {
     gate_ms[n] = v;
     arm_gate(n, micros());  // an output already high gets its full limit from now
     ok_begin(name); out_sp(); out_u32(n); out_sp(); out_u32(v); out_end();
+  } else if (!strcmp(name, "SYNC")) {
+    if (nargs != 2 && nargs != 5) { reply_err(name, E_ARGS, "expected 2 or 5 argument(s)"); return; }
+    if (!channel(name, argv[1], N_OUTPUTS, "output", &n)) return;
+    if (nargs == 2) {  // SYNC <n> 0: stop the train on n
+      if (strcmp(argv[2], "0")) { reply_err(name, E_RANGE, "SYNC <n> 0 stops a train"); return; }
+      if (sync_n == (int8_t)n) sync_stop();
+      ok_begin(name); out_sp(); out_u32(n); out_str(" 0"); out_end();
+      return;
+    }
+    uint32_t seed, mean, spread, width;
+    if (!parse_u(argv[2], &seed) || !parse_u(argv[3], &mean) || !parse_u(argv[4], &spread) ||
+        !parse_u(argv[5], &width) || seed == 0 || width < 1 || width > 1000 || mean > 600000UL ||
+        spread > mean || mean - spread < 2 * width) {
+      reply_err(name, E_RANGE, "needs seed >= 1, width 1-1000 ms, mean <= 600000 ms, "
+                               "mean - spread >= 2 x width");
+      return;
+    }
+    sync_stop();  // one train at a time: a running one ends first
+    sync_n = (int8_t)n;
+    sync_x = seed;
+    sync_lo_ms = mean - spread;
+    sync_span_ms = 2 * spread + 1;
+    sync_width_us = width * 1000UL;
+    uint32_t t0 = micros();
+    sync_rise_at = t0 + sync_interval_us();
+    ok_begin(name); out_sp(); out_u32(n); reply_tail(t0);
   } else if (!strcmp(name, "START")) {
     NEED(0);
     streaming = true;
@@ -597,6 +663,23 @@ void service_gates(uint32_t m) {
   }
 }
 
+void service_sync(uint32_t m) {
+  if (!sync_high) {
+    if (reached(m, sync_rise_at)) { sync_edge(1); sync_fall_at = sync_rise_at + sync_width_us; }
+  } else if (reached(m, sync_fall_at)) {
+    sync_edge(0);
+    sync_rise_at += sync_interval_us();
+  }
+}
+
+void report_sync() {
+  uint8_t i = sync_qr;
+  event_begin(stamp_of(sync_q_m[i])); out_str("SYNC "); out_u32(sync_q_out[i]); out_sp();
+  out_u32(sync_q_level[i]); out_end();
+  sync_qr = (sync_qr + 1) % SYNC_Q;
+  sync_qn--;
+}
+
 void service() {
 #ifdef LOOP_PROBE_PIN  // benchmarks only (benchmarks/bench_firmware.py): toggles every service
   static volatile uint8_t *probe = portOutputRegister(digitalPinToPort(LOOP_PROBE_PIN));
@@ -609,6 +692,8 @@ void service() {
   if (valve_open[0] | valve_open[1]) service_valves(m);
   if (in_pending[0] | in_pending[1]) scan_inputs(m);
   if (gates_high) service_gates(m);
+  if (sync_n >= 0) service_sync(m);
+  if (sync_qn && may_report()) report_sync();
   if (wdog_us && !tripped && reached(m, last_host_m + wdog_us)) {
     tripped = true;
     all_off();
