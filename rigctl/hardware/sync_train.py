@@ -105,3 +105,6 @@ class SyncTrain(Protocol):
     def edges(self) -> list[SyncEdge]: ...
 
     def stop(self) -> str | None: ...
+
+    def set(self, level: bool) -> None:
+        """Drive the line by hand (low, when a session ends without the fall reported)."""
