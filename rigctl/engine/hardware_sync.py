@@ -32,11 +32,13 @@ POLL_S = 0.1
 
 
 def device_train(device: Any, cfg: SyncConfig) -> SyncTrain | None:
-    """The device's own timer for ``cfg``'s random train, or None (the engine times it)."""
+    """The device's own timer for ``cfg``'s random train, or None (the engine times it: the
+    mode is not random, or the device cannot, or is configured not to)."""
     if cfg.mode != "random" or not callable(getattr(device, "sync_train", None)):
         return None
     TrainSpec.from_seconds(1, cfg.mean_s, cfg.spread_s, cfg.width_s, "sync")  # checked now
-    return device.sync_train(cfg.channel)
+    train: SyncTrain | None = device.sync_train(cfg.channel)
+    return train
 
 
 class DeviceTrainRunner:
