@@ -27,7 +27,8 @@ MAX_WIDTH_MS = 1000
 
 def intervals_ms(seed: int, mean_ms: int, spread_ms: int) -> Iterator[int]:
     """Whole-millisecond intervals uniform in ``mean_ms ± spread_ms``: xorshift32 (13, 17, 5)
-    from ``seed``, ``mean - spread + x % (2 spread + 1)``; exactly what the firmware draws."""
+    from ``seed``, ``mean - spread + (x * (2 spread + 1)) >> 32``; exactly what the firmware
+    draws."""
     if not 1 <= seed <= MASK32:
         raise ValueError(f"sync seed {seed} must be 1-{MASK32}")
     x = seed
@@ -36,7 +37,7 @@ def intervals_ms(seed: int, mean_ms: int, spread_ms: int) -> Iterator[int]:
         x ^= (x << 13) & MASK32
         x ^= x >> 17
         x ^= (x << 5) & MASK32
-        yield lo + x % span
+        yield lo + ((x * span) >> 32)
 
 
 @dataclass(frozen=True, slots=True)

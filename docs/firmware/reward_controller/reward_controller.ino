@@ -172,7 +172,7 @@ static inline char rx_take() { char c = rx_ring[rx_tail]; rx_tail = (rx_tail + 1
 // and out_str stops well before the end, so the digits after it always fit.
 static char line_out[OUT_MAX + 32];
 static char *op = line_out;
-static uint8_t lines_in_pass = 0;  // lines formatted since the last service() began
+static uint8_t lines_in_pass = 0;  // lines read or formatted since service() began
 
 static inline void out_begin() { op = line_out; }
 static inline __attribute__((always_inline)) void out_char(char c) { *op++ = c; }
@@ -369,14 +369,15 @@ void set_output(uint8_t n, uint8_t level, uint32_t m) {
 
 // ---- sync pulses: a seeded random train on one output, timed here, every edge reported ----
 // Intervals are uniform whole milliseconds in mean ± spread from xorshift32 (13, 17, 5) seeded
-// by the host: x ^= x << 13; x ^= x >> 17; x ^= x << 5; interval = mean - spread + x % (2 spread
-// + 1). Each rising edge is due one interval after the previous one's due time (lateness never
+// by the host: x ^= x << 13; x ^= x >> 17; x ^= x << 5; interval = mean - spread +
+// (x * (2 spread + 1)) >> 32 (a multiplication: a 32-bit modulo costs ~40 µs on an AVR). Each rising edge is due one interval after the previous one's due time (lateness never
 // accumulates), each falling edge a width after its rise. The loop sets the pin when an edge is
 // due (at most one pass late) and stamps it when it set it, so the reported times are the line's.
 static int8_t sync_n = -1;  // the output carrying the train; -1: none
 static uint32_t sync_x, sync_lo_ms, sync_span_ms, sync_width_us;
 static uint32_t sync_rise_at, sync_fall_at;  // micros() when the next edge is due
 static bool sync_high = false;
+static bool sync_draw = false;  // the next interval is still to be drawn (after a fall)
 static const uint8_t SYNC_Q = 8;  // edges waiting to be reported (while host lines come in)
 static uint8_t sync_qn = 0, sync_qr = 0;
 static uint32_t sync_q_m[SYNC_Q];
@@ -387,7 +388,7 @@ static uint32_t sync_interval_us() {
   uint32_t x = sync_x;
   x ^= x << 13; x ^= x >> 17; x ^= x << 5;
   sync_x = x;
-  return (sync_lo_ms + x % sync_span_ms) * 1000UL;
+  return (sync_lo_ms + (uint32_t)(((uint64_t)x * sync_span_ms) >> 32)) * 1000UL;
 }
 
 static void sync_edge(uint8_t level) {  // set the line now, stamp it, queue its report
@@ -426,7 +427,7 @@ bool parse_uint(const char *s, const char *end, uint32_t *v) {
     if (*s < '0' || *s > '9') return false;
     uint8_t d = (uint8_t)(*s - '0');
     if (x > 429496729UL || (x == 429496729UL && d > 5)) return false;
-    x = x * 10 + d;
+    x = (x << 3) + (x << 1) + d;  // x * 10 without a call to the 32-bit multiply
   }
   *v = x;
   return true;
@@ -566,7 +567,8 @@ void handle_line(char *line) {
     sync_span_ms = 2 * spread + 1;
     sync_width_us = width * 1000UL;
     uint32_t t0 = micros();
-    sync_rise_at = t0 + sync_interval_us();
+    sync_rise_at = sync_fall_at = t0;  // the first interval is drawn by service_sync
+    sync_draw = true;
     ok_begin(name); out_sp(); out_u32(n); reply_tail(t0);
   } else if (!strcmp(name, "START")) {
     NEED(0);
@@ -604,6 +606,7 @@ void read_host() {
     char c = rx_take();
     if (c == '\r') continue;  // dropped wherever it appears: only LF ends a line
     if (c == '\n') {
+      lines_in_pass++;  // a busy pass: what can wait (reports, drawing an interval) waits
       last_host_m = micros();  // any line, even an empty or bad one, shows the host is alive
       tripped = false;
       if (rx_overflow) {
@@ -663,12 +666,19 @@ void service_gates(uint32_t m) {
   }
 }
 
+// An interval is not drawn in the pass of the fall (or of the SYNC command) but in the next
+// pass that reads or formats no line (0.5 ms after at the latest): the next rise is at least a
+// width (1 ms) away, and no pass pays for both.
 void service_sync(uint32_t m) {
-  if (!sync_high) {
+  if (sync_draw) {
+    if (lines_in_pass && !reached(m, sync_fall_at + 500)) return;
+    sync_rise_at += sync_interval_us();
+    sync_draw = false;
+  } else if (!sync_high) {
     if (reached(m, sync_rise_at)) { sync_edge(1); sync_fall_at = sync_rise_at + sync_width_us; }
   } else if (reached(m, sync_fall_at)) {
     sync_edge(0);
-    sync_rise_at += sync_interval_us();
+    sync_draw = true;
   }
 }
 
