@@ -10,14 +10,16 @@
 //
 // Timing (measured in simavr, docs/serial-protocol.md "Firmware timing"): valve closings are
 // made by Timer1 compare interrupts, so a pulse's width does not depend on what the loop is
-// doing; input edges are stamped by pin-change interrupts (INT pins), not by the loop; decimal
-// formatting works on 32-bit pieces (no 64-bit division), so a sent line costs tens of µs; the
-// UART is driven by this file's own interrupts (receive, data-register-empty) from ring buffers
-// that lines are formatted straight into, so no pass waits for the UART or copies a line twice.
+// doing; input edges are stamped by pin-change interrupts (INT pins), not by the loop;
+// timestamps are printed without any division; the UART (USART0) is driven by this file's own
+// interrupts (receive, data-register-empty) from ring buffers, not by Arduino's Serial; each
+// loop pass does at most one piece of work (a host line, a reply's timestamp, one event), so the
+// longest pass stays under 200 µs.
 //
 // Boards: ATmega328P (Uno, Nano) and ATmega2560 (Mega), built in CI from Debian's Arduino core
 // (tests/firmware). Input pins must be external-interrupt pins (2 and 3 on both boards). Timer1
 // is taken over for the valve timers, so analogWrite on pins 9 and 10 (Uno) is not available.
+// USART0 is programmed directly, so boards whose host port is native USB (Leonardo) need a port.
 // Pins below match hardware_configs/serial_rig.yaml ("Wiring" in docs/serial-protocol.md).
 
 #include <Arduino.h>
