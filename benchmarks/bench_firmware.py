@@ -16,7 +16,9 @@ UART with the cycle it happened at, so these are the firmware's own timings, not
   ``PING``, the case that came out 1.3 ms short before issue #17);
 - the longest loop pass while streaming events: a benchmark build (LOOP_PROBE_PIN=7) toggles
   pin 7 every pass; the harness keeps the intervals, while both lick inputs change every few
-  ms, heartbeats arrive and valves open.
+  ms, heartbeats arrive, valves open and a ``SYNC`` train runs;
+- sync train (``SYNC``): each reported edge time minus the pin's edge (the host logs the
+  reported times), and how late each edge is against its seeded schedule.
 
 Targets (issue #17): edge stamp error <= 50 µs, pulse width error <= 20 µs, longest pass <= 200
 µs. ``run(quick)`` returns the rows for ``benchmarks/run.py``.
@@ -45,6 +47,7 @@ EDGE_TARGET_US = 50.0
 WIDTH_TARGET_US = 20.0
 PASS_TARGET_US = 200.0
 PROBE_PIN = 7
+SYNC_TRAIN = (17, 20, 10, 5)  # seed, mean, spread, width (ms): a fast train on out3
 
 
 class _Client:
@@ -52,6 +55,7 @@ class _Client:
         self.ser = serial.Serial(port, 115200, timeout=0.02)
         self.buf = b""
         self.events: list[str] = []
+        self.sync_t0 = 0
 
     def write(self, text: str) -> None:
         self.ser.write(text.encode())
@@ -139,6 +143,24 @@ def _edges(board, client: _Client, n: int) -> list[tuple[int, int, int]]:
     return [(cyc, k, int(s[1])) for (cyc, k, _), s in zip(driven, stamps, strict=True)]
 
 
+def _sync(board, client: _Client, offset: float, n_rises: int) -> tuple[list, list]:
+    """(reported edge - pin edge, pin edge - its due time) in µs, of a fast SYNC train on out3
+    while the other measurements stream (started before them, stopped here)."""
+    from rigctl.hardware.sync_train import TrainSpec
+
+    f = board.f_cpu / 1e6
+    events = [e.split() for e in client.events if " SYNC " in e]
+    pins = [c for c in board.changes if c.kind == "out" and c.index == 3]
+    k = min(len(events), len(pins), 2 * n_rises)
+    stamp_err = [int(e[1]) - (c.cycle / f + offset) for e, c in zip(events[:k], pins[:k],
+                                                                    strict=True)]
+    t0 = client.sync_t0
+    rises = TrainSpec(*SYNC_TRAIN).rises_ms(k // 2)
+    due = [t0 + 1000 * ms + w for ms in rises for w in (0, 1000 * SYNC_TRAIN[3])]
+    late = [c.cycle / f + offset - d for c, d in zip(pins[:k], due, strict=False)]
+    return stamp_err, late
+
+
 def _row(name: str, values, unit: str, target: str, limit: float | None) -> dict:
     v = np.abs(np.asarray(values, dtype=float))
     p50, p99, mx = (float(x) for x in (np.percentile(v, 50), np.percentile(v, 99), v.max()))
@@ -160,8 +182,13 @@ def run(quick: bool = False) -> list[dict]:
         latency, widths, offsets = _valves(board, client, repeats)
         offset = float(np.median(offsets))
         board.loop_passes()  # from here on: passes while events stream
+        client.write("SYNC 3 {} {} {} {}\n".format(*SYNC_TRAIN))
+        client.sync_t0 = int(client.until(lambda s: s.startswith("OK SYNC")).split()[3])
         edges = _edges(board, client, n_edges)
         passes = board.loop_passes()
+        client.write("SYNC 3 0\n")
+        client.until(lambda s: s.startswith("OK SYNC"))
+        sync_err, sync_late = _sync(board, client, offset, n_edges)
         client.ser.close()
     f = board.f_cpu / 1e6
     stamp_err = [t - cyc / f - offset for cyc, _, t in edges]
@@ -177,6 +204,10 @@ def run(quick: bool = False) -> list[dict]:
                          f"max |error| <= {WIDTH_TARGET_US:g} us", WIDTH_TARGET_US))
     rows.append(_row("firmware: pulse width error, all", all_widths, "us",
                      f"max |error| <= {WIDTH_TARGET_US:g} us", WIDTH_TARGET_US))
+    rows.append(_row(f"firmware: SYNC reported edge - pin edge, n={len(sync_err)}", sync_err,
+                     "us", f"max |error| <= {EDGE_TARGET_US:g} us", EDGE_TARGET_US))
+    rows.append(_row(f"firmware: SYNC pin edge - its schedule, n={len(sync_late)}", sync_late,
+                     "us", f"(<= one loop pass, {PASS_TARGET_US:g} us)", PASS_TARGET_US))
     count, p50, p99, mx = passes
     rows.append({"name": f"firmware: loop pass while streaming, n={count}", "unit": "us",
                  "value": p50 / f, "p50": p50 / f, "p99": p99 / f, "max": mx / f,

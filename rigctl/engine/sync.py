@@ -28,6 +28,7 @@ import numpy as np
 
 from rigctl.config.rig import RigConfig
 from rigctl.config.sync import SyncConfig
+from rigctl.engine.hardware_sync import DeviceTrainRunner, device_train
 from rigctl.engine.timers import Timers
 from rigctl.errors import RigctlError
 from rigctl.hardware.interfaces import Clock, Device, DigitalOutputDriver
@@ -74,6 +75,7 @@ class SyncPulses:
         self._levels = {PULSE: False, TRIAL: False}
         self.running = False
         self._last_activity = 0.0
+        self.device_train: DeviceTrainRunner | None = None  # random train timed by the device
 
     # --- scheduling -----------------------------------------------------------------------
     def _at(self, t: float, action: Callable[[], None]) -> None:
@@ -101,7 +103,9 @@ class SyncPulses:
     def start(self) -> None:
         """Arm the first pulse (random mode); call once the devices have started."""
         self.running = True
-        if self.cfg.mode == "random":
+        if self.device_train is not None:
+            self.device_train.start(self)
+        elif self.cfg.mode == "random":
             first = self.clock.now() + self._interval()
             self._at(first, lambda: self._pulse(first))
 
@@ -146,7 +150,7 @@ class SyncPulses:
         for h in list(self._handles):
             self.timers.cancel(h)
         self._handles.clear()
-        failures = []
+        failures = self.device_train.stop() if self.device_train is not None else []
         for name, driver in ((PULSE, self.line), (TRIAL, self.trial_line)):
             if driver is None:
                 continue
@@ -169,10 +173,18 @@ def build_sync(cfg: RigConfig, devices: dict[str, Device], clock: Clock, timers:
     sc = cfg.sync
     if sc is None:
         return None
-    line = devices[cfg.device_of(sc.channel)].digital_output(sc.channel, PULSE)
+    device = devices[cfg.device_of(sc.channel)]
+    try:
+        train = device_train(device, sc)  # the device times the train where it can
+    except ValueError as exc:
+        raise RigctlError(f"rig config: {exc}") from None
+    line = train if train is not None else device.digital_output(sc.channel, PULSE)
     trial_line = None
     if sc.trial_channel is not None:
         trial_line = devices[cfg.device_of(sc.trial_channel)].digital_output(
             sc.trial_channel, TRIAL)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SEED_STREAM,)))
-    return SyncPulses(sc, line, trial_line, clock, timers, log, rng)
+    pulses = SyncPulses(sc, line, trial_line, clock, timers, log, rng)  # type: ignore[arg-type]
+    if train is not None:
+        pulses.device_train = DeviceTrainRunner(train, KIND, PULSE)
+    return pulses

@@ -13,7 +13,9 @@ thread checks it, and an error reply or a missing one ends the session through
 trips of the heartbeat (``ClockSync``), so each lick's session time is the controller's
 timestamp, not the moment the host happened to read the line.
 
-Channels: ``NAME/valveN``, ``NAME/inN`` (lick sensors), ``NAME/outN`` (cues, a laser gate).
+Channels: ``NAME/valveN``, ``NAME/inN`` (lick sensors), ``NAME/outN`` (cues, a laser gate, sync
+pulses). A sync line on an output is timed by the controller (``SYNC``, :meth:`sync_train`): the
+firmware runs the seeded train on its own clock and reports every edge with its timestamp.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from rigctl.hardware.serial_link import (
     start_emulator,
     validate_emulator_settings,
 )
+from rigctl.hardware.sync_train import SyncEdge, TrainSpec
 
 if TYPE_CHECKING:
     from rigctl.config.rig import LaserConfig
@@ -190,6 +193,7 @@ class RewardController(Device):
         self._hb_thread: threading.Thread | None = None
         self.ignored_inputs = 0
         self._gates: dict[int, int] = {}  # output -> the limit the controller enforces (ms)
+        self._sync_train: _SyncTrain | None = None
         port = settings.port
         if port == EMULATED:
             self.emulator = start_emulator("reward_controller", name, settings.emulator, ctx)
@@ -286,6 +290,15 @@ class RewardController(Device):
             self.emulator.wire("out", index, role)
         return _Output(self, index)
 
+    def sync_train(self, channel: str) -> _SyncTrain:
+        """The sync line ``channel`` (an output) with its random train timed by the controller
+        (``SYNC``): see :mod:`rigctl.hardware.sync_train`."""
+        index = self._index(channel, "out", "digital output", "sync")
+        if self.emulator is not None:
+            self.emulator.wire("out", index, "sync")
+        self._sync_train = _SyncTrain(self, index)
+        return self._sync_train
+
     def laser_gate(self, channel: str, cfg: LaserConfig) -> DigitalOutputDriver:
         """The laser's gate on a controller output, which the controller itself drops after
         ``max_on_s`` + ``ramp_down_s`` (``GATE``): a stalled host cannot hold the light on."""
@@ -338,6 +351,12 @@ class RewardController(Device):
                 f"{self._gates.get(int(parts[3]), 0) / 1000:g} s high by its own timer "
                 "(laser.max_on_s + ramp_down_s): the host did not end the light in time "
                 "(stalled?)"))
+        elif kind == "SYNC":
+            if len(parts) != 5 or not _digits(parts[3]) or parts[4] not in ("0", "1"):
+                return GARBAGE
+            train = self._sync_train
+            if train is not None and train.index == int(parts[3]):
+                train.reported(parts[4] == "1", device_t, t_recv)
         elif kind == "WDOG":
             if self._connected:
                 self._on_failure(DeviceError(
@@ -460,6 +479,76 @@ class _Output(DigitalOutputDriver):
         return True
 
     def set(self, level: bool) -> None:
+        if level:
+            self.dev.command(f"OUT {self.index} 1")
+        else:
+            self.dev.command_off(f"OUT {self.index} 0")
+
+
+class _SyncTrain(DigitalOutputDriver):
+    """A sync line whose random train the controller times (``SYNC n seed mean spread width``).
+
+    Each ``EVT <t_us> SYNC n 0|1`` is kept as a :class:`SyncEdge` at the controller's time
+    mapped to session time (never later than the line's arrival), for the engine to log. The
+    controller ends the train and drops the line on ``SYNC n 0``, ``OFF``, its watchdog and a
+    reset, so the line is low on every exit path even when this host is gone.
+    """
+
+    def __init__(self, dev: RewardController, index: int) -> None:
+        self.dev, self.index = dev, index
+        self._edges: collections.deque[SyncEdge] = collections.deque()
+        self._high = False
+        self._low = threading.Event()
+        self._low.set()
+        self.running = False
+
+    def start(self, spec: TrainSpec) -> None:
+        link = self.dev.link
+        try:
+            link.request(f"SYNC {self.index} {spec.seed} {spec.mean_ms} {spec.spread_ms} "
+                         f"{spec.width_ms}")
+        except DeviceError as exc:
+            if "answered 'ERR SYNC 1 " in str(exc):  # unknown command: an older firmware
+                raise DeviceError(
+                    f"{link.label}: firmware {self.dev.firmware} cannot time sync pulses (no "
+                    "SYNC command): flash docs/firmware/reward_controller/reward_controller.ino "
+                    "(1.2.0 or later)") from None
+            raise
+        self.running = True
+        log.info("%s: out%d carries sync pulses timed by the controller (%s)", link.label,
+                 self.index, spec)
+
+    def reported(self, level: bool, device_t: float, t_recv: float) -> None:
+        """From the reader thread: an edge the controller made."""
+        t = min(self.dev.sync.to_session(device_t), t_recv)
+        self._high = level
+        if level:
+            self._low.clear()
+        else:
+            self._low.set()
+        self._edges.append(SyncEdge(t, level, device_t))
+
+    def edges(self) -> list[SyncEdge]:
+        out = []
+        while self._edges:
+            out.append(self._edges.popleft())
+        return out
+
+    def stop(self) -> str | None:
+        """End the train (the line drops; its last edge is waited for briefly). Never raises."""
+        if not self.running:
+            return None
+        self.running = False
+        try:
+            self.dev.link.request(f"SYNC {self.index} 0")
+        except DeviceError as exc:
+            return str(exc)  # the link is gone: the controller's watchdog drops the line
+        if not self._low.wait(0.5):
+            return f"{self.dev.link.label}: no report that sync line out{self.index} fell"
+        return None
+
+    def set(self, level: bool) -> None:
+        """Driven by hand (only low, when the engine ends the session)."""
         if level:
             self.dev.command(f"OUT {self.index} 1")
         else:

@@ -28,19 +28,20 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from rigctl.hardware.sync_train import TrainSpec, intervals_ms
 from sim_backend.emulators.bench import Bench, LiveWorld, bench_for
 from sim_backend.emulators.ptyport import LineEmulator, serve_until_signalled
 from sim_backend.settings import SimSettings
 
 IDENTITY = "rigctl-reward"
 PROTOCOL = 1
-FIRMWARE = "1.1.0-emulated"
+FIRMWARE = "1.2.0-emulated"
 MAX_LINE = 64
 MAX_VALVE_MS = 5000.0
 WDOG_RANGE_MS = (50, 60000)
 GATE_MAX_MS = 1_000_000
-COMMANDS = ("HELLO", "PING", "WDOG", "VALVE", "CLOSE", "OUT", "GATE", "START", "STOP", "OFF",
-            "STATUS")
+COMMANDS = ("HELLO", "PING", "WDOG", "VALVE", "CLOSE", "OUT", "GATE", "SYNC", "START", "STOP",
+            "OFF", "STATUS")
 _UINT = re.compile(r"[0-9]+")
 _MS = re.compile(r"([0-9]+)(?:\.([0-9]{1,3}))?")
 
@@ -150,6 +151,9 @@ class ControllerEmulator(LineEmulator):
         self._valve_timer: dict[int, int] = {}
         self.gate_ms = [0] * n_outputs  # GATE: the longest an output may stay high (0: none)
         self._gate_timer: dict[int, int] = {}
+        self._sync: tuple[int, TrainSpec] | None = None  # SYNC: (output, train) running
+        self._sync_timer: int | None = None
+        self._sync_intervals = iter(())
         if world is not None:
             world.add_listener(self._world_input)
         if boot_banner:
@@ -310,6 +314,61 @@ class ControllerEmulator(LineEmulator):
             self._arm_gate(n, t)
         self._ok(name, n, ms)
 
+    def _cmd_sync(self, name: str, args: list[str], t: float) -> None:
+        if len(args) not in (2, 5):
+            self._err(name, E_ARGS, "expected 2 or 5 argument(s)")
+            return
+        n = self._channel(name, args[0], self.n_outputs, "output")
+        if n is None:
+            return
+        if len(args) == 2:
+            if args[1] != "0":
+                self._err(name, E_RANGE, "SYNC <n> 0 stops a train")
+                return
+            if self._sync is not None and self._sync[0] == n:
+                self._sync_stop(t)
+            self._ok(name, n, 0)
+            return
+        values = [_uint(a) for a in args[1:]]
+        spec = None if None in values else TrainSpec(*values)  # type: ignore[arg-type]
+        if spec is None or spec.seed == 0 or spec.problem() is not None:
+            self._err(name, E_RANGE, "needs seed >= 1, width 1-1000 ms, mean <= 600000 ms, "
+                                     "mean - spread >= 2 x width")
+            return
+        self._sync_stop(t)  # one train at a time: a running one ends first
+        self._sync = (n, spec)
+        self._sync_intervals = intervals_ms(spec.seed, spec.mean_ms, spec.spread_ms)
+        self._sync_next_rise(t)
+        self._ok(name, n, round(t * 1e6))
+
+    def _sync_next_rise(self, after: float) -> None:
+        rise = after + next(self._sync_intervals) / 1000.0
+        self._sync_timer = self.at(rise, lambda: self._sync_edge(1, rise))
+
+    def _sync_edge(self, level: int, t: float) -> None:
+        """An edge of the train, exactly when due (the firmware: within one loop pass)."""
+        if self._sync is None:
+            return
+        n, spec = self._sync
+        self._set_output(n, level, t)
+        self._send_event(t, f"SYNC {n} {level}")
+        if level:
+            fall = t + spec.width_ms / 1000.0
+            self._sync_timer = self.at(fall, lambda: self._sync_edge(0, fall))
+        else:
+            self._sync_next_rise(t - spec.width_ms / 1000.0)
+
+    def _sync_stop(self, t: float) -> None:
+        """The train ends; a line that is high goes low, and that edge is reported."""
+        if self._sync is None:
+            return
+        n = self._sync[0]
+        self.cancel(self._sync_timer)
+        self._sync, self._sync_timer = None, None
+        if self.outputs[n]:
+            self._set_output(n, 0, t)
+            self._send_event(t, f"SYNC {n} 0")
+
     def _cmd_start(self, name: str, args: list[str], t: float) -> None:
         if self._nargs(name, args, 0):
             self.streaming = True
@@ -390,6 +449,7 @@ class ControllerEmulator(LineEmulator):
             self.world.apply(lambda w: w.output(cue, bool(level)))
 
     def _all_off(self, t: float, why: str) -> None:
+        self._sync_stop(t)
         for n in range(self.n_valves):
             self._close_valve(n, t, why)
         for n in range(self.n_outputs):

@@ -30,7 +30,7 @@ def status(wire: Wire) -> list[int]:
 def test_hello_names_protocol_firmware_and_channel_counts(wire):
     parts = wire.reply("HELLO").split()
     assert parts[:4] == ["OK", "HELLO", "rigctl-reward", "1"]
-    assert parts[4].startswith("1.1.0")
+    assert parts[4].startswith("1.2.0")
     assert parts[5:] == ["2", "2", "4"]
 
 
@@ -237,3 +237,105 @@ def test_gate_limit_zero_removes_it_and_other_outputs_are_untouched(wire):
     wire.lines(0.3)
     assert not any(e.split()[2] == "GATE" for e in wire.events)
     assert status(wire)[1] == 0b110
+
+
+# --- sync pulses --------------------------------------------------------------------------
+SEED, MEAN, SPREAD, WIDTH = 12345, 60, 40, 10  # a fast train: pulses every 20-100 ms
+
+
+def _sync_edges(wire: Wire, n_rises: int) -> list[tuple[int, int]]:
+    """(t_us, level) of the SYNC events until ``n_rises`` whole pulses have been reported."""
+    deadline = time.monotonic() + 10
+    while sum(1 for e in wire.events if e.split()[2:4] == ["SYNC", "3"]) < 2 * n_rises \
+            and time.monotonic() < deadline:
+        wire.lines(0.05)
+    edges = [(ts(e), int(e.split()[4])) for e in wire.events if e.split()[2] == "SYNC"]
+    assert sum(lv for _, lv in edges) >= n_rises, "the sync train stalled (hang guard)"
+    return edges
+
+
+def test_a_sync_train_follows_its_seeded_schedule_and_reports_every_edge(
+        wire, controller: Target):
+    from rigctl.hardware.sync_train import TrainSpec
+
+    before = 0 if controller.kind == "board" else len(controller.spans("out", 3))
+    ok = wire.reply(f"SYNC 3 {SEED} {MEAN} {SPREAD} {WIDTH}").split()
+    assert ok[:3] == ["OK", "SYNC", "3"]
+    t0 = int(ok[3])
+    edges = _sync_edges(wire, 8)
+    assert wire.reply("SYNC 3 0") == "OK SYNC 3 0"
+    levels = [lv for _, lv in edges]
+    assert levels[:16] == [1, 0] * 8  # every edge, in order
+    rises = [t for t, lv in edges if lv][:8]
+    falls = [t for t, lv in edges if not lv][:8]
+    due = [t0 + 1000 * ms for ms in TrainSpec(SEED, MEAN, SPREAD, WIDTH).rises_ms(8)]
+    # each edge within one loop pass of when the schedule has it (the emulator: exactly)
+    assert max(abs(r - d) for r, d in zip(rises, due, strict=True)) <= 300
+    assert all(abs(f - r - WIDTH * 1000) <= 300 for r, f in zip(rises, falls, strict=True))
+    if controller.kind != "board":
+        # the pin did what was reported: same widths and intervals (µs), on the pin's clock
+        spans = controller.spans("out", 3)[before:before + 8]  # (earlier tests' come first)
+        assert len(spans) == 8
+        for (hi, lo), r, f in zip(spans, rises, falls, strict=True):
+            assert lo is not None and abs((lo - hi) * 1e6 - (f - r)) <= 20
+        pin_gaps = [(b[0] - a[0]) * 1e6 for a, b in zip(spans, spans[1:], strict=False)]
+        gaps = [b - a for a, b in zip(rises, rises[1:], strict=False)]
+        assert all(abs(g - h) <= 20 for g, h in zip(pin_gaps, gaps, strict=True))
+        assert controller.level("out", 3) == 0
+
+
+def test_stopping_a_train_while_high_drops_the_line_and_reports_it(wire, controller: Target):
+    # a wide pulse so that the stop lands while the line is high
+    assert wire.reply(f"SYNC 3 {SEED} 2100 0 1000").startswith("OK SYNC 3 ")
+    deadline = time.monotonic() + 6
+    while status(wire)[1] != 0b1000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert status(wire)[1] == 0b1000
+    assert wire.reply("SYNC 3 0") == "OK SYNC 3 0"
+    assert status(wire)[1] == 0
+    wire.lines(0.1)
+    assert [lv for _, lv in _sync_edges(wire, 1)] == [1, 0]
+    wire.lines(2.3)
+    assert len([e for e in wire.events if e.split()[2] == "SYNC"]) == 2  # and no more pulses
+    assert controller.kind == "board" or controller.level("out", 3) == 0
+
+
+@pytest.mark.parametrize("stop", ["OFF", "watchdog"])
+def test_off_and_the_watchdog_end_a_train(wire, controller: Target, stop):
+    assert wire.reply(f"SYNC 3 {SEED} {MEAN} {SPREAD} {WIDTH}").startswith("OK SYNC 3 ")
+    _sync_edges(wire, 2)
+    if stop == "OFF":
+        assert wire.reply("OFF") == "OK OFF"
+    else:
+        assert wire.reply("WDOG 100") == "OK WDOG 100"
+        wire.event("WDOG")
+    wire.lines(0.1)
+    n = len([e for e in wire.events if e.split()[2] == "SYNC"])
+    wire.lines(0.4)  # several intervals: no edge comes after the stop
+    edges = [e for e in wire.events if e.split()[2] == "SYNC"]
+    assert len(edges) == n and edges[-1].endswith(" 0")
+    assert status(wire)[1] == 0
+    assert controller.kind == "board" or controller.level("out", 3) == 0
+
+
+@pytest.mark.parametrize(("line", "reply"), [
+    ("SYNC 3", "ERR SYNC 2 expected 2 or 5 argument(s)"),
+    ("SYNC 3 1 60 40", "ERR SYNC 2 expected 2 or 5 argument(s)"),
+    ("SYNC 3 1", "ERR SYNC 3 SYNC <n> 0 stops a train"),
+    ("SYNC 4 1 60 40 10", "ERR SYNC 4 no output 4 (outputs 0-3)"),
+    ("SYNC 3 0 60 40 10", "ERR SYNC 3 needs seed >= 1, width 1-1000 ms, mean <= 600000 ms, "
+                          "mean - spread >= 2 x width"),
+    ("SYNC 3 1 60 40 11", "ERR SYNC 3 needs seed >= 1, width 1-1000 ms, mean <= 600000 ms, "
+                          "mean - spread >= 2 x width"),
+    ("SYNC 3 1 600001 0 10", "ERR SYNC 3 needs seed >= 1, width 1-1000 ms, mean <= 600000 ms, "
+                             "mean - spread >= 2 x width"),
+    ("SYNC 3 1 5000 3000 1001", "ERR SYNC 3 needs seed >= 1, width 1-1000 ms, mean <= 600000 "
+                                "ms, mean - spread >= 2 x width"),
+    ("SYNC 3 4294967296 60 40 10", "ERR SYNC 3 needs seed >= 1, width 1-1000 ms, mean <= "
+                                   "600000 ms, mean - spread >= 2 x width"),
+])
+def test_bad_sync_commands_are_refused_without_effect(wire, line, reply):
+    assert wire.reply(line) == reply
+    wire.lines(0.15)
+    assert not any(e.split()[2] == "SYNC" for e in wire.events)
+    assert status(wire) == [0, 0, 0, 0, 0]

@@ -22,6 +22,7 @@ from rigctl.hardware.nidaq.laser import AoLaser, LineLaser
 from rigctl.hardware.nidaq.lines import NiDigitalOutput, TimedLine
 from rigctl.hardware.nidaq.ni import Ni
 from rigctl.hardware.nidaq.settings import NiDaqSettings
+from rigctl.hardware.nidaq.sync import CardSyncTrain
 from rigctl.hardware.nidaq.valves import ThreadValve, ValveBank
 from rigctl.hardware.registry import BuildContext
 
@@ -101,6 +102,19 @@ class NiDaqDevice(Device):
         self._outputs.append(out)
         return out
 
+    def sync_train(self, channel: str) -> CardSyncTrain | None:
+        """The sync line, its random train played out by ``sync_counter`` (None without one:
+        the engine times it on an on-demand line)."""
+        counter = self.settings.sync_counter
+        if counter is None:
+            return None
+        self.claims.claim(channel, "sync", "line")
+        self.claims.claim(f"{self.name}/{counter}", f"timing {channel}", "ctr")
+        train = CardSyncTrain(self.ni, channel, counter, self.settings.sync_horizon_s,
+                              self.ctx.clock.now)
+        self._outputs.append(train)
+        return train
+
     def _take_counter(self, line: str) -> str | None:
         counter = self.settings.laser_counter
         if counter is None:
@@ -133,6 +147,7 @@ class NiDaqDevice(Device):
         if self.signal is not None:
             self.signal.stop_reading()
         lasers = [o for o in self._outputs if isinstance(o, (AoLaser, LineLaser, TimedLine))]
+        # (a card-timed sync train is among the others: its counter stops, its line goes low)
         others = [o for o in self._outputs if o not in lasers]
         problems: list[str | None] = [out.close() for out in lasers]
         problems.append(self.bank.close())

@@ -29,6 +29,7 @@ def _import() -> ModuleType:
         import nidaqmx.constants
         import nidaqmx.errors
         import nidaqmx.system
+        import nidaqmx.types
     except ImportError as exc:
         raise RigctlError(
             f"the nidaq backend needs the Python package nidaqmx ({exc}); "

@@ -61,6 +61,17 @@ class NiDaqSettings(BaseModel):
         "laser.channel) as one pulse of at most laser.max_on_s, so the card drops it even if "
         "the host stalls; null drives the line untimed (rigctl check warns)",
     )
+    sync_counter: str | None = Field(
+        "ctr1", pattern=r"^ctr\d+$",
+        description="Counter that plays out the random sync train (sync.channel on this card, "
+        "a port1/port2 line) from its seeded schedule, so the card times every pulse; null: "
+        "rigctl's timers toggle the line",
+    )
+    sync_horizon_s: float = Field(
+        86_400.0, ge=60, le=604_800,
+        description="How long a card-timed sync train runs (s): the pulses are written to the "
+        "card once, this far ahead",
+    )
     ai_min_v: float = Field(-10.0, ge=-10, le=10, description="Lower end of the AI range (V)")
     ai_max_v: float = Field(10.0, ge=-10, le=10, description="Upper end of the AI range (V)")
     ai_terminal: Terminal = Field(
