@@ -295,6 +295,8 @@ def _add_signals(nwb: Any, s: SessionData) -> None:
     from ndx_fiber_photometry import FiberPhotometryResponseSeries
     from pynwb import TimeSeries
 
+    from rigctl.data.nwb_chunks import signal_data
+
     sig = s.signals
     if sig is None or not sig.n_samples:
         return
@@ -307,7 +309,8 @@ def _add_signals(nwb: Any, s: SessionData) -> None:
         if name == "neural_signal" and neural.get("channel"):
             doc += f" (input {neural['channel']})"
         kind = FiberPhotometryResponseSeries if name == "neural_signal" else TimeSeries
-        ts = kind(name=name, data=_compressed(np.asarray(sig.data[name], np.float32)),
+        # Streamed from signals.bin as the file is written: no whole trace in memory.
+        ts = kind(name=name, data=signal_data(sig, name),
                   unit=sig.units.get(name, "a.u."), rate=sig.rate_hz,
                   starting_time=sig.t0_s, description=doc)
         if name in PREDICTOR_CHANNELS:
