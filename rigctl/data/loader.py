@@ -317,6 +317,12 @@ def _declared(schema: object) -> Schema | None:
     return schema
 
 
+def declared_trial_schema(schema: object) -> Schema | None:
+    """session.json's ``trial_schema`` when it declares a task's own trial record; None for
+    rigctl's built-in TrialRecord, sessions without one and a schema that is not one."""
+    return _declared(schema)
+
+
 def _parse_declared(schema: Schema) -> Callable[[bytes], pd.DataFrame]:
     names = [c["name"] for c in schema]
     dtypes = {c["name"]: c.get("dtype", "string") for c in schema}
