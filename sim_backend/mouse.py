@@ -76,6 +76,13 @@ class SimMouse:
         self.o = 0.0
         self.k = 0  # samples integrated so far
         self.last_choice: str | None = None
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Load the compiled kernel now, while the rig opens: numba loads its cache on the first
+        call (1-2 s, more under load), which on the wall clock would stall the first trial."""
+        integrate_mouse(self.astro.copy(), self.mem.copy(), REST, 0.0, np.empty(0), DT,
+                        self.astro_p, 0.0, 0.0, 1.0, 0.0, 0.0, np.empty(0))
 
     # --- continuous part ---------------------------------------------------------------
     def advance(self, n: int) -> np.ndarray:

@@ -173,6 +173,14 @@ class Predictor:
         self._o1 = np.zeros(1, dtype=np.float64)  # reused holder for a scalar laser value
         self._none = np.empty(0, dtype=np.int64)  # "record no crossings" for the hot path
         self.reset()
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Run the hot path once and undo it: numba loads its compiled kernel on the first
+        call (1-2 s), which must happen while the session opens, not in the first trial."""
+        snap = self.snapshot()
+        self.process(np.zeros(1), 0.0)
+        self.restore(snap)
 
     # -- configuration (read-only: make a new Predictor to change it) --
     @property
