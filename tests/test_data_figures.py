@@ -70,3 +70,46 @@ def test_wilson_bounds_contain_the_estimate_exactly_at_0_and_1():
             lo, hi = wilson_ci(k, n)
             assert 0.0 <= lo <= k / n <= hi <= 1.0
         assert wilson_ci(n, n)[1] == 1.0 and wilson_ci(0, n)[0] == 0.0
+
+
+TRACES = ("neural activity (predictor input, 50 ms mean)", "predicted Ca²⁺",
+          "predicted gliotransmission")
+
+
+def _traces(fig) -> dict:
+    """(panel title, trace label) -> (x, y) of every predictor trace the figure draws."""
+    import numpy as np
+
+    return {(ax.get_title(), ln.get_label()): (np.asarray(ln.get_xdata(), float),
+                                               np.asarray(ln.get_ydata(), float))
+            for ax in fig.axes for ln in ax.get_lines() if ln.get_label() in TRACES}
+
+
+def test_memory_mapped_and_thinned_traces_draw_what_the_whole_signal_drew(sim_yaml, tmp_path,
+                                                                          monkeypatch):
+    """The figure on memory-mapped signals draws exactly what it drew on signals read whole
+    into memory; a window longer than MAX_TRACE_POINTS is every k-th of those points."""
+    import numpy as np
+
+    from rigctl.data import figures, load_session, read_signals
+
+    result, _, _ = run_sim(sim_yaml, tmp_path, seed=7,
+                           params={"n_trials": 12, "stim_mode": "closed_loop"})
+    write_synthetic_signals(result.folder)
+    s = load_session(result.folder)
+    whole = load_session(result.folder)
+    whole._signals = read_signals(result.folder / "signals.bin")  # as the loader read before
+    assert isinstance(s.signals.data["calcium"], np.memmap)
+    mapped, before = _traces(summary_figure(s)), _traces(summary_figure(whole))
+    assert len(before) == 3 * len(TRACES)  # three example trials, three traces each
+    assert mapped.keys() == before.keys()
+    for key, (x, y) in before.items():
+        assert x.size > 1000
+        assert np.array_equal(mapped[key][0], x) and np.array_equal(mapped[key][1], y)
+    monkeypatch.setattr(figures, "MAX_TRACE_POINTS", 1000)
+    thin = _traces(summary_figure(s))
+    assert thin.keys() == before.keys()
+    for key, (x, y) in before.items():
+        step = -(-x.size // 1000)
+        assert step > 1 and thin[key][0].size <= 1000
+        assert np.array_equal(thin[key][0], x[::step]) and np.array_equal(thin[key][1], y[::step])

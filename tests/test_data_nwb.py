@@ -176,3 +176,37 @@ def test_imaged_session_puts_trials_laser_and_frames_on_one_clock(tmp_path, caps
         assert len(epochs) > 0
         idx = al.frame_index(epochs["start_time"], frames["t_other_s"])
         assert list(epochs["start_frame"]) == list(frames["frame"].to_numpy()[idx])
+
+
+@pytest.mark.parametrize(("config", "task", "start"), [
+    ("sim.yaml", "go_nogo.py", "start_s"), ("sim_tmaze.yaml", "t_maze.py", "poke_s")])
+def test_a_task_with_its_own_trial_record_exports_its_columns_docs_and_units(tmp_path, config,
+                                                                             task, start):
+    """The trials table takes its columns, descriptions and units from session.json's
+    trial_schema; a record without end_s stops each trial at the next one's start."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result, s, _ = run_sim(root / "hardware_configs" / config, tmp_path, seed=5,
+                           protocol=str(root / "examples" / "tasks" / task),
+                           params={"n_trials": 6})
+    schema = s.metadata["trial_schema"]
+    assert "end_s" not in {c["name"] for c in schema} and len(s.trials) == 6
+    path = export_nwb(result.folder)
+    bad = _inspect(path)
+    assert not bad, [f"{m.importance.name} {m.check_function_name}: {m.message}" for m in bad]
+    pd.testing.assert_frame_equal(read_nwb_trials(path, schema), s.trials)
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        table = io.read().trials
+        described = {c.name: c.description for c in table.columns}
+        got = table.to_dataframe()
+    for c in schema:
+        if c["name"] == "start_s":
+            continue  # it is start_time
+        text = described[c["name"]]
+        assert text.startswith(c["doc"]) and (f"({c['unit']})" in text) == bool(c["unit"])
+    starts = s.trials[start].to_numpy(float)
+    assert np.array_equal(got["start_time"].to_numpy(), starts)
+    assert np.array_equal(got["stop_time"].to_numpy()[:-1], starts[1:])
+    assert got["stop_time"].iloc[-1] == pytest.approx(float(s.events["t_s"].max()))
+    assert "declares no end_s" in table.description

@@ -150,3 +150,65 @@ def test_a_damaged_signals_file_costs_no_trials_but_blocks_export(capsys, sim_ya
     pytest.importorskip("pynwb")
     assert main(["export", str(result.folder), "--nwb"]) == 2
     assert "not a rigctl signals file" in capsys.readouterr().err
+
+
+# --- bounded memory: the memory-mapped and chunked reads give what the in-memory read gives ----
+def _damaged_file(tmp_path, n: int = 5000):
+    from rigctl.data.signals import CRC_BLOCK
+
+    path = tmp_path / SIGNALS_FILE
+    data = _data(n, seed=4)
+    with SignalWriter(path, CH, 1000.0, t0_s=0.5) as w:
+        w.append(0, data)
+    raw = bytearray(path.read_bytes())
+    offset = len(raw) - data.nbytes
+    raw[offset + (CRC_BLOCK + 7) * 16 + 4] ^= 0x01  # a bit in block 1
+    path.write_bytes(bytes(raw))
+    return path, data
+
+
+def test_memory_mapped_and_chunked_reads_equal_the_in_memory_read(tmp_path):
+    from rigctl.data.signals import CRC_BLOCK, check_signals
+
+    path, data = _damaged_file(tmp_path)
+    on_disk = path.read_bytes()
+    full = read_signals(path)  # the whole file in memory, as the loader read it before
+    mapped = read_signals(path, mmap=True)
+    assert full.damaged == mapped.damaged == [(CRC_BLOCK, 2 * CRC_BLOCK)]
+    assert full.warnings == mapped.warnings and any("checksum mismatch" in w
+                                                    for w in mapped.warnings)
+    for c in CH:
+        assert np.array_equal(mapped.data[c], full.data[c], equal_nan=True)
+        assert np.isnan(mapped.data[c][CRC_BLOCK:2 * CRC_BLOCK]).all()
+        for size in (1, 999, CRC_BLOCK, 10_000):
+            pieces = list(mapped.chunks(c, size))
+            assert all(p.size <= size for p in pieces)
+            assert np.array_equal(np.concatenate(pieces), full.data[c], equal_nan=True)
+        assert np.array_equal(mapped.read(c, 1000, 1100), full.data[c][1000:1100],
+                              equal_nan=True)
+    with pytest.raises(ValueError):
+        mapped.data["calcium"][0] = 1.0  # the copy-on-write map is read-only to callers
+    del mapped.data, full.data
+    assert path.read_bytes() == on_disk  # the NaN over the damaged block never reached the file
+    mapped = read_signals(path, mmap=True)
+    # Sample times: computed on demand, equal to the explicit formula.
+    expect_t = 0.5 + np.arange(len(data)) / 1000.0
+    assert np.array_equal(np.asarray(mapped.t), expect_t)
+    assert mapped.t[-1] == expect_t[-1] and mapped.t[3] == expect_t[3]
+    assert np.array_equal(mapped.t[mapped.window(1.0, 1.25)], expect_t[500:750])
+    assert len(mapped.t) == mapped.n_samples == len(data)
+    # The checksums give the same verdict read block by block as from the whole file.
+    header = read_header(path)
+    assert check_signals(header) == check_signals(header, path.read_bytes())
+
+
+def test_session_signals_are_memory_mapped(tmp_path):
+    folder = tmp_path / "session"
+    w = SessionWriter(folder, {"subject": {"id": "M1"}, "seed": 1})
+    w.open_signals(CH, 1000.0).append(0, _data(3000))
+    w.write_trial(TrialRecord(trial=1, start_s=0.0, end_s=3.0, trial_type="sample"))
+    w.close("completed")
+    sig = load_session(folder).signals
+    assert isinstance(sig.data["calcium"], np.memmap)
+    assert np.array_equal(sig.data["calcium"], read_signals(folder / SIGNALS_FILE)
+                          .data["calcium"])

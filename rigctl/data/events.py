@@ -22,14 +22,19 @@ def _times(events: pd.DataFrame) -> np.ndarray:
 
 
 def trial_of(times: np.ndarray, trials: pd.DataFrame) -> pd.api.extensions.ExtensionArray:
-    """Trial number (Int64; <NA> between trials) in which each session time falls."""
+    """Trial number (Int64; <NA> between trials) in which each session time falls.
+
+    A task's own trial record may lack ``end_s`` (a trial then lasts until the next one
+    starts) or ``start_s`` (nothing is placed: all <NA>)."""
     res = pd.array(np.zeros(len(times), dtype="int64"), dtype="Int64")
-    if trials.empty or not len(times):
+    if trials.empty or not len(times) or "start_s" not in trials:
         res[:] = pd.NA
         return res
-    starts = trials["start_s"].to_numpy(float)
-    ends = trials["end_s"].to_numpy(float)
-    numbers = trials["trial"].to_numpy(dtype="int64", na_value=0)
+    starts = pd.to_numeric(trials["start_s"], errors="coerce").to_numpy(float)
+    ends = (pd.to_numeric(trials["end_s"], errors="coerce").to_numpy(float) if "end_s" in trials
+            else np.append(starts[1:], np.inf))
+    numbers = (trials["trial"].to_numpy(dtype="int64", na_value=0) if "trial" in trials
+               else np.arange(1, len(trials) + 1))
     idx = np.searchsorted(starts, times, side="right") - 1
     safe = np.clip(idx, 0, None)
     ok = (idx >= 0) & (times <= ends[safe])

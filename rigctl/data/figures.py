@@ -11,6 +11,10 @@ One PNG in the session folder (``summary.png``), written at the end of every ses
 - example laser trials: the laser epochs against the predictor's Ca²⁺ and gliotransmission
   traces (or a clear note when the session recorded no signals).
 
+Memory does not grow with the session: the traces are memory-mapped (``SessionData.signals``)
+and only the few example trials' windows are read, each drawn with at most
+:data:`MAX_TRACE_POINTS` points.
+
 It draws on a bare :class:`matplotlib.figure.Figure` with the Agg canvas and never touches
 pyplot, so it changes no global backend and can run inside the GUI's processes.
 """
@@ -50,6 +54,8 @@ NEURAL = "#999999"
 TYPE_COLOURS = MappingProxyType({"control": CONTROL, "laser": LASER})
 N_EXAMPLES = 3
 RASTER_WINDOW_S = (-1.0, 3.0)
+#: Most points of one trace in an example panel (see :func:`_plot_step`).
+MAX_TRACE_POINTS = 20_000
 
 
 def _mpl() -> tuple[Any, Any]:
@@ -262,6 +268,14 @@ def _smooth(x: np.ndarray, n: int) -> np.ndarray:
     return np.convolve(x, np.ones(n) / n, mode="same")
 
 
+def _plot_step(w: slice) -> int:
+    """Every how many samples a trace of window ``w`` is drawn: all of them up to
+    :data:`MAX_TRACE_POINTS` (20 s at 1 kHz), so a panel a few hundred pixels wide never holds
+    more points than that whatever the trial's length or the signal's rate."""
+    n = max(w.stop - w.start, 0)
+    return max(1, -(-n // MAX_TRACE_POINTS))
+
+
 def _examples(fig: Figure, s: SessionData) -> None:
     """The bottom row (a subfigure): example trials' laser epochs and predictor traces."""
     signals = s.signals
@@ -291,7 +305,8 @@ def _examples(fig: Figure, s: SessionData) -> None:
         rec = examples.iloc[i]
         t0, t1 = float(rec["start_s"]), float(rec["end_s"])
         w = signals.window(t0 - 1.0, t1)
-        tt = signals.t[w] - t0
+        step = _plot_step(w)
+        tt = signals.t[w][::step] - t0
         for ep in epochs[(epochs["start_s"] < t1) & (epochs["stop_s"] > t0 - 1)].itertuples():
             ax.axvspan(ep.start_s - t0, ep.stop_s - t0, color=LASER, alpha=0.25 if not ep.sham
                        else 0.1, lw=0, label="laser on" if not ep.sham else "sham epoch")
@@ -300,13 +315,14 @@ def _examples(fig: Figure, s: SessionData) -> None:
                            alpha=0.12, lw=0)
         if "neural_signal" in signals.data:
             act = _activity(signals.data["neural_signal"][w], params)
-            ax.plot(tt, _smooth(act, smooth_n), color=NEURAL, lw=1,
+            ax.plot(tt, _smooth(act, smooth_n)[::step], color=NEURAL, lw=1,
                     label="neural activity (predictor input, 50 ms mean)")
         if "calcium" in signals.data:
-            ax.plot(tt, signals.data["calcium"][w], color=CALCIUM, lw=2, label="predicted Ca²⁺")
+            ax.plot(tt, signals.data["calcium"][w][::step], color=CALCIUM, lw=2,
+                    label="predicted Ca²⁺")
         if "gliotransmission" in signals.data:
-            ax.plot(tt, signals.data["gliotransmission"][w], color=GLIO, lw=1.6, ls="--",
-                    label="predicted gliotransmission")
+            ax.plot(tt, signals.data["gliotransmission"][w][::step], color=GLIO, lw=1.6,
+                    ls="--", label="predicted gliotransmission")
         if thr is not None:
             ax.axhline(thr[0], color=CALCIUM if thr[1] == "calcium" else GLIO, ls=":", lw=1.2,
                        label=f"threshold ({thr[1]})")

@@ -118,12 +118,19 @@ class Rows:
     the damaged lines, and whether the last line was torn (no line end and not intact)."""
 
     columns: list[str]
-    rows: list[list[str]]
     lines: list[int]
     damage: list[Damage]
     torn_bytes: int = 0
     checked: bool = False
     raw: list[bytes] | None = None  # each kept row's bytes as written (without the line end)
+
+    @property
+    def rows(self) -> list[list[str]]:
+        """The kept rows' cells (without the checksum), split from ``raw`` when asked: a
+        10-hour session's event log is ~100 k rows, whose cells as Python strings would cost
+        ~45 MB that the loader's fast path (pandas' C reader on ``raw``) never needs."""
+        cut = -1 if self.checked else None
+        return [_cells(r.decode("utf-8").rstrip("\r"))[:cut] for r in self.raw or []]
 
 
 def read_rows(path: Path, headers: Sequence[Sequence[str]], fallback: Sequence[str]) -> Rows:
@@ -141,7 +148,7 @@ def read_rows(path: Path, headers: Sequence[Sequence[str]], fallback: Sequence[s
     last = raw.pop()  # b"" when the file ends with a line end
     damage: list[Damage] = []
     if not raw and not last:
-        return Rows(list(fallback), [], [], damage)
+        return Rows(list(fallback), [], damage)
     head = raw[0] if raw else last
     head_text = head.decode("utf-8", errors="replace").rstrip("\r")
     columns = _cells(head_text)
@@ -151,7 +158,6 @@ def read_rows(path: Path, headers: Sequence[Sequence[str]], fallback: Sequence[s
         columns = list(fallback)
     checked = bool(columns) and columns[-1] == CRC_COLUMN
     width = len(columns)
-    rows: list[list[str]] = []
     lines: list[int] = []
     raws: list[bytes] = []
     torn = 0
@@ -174,9 +180,8 @@ def read_rows(path: Path, headers: Sequence[Sequence[str]], fallback: Sequence[s
 
     if damage and checked and head:  # a damaged header may have swallowed the first row
         for seg in salvage(head):
-            cells, problem = parse(seg)
+            _, problem = parse(seg)
             if not problem:
-                rows.append(cells[:-1])
                 lines.append(1)
                 raws.append(seg)
     for i, line in enumerate(body):
@@ -188,8 +193,7 @@ def read_rows(path: Path, headers: Sequence[Sequence[str]], fallback: Sequence[s
         if checked and line and not _verifies(line):
             pieces = [(seg, *parse(seg)) for seg in salvage(line)]
             kept = [(seg, cells) for seg, cells, problem in pieces if not problem]
-            for seg, cells in kept:
-                rows.append(cells[:-1])
+            for seg, _ in kept:
                 lines.append(lineno)
                 raws.append(seg)
             if is_last_unended and not kept:
@@ -200,15 +204,14 @@ def read_rows(path: Path, headers: Sequence[Sequence[str]], fallback: Sequence[s
                     what += f" ({len(kept)} intact row{'s' if len(kept) > 1 else ''} in it kept)"
                 damage.append(Damage(name, lineno, what))
             continue
-        cells, problem = parse(line)
+        _, problem = parse(line)
         if problem:
             if is_last_unended:
                 torn = len(line)
             else:
                 damage.append(Damage(name, lineno, problem))
             continue
-        rows.append(cells[:-1] if checked else cells)
         lines.append(lineno)
         raws.append(line)
     out_cols = columns[:-1] if checked else columns
-    return Rows(out_cols, rows, lines, damage, torn, checked, raws)
+    return Rows(out_cols, lines, damage, torn, checked, raws)

@@ -36,6 +36,7 @@ from rigctl.data.metadata import (
 from rigctl.data.schema import EVENT_COLUMNS, FORMAT_VERSION, STATUSES
 from rigctl.data.signals import (
     SIGNALS_FILE,
+    SignalsCheck,
     SignalsData,
     SignalsHeader,
     check_signals,
@@ -83,6 +84,7 @@ class SessionData:
     _signals: SignalsData | None = field(default=None, repr=False)
     damage: list[Damage] = field(default_factory=list)
     recorded_status: str = ""
+    _signals_check: SignalsCheck | None | bool = field(default=True, repr=False)
 
     @property
     def finished(self) -> bool:
@@ -91,10 +93,14 @@ class SessionData:
 
     @property
     def signals(self) -> SignalsData | None:
-        """The continuous traces (None when the session recorded none); read on first access,
-        so loading many sessions for their trials never reads their signals."""
+        """The continuous traces (None when the session recorded none), memory-mapped on first
+        access: loading many sessions for their trials never reads their signals, and a
+        recording of any length costs memory only for the samples a caller touches (use
+        ``signals.chunks(name)`` to walk a whole channel). Blocks whose checksum failed read
+        as NaN."""
         if self._signals is None and self.signals_header is not None:
-            self._signals = read_signals(self.signals_header.path)
+            self._signals = read_signals(self.signals_header.path, mmap=True,
+                                         check=self._signals_check)
         return self._signals
 
     @property
@@ -311,6 +317,12 @@ def _declared(schema: object) -> Schema | None:
     return schema
 
 
+def declared_trial_schema(schema: object) -> Schema | None:
+    """session.json's ``trial_schema`` when it declares a task's own trial record; None for
+    rigctl's built-in TrialRecord, sessions without one and a schema that is not one."""
+    return _declared(schema)
+
+
 def _parse_declared(schema: Schema) -> Callable[[bytes], pd.DataFrame]:
     names = [c["name"] for c in schema]
     dtypes = {c["name"]: c.get("dtype", "string") for c in schema}
@@ -432,18 +444,19 @@ def _infer_end(meta: dict[str, Any], trials: pd.DataFrame, events: pd.DataFrame)
     meta["n_trials"] = len(trials)
 
 
-def _signals_damage(folder: Path, crashed: bool, warnings: list[str],
-                    damage: list[Damage]) -> SignalsHeader | None:
+def _signals_damage(folder: Path, crashed: bool, warnings: list[str], damage: list[Damage]
+                    ) -> tuple[SignalsHeader | None, SignalsCheck | None | bool]:
+    """The signals header and checksum result (True: not checked) of ``folder``."""
     spath = folder / SIGNALS_FILE
     if not spath.is_file():
-        return None
+        return None, None
     # A damaged signals file must not cost the trials: report it and load without it.
     try:
         header = read_header(spath)
     except DataError as exc:
         warnings.append(f"{SIGNALS_FILE} ignored: {exc}")
         damage.append(Damage(SIGNALS_FILE, None, f"ignored: {exc}"))
-        return None
+        return None, None
     if header.torn_bytes:
         if crashed:
             warnings.append(torn_warning(header))
@@ -454,7 +467,7 @@ def _signals_damage(folder: Path, crashed: bool, warnings: list[str],
         check = check_signals(header)
     except (OSError, ValueError) as exc:
         damage.append(Damage(SIGNALS_FILE, None, f"cannot be checked ({exc})"))
-        return header
+        return header, True
     if check is not None:
         damage += [Damage(SIGNALS_FILE, None, f"samples {a}-{b - 1}: checksum mismatch (read "
                                               "as NaN)") for a, b in check.damaged]
@@ -464,7 +477,7 @@ def _signals_damage(folder: Path, crashed: bool, warnings: list[str],
         if check.unverified:
             warnings.append(f"{SIGNALS_FILE}: last {check.unverified} samples have no "
                             "checksum (unverified)")
-    return header
+    return header, check
 
 
 def recorded_damage(meta: dict[str, Any]) -> list[Damage]:
@@ -502,7 +515,7 @@ def load_session(path: str | Path, events: bool = True) -> SessionData:
                         f"status {status} inferred from the files (`rigctl recover` writes it)")
         if not events:
             ev = _empty(EVENT_COLUMNS)
-    header = _signals_damage(folder, crashed, warnings, damage)
+    header, check = _signals_damage(folder, crashed, warnings, damage)
     known = recorded_damage(meta)
     if known:
         warnings.append(f"{len(known)} damaged part(s) were removed by `rigctl recover` "
@@ -512,7 +525,7 @@ def load_session(path: str | Path, events: bool = True) -> SessionData:
         warnings.insert(0, f"{folder.name}: session is unfinished (status {status})")
     warnings += [f"damaged: {d}" for d in damage]
     return SessionData(folder, meta, trials, ev, "damaged" if damage else status, warnings,
-                       header, damage=damage, recorded_status=status)
+                       header, damage=damage, recorded_status=status, _signals_check=check)
 
 
 # --- cohorts ---------------------------------------------------------------------------------

@@ -38,7 +38,13 @@ import numpy as np
 import pandas as pd
 
 from rigctl.data.events import laser_epochs, licks, state_entries, valve_openings
-from rigctl.data.loader import SessionData, load_session, typed_trials, writer_alive
+from rigctl.data.loader import (
+    SessionData,
+    declared_trial_schema,
+    load_session,
+    typed_trials,
+    writer_alive,
+)
 from rigctl.data.schema import EVENT_COLUMN_DOCS, SIGNAL_CHANNELS
 from rigctl.data.signals import SIGNALS_FILE, read_header
 from rigctl.errors import DataError, RigctlError
@@ -131,22 +137,87 @@ def _trial_values(trials: pd.DataFrame, col: str) -> list[Any]:
     return values.to_numpy(dtype=float).tolist()
 
 
-def _add_trials(nwb: Any, trials: pd.DataFrame) -> None:
+def _trial_docs(schema: list[dict[str, str]] | None) -> dict[str, tuple[str, str]]:
+    """(unit, description) of every trial column: the task's declared record, else rigctl's
+    built-in TrialRecord (sessions without a schema, and the built-in tasks)."""
+    if schema is None:
+        return {name: (unit, doc) for name, unit, doc in column_docs()}
+    return {c["name"]: (str(c.get("unit") or ""), str(c.get("doc") or "")) for c in schema}
+
+
+def _trial_times(trials: pd.DataFrame, docs: dict[str, tuple[str, str]], end_s: float
+                 ) -> tuple[str | None, np.ndarray, np.ndarray, str]:
+    """(start column, start_time, stop_time, how the times were chosen) for NWB's trials table.
+
+    ``start_s``/``end_s`` when the record has them (rigctl's own record). A task's record may
+    name its start otherwise (the T-maze's ``poke_s``): then the first column in seconds that
+    never decreases is the start. Without ``end_s`` a trial stops where the next one starts and
+    the last at the session's last logged event. Without any start: (None, ...).
+    """
+    def times(col: str) -> np.ndarray:
+        return pd.to_numeric(trials[col], errors="coerce").to_numpy(dtype=float)
+
+    start_col = "start_s" if "start_s" in trials else None
+    if start_col is None:
+        for col in trials.columns:
+            v = times(col) if docs.get(col, ("", ""))[0] == "s" else np.array([np.nan])
+            if np.isfinite(v).all() and (np.diff(v) >= 0).all():
+                start_col = col
+                break
+    if start_col is None:
+        return None, np.array([]), np.array([]), ""
+    start = times(start_col)
+    if "end_s" in trials:
+        return start_col, start, times("end_s"), ""
+    stop = np.append(start[1:], max(end_s, start[-1]))
+    how = (f"start_time is {start_col}; the task declares no end_s, so stop_time is the next "
+           "trial's start_time (the last trial's: the session's last logged event)")
+    return start_col, start, stop, how
+
+
+def _add_trials(nwb: Any, trials: pd.DataFrame, schema: list[dict[str, str]] | None = None,
+                end_s: float = float("nan")) -> None:
+    """``/intervals/trials`` from trials.csv, each column described by its declared doc and
+    unit (session.json's ``trial_schema``; rigctl's TrialRecord for sessions without one).
+    ``end_s``: the session's last logged time (the last trial's stop when none is declared)."""
+    from pynwb.epoch import TimeIntervals
+
     if trials.empty:
         return  # NWB cannot type empty columns; no trials table means no trials
-    docs = {name: (unit, doc) for name, unit, doc in column_docs()}
-    for col in trials.columns:
-        if col in TRIAL_NWB_RENAME:
-            continue
-        unit, doc = docs[col]
-        extra = "; NaN when not scored" if str(trials[col].dtype) == "Int64" and \
-            trials[col].isna().any() else ""
-        nwb.add_trial_column(name=col, description=f"{doc}{' (' + unit + ')' if unit else ''}"
-                                                   f"{extra}")
+    docs = _trial_docs(schema)
+    start_col, start, stop, how = _trial_times(trials, docs, end_s)
     values = {c: _trial_values(trials, c) for c in trials.columns}
+    renamed = {"start_s", "end_s"} & set(trials.columns)
+    if start_col is None:  # nothing places the trials on the clock: keep them, without times
+        from hdmf.common import DynamicTable
+
+        table = DynamicTable(name="trial_records", description=(
+            "trials.csv of a task whose trial record has no time column in seconds, so NWB's "
+            "/intervals/trials (which needs start and stop times) cannot hold it"))
+        for col in trials.columns:
+            table.add_column(name=col, description=_column_description(col, docs, trials))
+        for i in range(len(trials)):
+            table.add_row(**{c: v[i] for c, v in values.items()})
+        nwb.create_processing_module(name="behavior", description="Behaviour of the task"
+                                     ).add(table)
+        return
+    if how:
+        nwb.trials = TimeIntervals(name="trials", description="Trials of the task (trials.csv): "
+                                   + how)
+    for col in trials.columns:
+        if col not in renamed:
+            nwb.add_trial_column(name=col, description=_column_description(col, docs, trials))
     for i in range(len(trials)):
-        row = {c: v[i] for c, v in values.items() if c not in TRIAL_NWB_RENAME}
-        nwb.add_trial(start_time=values["start_s"][i], stop_time=values["end_s"][i], **row)
+        row = {c: v[i] for c, v in values.items() if c not in renamed}
+        nwb.add_trial(start_time=float(start[i]), stop_time=float(stop[i]), **row)
+
+
+def _column_description(col: str, docs: dict[str, tuple[str, str]],
+                        trials: pd.DataFrame) -> str:
+    unit, doc = docs.get(col, ("", ""))
+    extra = "; NaN when not scored" if str(trials[col].dtype) == "Int64" and \
+        trials[col].isna().any() else ""
+    return f"{doc or col}{' (' + unit + ')' if unit else ''}{extra}"
 
 
 def _add_laser(nwb: Any, s: SessionData, epochs: pd.DataFrame,
@@ -298,6 +369,8 @@ def _add_signals(nwb: Any, s: SessionData) -> None:
     from ndx_fiber_photometry import FiberPhotometryResponseSeries
     from pynwb import TimeSeries
 
+    from rigctl.data.nwb_chunks import signal_data
+
     sig = s.signals
     if sig is None or not sig.n_samples:
         return
@@ -310,7 +383,8 @@ def _add_signals(nwb: Any, s: SessionData) -> None:
         if name == "neural_signal" and neural.get("channel"):
             doc += f" (input {neural['channel']})"
         kind = FiberPhotometryResponseSeries if name == "neural_signal" else TimeSeries
-        ts = kind(name=name, data=_compressed(np.asarray(sig.data[name], np.float32)),
+        # Streamed from signals.bin as the file is written: no whole trace in memory.
+        ts = kind(name=name, data=signal_data(sig, name),
                   unit=sig.units.get(name, "a.u."), rate=sig.rate_hz,
                   starting_time=sig.t0_s, description=doc)
         if name in PREDICTOR_CHANNELS:
@@ -473,7 +547,8 @@ def build_nwbfile(s: SessionData, extra: dict[str, Any] | None = None) -> Any:
         **{k: v for k, v in (extra or {}).items() if k in FILE_FIELDS and v},
     )
     trials = s.trials
-    _add_trials(nwb, trials)
+    end_s = float(s.events["t_s"].max()) if not s.events.empty else float("nan")
+    _add_trials(nwb, trials, declared_trial_schema(m.get("trial_schema")), end_s)
     epochs = laser_epochs(s.events, trials)
     frames = _frames(s)
     _add_laser(nwb, s, epochs, frames)
@@ -510,16 +585,31 @@ def export_nwb(folder: str | Path, out: str | Path | None = None, overwrite: boo
     return path
 
 
-def read_nwb_trials(path: str | Path) -> pd.DataFrame:
-    """The trials table of an exported file as trials.csv columns and dtypes (for checks)."""
+def read_nwb_trials(path: str | Path, schema: list[dict[str, str]] | None = None
+                    ) -> pd.DataFrame:
+    """The trials table of an exported file as trials.csv columns and dtypes (for checks);
+    ``schema``: the session's ``trial_schema`` when the task declared its own record."""
     pynwb = _pynwb()
+    own = declared_trial_schema(schema)
     with pynwb.NWBHDF5IO(str(path), mode="r") as io:
         nwb = io.read()
         df = nwb.trials.to_dataframe() if nwb.trials is not None else pd.DataFrame()
     df = df.rename(columns={v: k for k, v in TRIAL_NWB_RENAME.items()}).reset_index(drop=True)
-    for col in ("trial_type", "stim_mode", "correct_side", "choice", "outcome"):
-        if col in df:
+    for col in df.columns:
+        if df[col].dtype == object:
             df[col] = df[col].map(lambda v: v.decode() if isinstance(v, bytes) else v)
+    if own is not None:
+        out = {}
+        for c in own:
+            values = df[c["name"]]
+            if c.get("dtype") == "Int64":
+                values = pd.array(values.to_numpy(float), dtype="Float64").astype("Int64")
+            elif c.get("dtype") == "string":
+                values = values.astype("string").replace("", pd.NA)
+            else:
+                values = values.astype("float64")
+            out[c["name"]] = values
+        return pd.DataFrame(out)
     if "correct" in df:
         df["correct"] = pd.array(df["correct"].to_numpy(float), dtype="Float64").astype("Int64")
     return typed_trials(df)

@@ -36,7 +36,7 @@ import json
 import os
 import struct
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -333,22 +333,80 @@ def read_header(path: Path) -> SignalsHeader:
     return SignalsHeader(path, version, offset, rate_hz, t0_s, channels, units, n, torn, meta)
 
 
+class SampleTimes:
+    """The session-clock time of every sample, ``t0_s + k / rate_hz``, computed when indexed.
+
+    Why not an array: a 10-hour recording at 1 kHz has 36 M samples, and their float64 times
+    (288 MB) would cost more memory than the memory-mapped traces they describe. Indexing with
+    an int gives a float, with a slice an array of that slice only; ``np.asarray(t)`` builds
+    the whole array for a caller that really wants it.
+    """
+
+    __slots__ = ("n", "rate_hz", "t0_s")
+
+    def __init__(self, n: int, rate_hz: float, t0_s: float) -> None:
+        self.n, self.rate_hz, self.t0_s = int(n), float(rate_hz), float(t0_s)
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def size(self) -> int:
+        return self.n
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (self.n,)
+
+    def __getitem__(self, key: int | slice | np.ndarray) -> Any:
+        if isinstance(key, slice):
+            k = np.arange(*key.indices(self.n), dtype=np.float64)
+            return self.t0_s + k / self.rate_hz
+        if isinstance(key, (int, np.integer)):
+            i = int(key) + (self.n if key < 0 else 0)
+            if not 0 <= i < self.n:
+                raise IndexError(f"sample {key} of {self.n}")
+            return self.t0_s + i / self.rate_hz
+        k = np.arange(self.n)[key]  # fancy or boolean indexing: rare, so kept simple
+        return self.t0_s + k.astype(np.float64) / self.rate_hz
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        t = self[:]
+        return t if dtype is None else t.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"SampleTimes(n={self.n}, rate_hz={self.rate_hz:g}, t0_s={self.t0_s:g})"
+
+
+#: Samples per piece that :meth:`SignalsData.chunks` reads (1 MiB of one float32 channel).
+CHUNK_SAMPLES = 1 << 18
+
+
 @dataclass
 class SignalsData:
-    """Continuous traces on the session clock: ``data[name][k]`` was sampled at ``t[k]`` (s)."""
+    """Continuous traces on the session clock: ``data[name][k]`` was sampled at ``t[k]`` (s).
+
+    From :func:`read_signals` with ``mmap=True`` (what ``SessionData.signals`` gives) the traces
+    are views of a memory map and ``t`` is computed on demand, so opening any length of
+    recording costs no memory until samples are touched; :meth:`chunks` walks a whole channel
+    in bounded memory. ``damaged`` lists the sample ranges whose checksum failed: they read as
+    NaN in ``data`` and in :meth:`chunks`.
+    """
 
     path: Path
     rate_hz: float
     t0_s: float
     channels: tuple[str, ...]
     units: dict[str, str]
-    t: np.ndarray
+    t: SampleTimes
     data: dict[str, np.ndarray]
     warnings: list[str] = field(default_factory=list)
+    data_offset: int = 0
+    damaged: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def n_samples(self) -> int:
-        return int(self.t.size)
+        return len(self.t)
 
     def index(self, t_s: float) -> int:
         """Sample index of session time ``t_s``, clipped to the recording."""
@@ -358,6 +416,36 @@ class SignalsData:
     def window(self, start_s: float, stop_s: float) -> slice:
         """The slice of samples from ``start_s`` to ``stop_s`` (session clock)."""
         return slice(self.index(start_s), self.index(stop_s))
+
+    def read(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Samples ``start:stop`` of channel ``name`` as a new float32 array, read from the file
+        with an ordinary read (not through the memory map), so the pages read do not stay in
+        this process's resident memory. Damaged blocks are NaN, as in ``data``."""
+        start, stop, _ = slice(start, stop).indices(self.n_samples)
+        stop = max(stop, start)
+        col = self.channels.index(name)
+        width = len(self.channels)
+        rec = 4 * width
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.data_offset + start * rec)
+                raw = f.read((stop - start) * rec)
+        except OSError as exc:
+            raise DataError(f"{self.path}: unreadable ({exc.strerror})") from None
+        if len(raw) < (stop - start) * rec:
+            raise DataError(f"{self.path}: shorter than when it was opened")
+        piece = np.frombuffer(raw, dtype=SIGNALS_DTYPE).reshape(stop - start, width)[:, col]
+        out = np.array(piece, dtype=np.float32)
+        for lo, hi in self.damaged:
+            if lo < stop and hi > start:
+                out[max(lo, start) - start:min(hi, stop) - start] = np.nan
+        return out
+
+    def chunks(self, name: str, size: int = CHUNK_SAMPLES) -> Iterator[np.ndarray]:
+        """Channel ``name`` in consecutive pieces of at most ``size`` samples (see :meth:`read`):
+        an export of a recording of any length holds one piece at a time."""
+        for a in range(0, self.n_samples, size):
+            yield self.read(name, a, a + size)
 
 
 @dataclass
@@ -378,17 +466,35 @@ class SignalsCheck:
 
 def check_signals(header: SignalsHeader, raw: bytes | None = None) -> SignalsCheck | None:
     """Check every block of ``header``'s file against ``signals.crc``; None when there is no
-    checksum file (sessions before format 3). ``raw`` is the file's bytes if already read."""
+    checksum file (sessions before format 3). ``raw`` is the file's bytes if already read;
+    otherwise the file is read one block at a time, so checking costs no memory whatever its
+    length."""
     crc_path = header.path.with_name(CRC_FILE)
     if not crc_path.is_file():
         return None
     n = header.n_samples
     try:
-        sums = crc_path.read_bytes()
-        if raw is None:
-            raw = header.path.read_bytes()
+        sums = crc_path.read_bytes()  # 8 bytes per 1024 samples: 280 kB for 10 h at 1 kHz
+        with contextlib.ExitStack() as stack:
+            if raw is None:
+                f = stack.enter_context(open(header.path, "rb"))
+
+                def read(lo: int, hi: int) -> bytes:
+                    f.seek(lo)
+                    return f.read(hi - lo)
+            else:
+                data = raw
+
+                def read(lo: int, hi: int) -> bytes:
+                    return data[lo:hi]
+            return _check_blocks(header, sums, read)
     except OSError as exc:
         return SignalsCheck([], n, f"{CRC_FILE}: unreadable ({exc.strerror})")
+
+
+def _check_blocks(header: SignalsHeader, sums: bytes,
+                  read: Callable[[int, int], bytes]) -> SignalsCheck:
+    n = header.n_samples
     if len(sums) < CRC_PREFIX.size:  # cut short (sessions of the first format-3 writer)
         return SignalsCheck([], n)
     if sums[:8] != CRC_MAGIC:
@@ -399,7 +505,7 @@ def check_signals(header: SignalsHeader, raw: bytes | None = None) -> SignalsChe
     # The header (rate, channels, t0) or its checksum is wrong: reported, the samples kept
     # (they are checked block by block below).
     head_problem = (f"{SIGNALS_FILE}: header checksum mismatch (rate, channels or t0 may be "
-                    "wrong)" if zlib.crc32(raw[:header.data_offset]) != head_crc else "")
+                    "wrong)" if zlib.crc32(read(0, header.data_offset)) != head_crc else "")
     rec = header.record_size
     damaged: list[tuple[int, int]] = []
     unverified = 0
@@ -419,7 +525,7 @@ def check_signals(header: SignalsHeader, raw: bytes | None = None) -> SignalsChe
                 unverified += stop - start  # a partial block whose entry is not the last
             else:
                 lo = header.data_offset + start * rec
-                if zlib.crc32(raw[lo:header.data_offset + stop * rec]) != crc:
+                if zlib.crc32(read(lo, header.data_offset + stop * rec)) != crc:
                     damaged.append((start, stop))
         else:
             unverified += stop - start
@@ -434,30 +540,39 @@ def torn_warning(header: SignalsHeader) -> str:
             f"{header.n_samples} whole samples kept)")
 
 
-def read_signals(path: Path, mmap: bool = False) -> SignalsData:
+def read_signals(path: Path, mmap: bool = False,
+                 check: SignalsCheck | None | bool = True) -> SignalsData:
     """Read a ``signals.bin``; a torn last record is dropped with a warning.
 
     With ``mmap=True`` the arrays are read-only views of a memory map: nothing is read until
-    touched, which suits long recordings of which a few windows are plotted.
+    touched, which suits long recordings of which a few windows are plotted. Blocks whose
+    checksum fails read as NaN either way (with the map, only their pages are copied).
+    ``check``: True to check the checksums here, or the result of :func:`check_signals` when
+    the caller has already checked (the loader does, when it loads the session).
     """
     header = read_header(Path(path))
     warnings = [torn_warning(header)] if header.torn_bytes else []
     width, n = len(header.channels), header.n_samples
-    check = check_signals(header)
-    if check is not None and (check.damaged or check.problem):
-        mmap = False  # damaged blocks are replaced by NaN in a private copy
-        warnings += [f"{header.path.name}: {d}" for d in check.describe()]
+    found = check_signals(header) if check is True else (check or None)
+    damaged = list(found.damaged) if found is not None else []
+    if found is not None and (found.damaged or found.problem):
+        warnings += [f"{header.path.name}: {d}" for d in found.describe()]
     if mmap and n:
-        records = np.memmap(header.path, dtype=SIGNALS_DTYPE, mode="r", offset=header.data_offset,
-                            shape=(n, width))
+        # Copy-on-write: the NaN written over a damaged block stays in this process (only
+        # that block's pages are copied); the file is never changed.
+        records = np.memmap(header.path, dtype=SIGNALS_DTYPE, mode="c" if damaged else "r",
+                            offset=header.data_offset, shape=(n, width))
+        for a, b in damaged:
+            records[a:b] = np.nan
+        records.flags.writeable = False
         data = {c: records[:, i] for i, c in enumerate(header.channels)}
     else:
         flat = np.fromfile(header.path, dtype=SIGNALS_DTYPE, count=n * width,
                            offset=header.data_offset)
         records = flat.reshape(n, width)
-        for a, b in check.damaged if check is not None else ():
+        for a, b in damaged:
             records[a:b] = np.nan
         data = {c: np.ascontiguousarray(records[:, i]) for i, c in enumerate(header.channels)}
-    t = header.t0_s + np.arange(n, dtype=np.float64) / header.rate_hz
     return SignalsData(header.path, header.rate_hz, header.t0_s, header.channels, header.units,
-                       t, data, warnings)
+                       SampleTimes(n, header.rate_hz, header.t0_s), data, warnings,
+                       header.data_offset, damaged)
