@@ -293,6 +293,13 @@ class LaserCalibrationDialog(CalibrationDialog):
         self.on_s.setRange(0.1, 600)
         self.on_s.setValue(3)
         self.on_s.setSuffix(" s")
+        self.which = QComboBox()  # on a rig with several lasers: the one on the power meter
+        self.which.setObjectName("calibrate_which_laser")
+        self.which.addItems(list(panel.laser_ceilings))
+        if panel.selected_laser():
+            self.which.setCurrentText(panel.selected_laser() or "")
+        if self.which.count() > 1:
+            self.plan.addRow("laser", self.which)
         self.plan.addRow("commands", self.commands)
         self.plan.addRow("light on for", self.on_s)
         self.plan.addRow(QLabel("Put the fibre tip on the power meter; read it while the light "
@@ -307,9 +314,15 @@ class LaserCalibrationDialog(CalibrationDialog):
         from rigctl.hardware.manual import check_laser_plan
 
         cfg = load_rig(self.panel.config_path)
-        unit = self.panel.info.get("laser_unit") or "mW"
-        cmds = check_laser_plan(cfg, _numbers(self.commands.text()), self.on_s.value(), unit)
-        return m.CalibrateLaser(cmds, self.on_s.value())
+        name = self.laser_name()
+        units = {la["name"]: la["unit"] for la in self.panel.info.get("lasers", [])}
+        unit = units.get(name or "") or self.panel.info.get("laser_unit") or "mW"
+        cmds = check_laser_plan(cfg, _numbers(self.commands.text()), self.on_s.value(), unit,
+                                name)
+        return m.CalibrateLaser(cmds, self.on_s.value(), name)
+
+    def laser_name(self) -> str | None:
+        return self.which.currentText() or None
 
     def parse(self, text: str) -> float:
         from rigctl.hardware.calibration import parse_number
@@ -334,4 +347,5 @@ class LaserCalibrationDialog(CalibrationDialog):
     def write(self, record: dict[str, Any]) -> None:
         from rigctl.config.calibration import LaserCalibrationConfig, write_calibration
 
-        write_calibration(self.panel.config_path, LaserCalibrationConfig.model_validate(record))
+        write_calibration(self.panel.config_path, LaserCalibrationConfig.model_validate(record),
+                          laser_name=self.laser_name())

@@ -16,6 +16,7 @@ from typing import Any
 
 from PyQt5.QtCore import QTimer, pyqtSignal
 from PyQt5.QtWidgets import (
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
@@ -159,6 +160,11 @@ class DevicePanel(QWidget):
 
         laser = QGroupBox("Laser test pulse")
         ll = QFormLayout(laser)
+        # which laser, on a rig with several (`lasers:`); each has its own ceiling
+        self.laser_choice = QComboBox()
+        self.laser_choice.setObjectName("laser_choice")
+        self.laser_choice.currentTextChanged.connect(self._laser_chosen)
+        self.laser_ceilings: dict[str, float] = {}
         self.laser_mw = QDoubleSpinBox()
         # wide range on purpose: a typed value is never cut to fit; the ceiling check below says
         # what is wrong instead (Qt would silently turn a typed "40" into 4)
@@ -181,6 +187,9 @@ class DevicePanel(QWidget):
         self.laser_button = QPushButton("Emit test pulse")
         self.laser_button.setObjectName("laser_test")
         self.laser_button.clicked.connect(self.laser_pulse)
+        ll.addRow("laser", self.laser_choice)
+        self._laser_choice_label = ll.labelForField(self.laser_choice)
+        self._show_laser_choice(False)
         ll.addRow("power", self.laser_mw)
         ll.addRow("", self.laser_problem)
         ll.addRow("duration", self.laser_s)
@@ -229,6 +238,32 @@ class DevicePanel(QWidget):
         self.laser_ceiling_mw = max_power_mw
         self._update()
 
+    def set_lasers(self, ceilings: dict[str, float]) -> None:
+        """The rig's lasers by name with each one's ``max_power_mw`` (config, then opened
+        rig); the choice is shown only when there are several."""
+        chosen = self.laser_choice.currentText()
+        self.laser_ceilings = dict(ceilings)
+        self.laser_choice.blockSignals(True)
+        self.laser_choice.clear()
+        self.laser_choice.addItems(list(ceilings))
+        if chosen in ceilings:
+            self.laser_choice.setCurrentText(chosen)
+        self.laser_choice.blockSignals(False)
+        self._show_laser_choice(len(ceilings) > 1)
+        self._laser_chosen(self.laser_choice.currentText())
+
+    def selected_laser(self) -> str | None:
+        """The laser the test pulse and the laser calibration address (None: the only one)."""
+        return self.laser_choice.currentText() or None
+
+    def _laser_chosen(self, name: str) -> None:
+        self.set_laser_ceiling(self.laser_ceilings.get(name))
+
+    def _show_laser_choice(self, show: bool) -> None:
+        self.laser_choice.setVisible(show)
+        if self._laser_choice_label is not None:
+            self._laser_choice_label.setVisible(show)
+
     def laser_pulse_problem(self) -> str:
         """Why the typed test-pulse power cannot be emitted, or "" (shown under the field)."""
         mw = self.laser_mw.value()
@@ -236,8 +271,10 @@ class DevicePanel(QWidget):
             return "the power must be above 0 mW"
         ceiling = self.laser_ceiling_mw
         if ceiling is not None and mw > ceiling:
-            return (f"{mw:g} mW exceeds this rig's ceiling (laser.max_power_mw = {ceiling:g} mW): "
-                    "refused")
+            name = self.selected_laser()
+            field = "laser" if name in (None, "laser") else f"lasers.{name}"
+            return (f"{mw:g} mW exceeds this rig's ceiling ({field}.max_power_mw = {ceiling:g} "
+                    "mW): refused")
         return ""
 
     def set_session_running(self, running: bool) -> None:
@@ -339,7 +376,8 @@ class DevicePanel(QWidget):
         if problem:
             self.log("error", f"laser test pulse: {problem}")
             return
-        self._op(m.LaserPulse(self.laser_mw.value(), self.laser_s.value()))
+        self._op(m.LaserPulse(self.laser_mw.value(), self.laser_s.value(),
+                              self.selected_laser()))
 
     def run_calibration(self, cmd: m.CalibrateValve | m.CalibrateLaser) -> None:
         self._op(cmd)
@@ -381,9 +419,13 @@ class DevicePanel(QWidget):
                 limits = ""
                 if msg.has_laser and msg.max_power_mw is not None:
                     limits = (f"; laser ≤ {msg.max_power_mw:g} mW, ≤ {msg.max_on_s:g} s"
-                              + ("" if msg.calibrated_laser
-                                 else " (uncalibrated, for calibration)"))
-                    self.set_laser_ceiling(float(msg.max_power_mw))
+                              if len(msg.lasers) <= 1 else f"; {len(msg.lasers)} lasers")
+                    limits += ("" if msg.calibrated_laser
+                               else " (uncalibrated, for calibration)")
+                    if msg.lasers:
+                        self.set_lasers({la.name: la.max_power_mw for la in msg.lasers})
+                    else:
+                        self.set_laser_ceiling(float(msg.max_power_mw))
                 self.state_label.setText(f"open: {msg.rig}{limits}")
                 self.connect_button.blockSignals(True)
                 self.connect_button.setChecked(True)
@@ -441,7 +483,7 @@ class DevicePanel(QWidget):
         self.laser_button.setEnabled(enabled and bool(self.info.get("has_laser"))
                                      and self.info.get("calibrated_laser", True) and not problem)
         for w in (self.open_ms, self.count, self.interval, self.flush_s, self.laser_mw,
-                  self.laser_s):
+                  self.laser_s, self.laser_choice):
             w.setEnabled(not self.session_running)
         self.cal_valve.setEnabled(can_open and not self.busy)
         self.cal_laser.setEnabled(can_open and not self.busy)

@@ -514,6 +514,8 @@ def manual_main(conn: Connection, req: ManualRequest, parent_pid: int) -> None:
         max_on_s=laser_cfg.max_on_s if laser_cfg else None,
         max_open_s={s: rig.cfg.reward_ports[s].valve.max_open_s for s in rig.sides},
         calibrated_laser=req.calibrated_laser,
+        lasers=[m.LaserLimits(name, rig.laser_unit(name), la.max_power_mw, la.max_on_s)
+                for name, la in rig.cfg.all_lasers().items()],
     ))
     reader = threading.Thread(
         target=_read_commands, args=(conn, parent_pid, handle, parent_gone, stop_reader),
@@ -569,15 +571,16 @@ def _manual_op(rig, cmd: m.ManualOp, out: Outbox, measurements: queue.Queue) -> 
                                          progress=progress)
             case m.Flush(side, seconds):
                 result = rig.flush_valve(side, float(seconds), progress=progress)
-            case m.LaserPulse(mw, seconds):
-                result = asdict(rig.laser_pulse(float(mw), float(seconds), progress=progress))
+            case m.LaserPulse(mw, seconds, laser):
+                result = asdict(rig.laser_pulse(float(mw), float(seconds), progress=progress,
+                                                laser_name=laser))
             case m.CalibrateValve(side, times, openings, interval_s):
                 rec = calibrate_valve(rig, side, times, measure, openings=int(openings),
                                       interval_s=float(interval_s), progress=step_progress)
                 result = rec.model_dump(mode="json")
-            case m.CalibrateLaser(commands, on_s):
+            case m.CalibrateLaser(commands, on_s, laser):
                 rec = calibrate_laser(rig, commands, measure, on_s=float(on_s),
-                                      progress=step_progress)
+                                      progress=step_progress, laser_name=laser)
                 result = rec.model_dump(mode="json")
             case _:
                 raise RigctlError(f"unknown manual command {cmd!r}")

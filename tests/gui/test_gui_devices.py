@@ -131,3 +131,45 @@ def test_laser_calibration_dialog(qtbot, window, config):
     assert cal.command_unit == "mW" and [list(p) for p in cal.points] == [[2, 1.8], [4, 3.7]]
     tab.devices.close_rig()
     qtbot.waitUntil(lambda: tab.devices.proc is None, timeout=TIMEOUT_MS)
+
+
+def test_a_bilateral_rig_pulses_and_calibrates_the_laser_the_operator_chose(
+        qtbot, window, tmp_path):
+    from gui.calibration import LaserCalibrationDialog
+    from tests.conftest import ROOT
+
+    config = tmp_path / "bilateral.yaml"
+    config.write_text((ROOT / "hardware_configs" / "sim_bilateral.yaml").read_text())
+    tab, panel = _open(qtbot, window, config)
+    assert panel.laser_choice.isVisible()
+    assert [panel.laser_choice.itemText(i) for i in range(panel.laser_choice.count())] == [
+        "left_mpfc", "right_mpfc"]
+    panel.laser_choice.setCurrentText("right_mpfc")  # its own ceiling: 10 mW (left: 15)
+    panel.laser_mw.setValue(12)
+    assert panel.laser_problem.text() == ("12 mW exceeds this rig's ceiling "
+                                          "(lasers.right_mpfc.max_power_mw = 10 mW): refused")
+    panel.laser_mw.setValue(3)
+    panel.laser_s.setValue(0.2)
+    qtbot.mouseClick(panel.laser_button, 1)
+    qtbot.waitUntil(lambda: "right_mpfc 3mW" in tab.log_text(), timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT_MS)
+    assert "left_mpfc 3mW" not in tab.log_text()
+
+    dialog = LaserCalibrationDialog(panel, tab)
+    qtbot.addWidget(dialog)
+    assert dialog.which.currentText() == "right_mpfc"
+    dialog.commands.setText("2, 4")
+    dialog.on_s.setValue(0.2)
+    dialog.start()
+    for reading in ("1.9", "3.8"):
+        qtbot.waitUntil(lambda: dialog.measurement.isEnabled(), timeout=TIMEOUT_MS)
+        dialog.measurement.setText(reading)
+        dialog.enter()
+    qtbot.waitUntil(lambda: dialog.record is not None, timeout=TIMEOUT_MS)
+    dialog.save()
+    cfg = load_rig(str(config))
+    assert cfg.lasers["left_mpfc"].calibration is None
+    assert [list(p) for p in cfg.lasers["right_mpfc"].calibration.points] == [
+        [2, 1.9], [4, 3.8]]
+    panel.close_rig()
+    qtbot.waitUntil(lambda: panel.proc is None, timeout=TIMEOUT_MS)
