@@ -223,7 +223,7 @@ class ValveCalibrationDialog(CalibrationDialog):
         super().__init__(panel, parent)
         self.setWindowTitle("Calibrate a valve")
         self.side = QComboBox()
-        self.side.addItems(["left", "right"])
+        self.side.addItems(list(panel.indicators))  # the rig's reward ports, by name
         self.times = QLineEdit("20, 40, 60, 80")
         self.times.setToolTip("Open times (ms) to measure; span the rewards you will give")
         self.openings = QSpinBox()

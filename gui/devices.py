@@ -110,10 +110,8 @@ class DevicePanel(QWidget):
         lay.addWidget(self.latch_box)
 
         sensors = QGroupBox("Lick sensors (live)")
-        sl = QHBoxLayout(sensors)
-        self.indicators = {side: Indicator(side) for side in ("left", "right")}
-        for ind in self.indicators.values():
-            sl.addWidget(ind)
+        self._sensor_row = QHBoxLayout(sensors)
+        self.indicators: dict[str, Indicator] = {}
         lay.addWidget(sensors)
 
         self.controls = QWidget()
@@ -144,18 +142,9 @@ class DevicePanel(QWidget):
         vl.addRow("pulses", self.count)
         vl.addRow("interval", self.interval)
         vl.addRow("flush", self.flush_s)
-        for side in ("left", "right"):
-            row = QHBoxLayout()
-            pulse = QPushButton(f"Pulse {side}")
-            pulse.setObjectName(f"pulse_{side}")
-            pulse.clicked.connect(lambda _=False, s=side: self.pulse(s))
-            flush = QPushButton(f"Flush {side}")
-            flush.setObjectName(f"flush_{side}")
-            flush.clicked.connect(lambda _=False, s=side: self.flush(s))
-            row.addWidget(pulse)
-            row.addWidget(flush)
-            vl.addRow(side, row)
-            self.valve_buttons[side] = {"pulse": pulse, "flush": flush}
+        self._valve_form = vl
+        self._fixed_valve_rows = vl.rowCount()
+        self._build_ports(["left", "right"])  # until a config names its own
         cl.addWidget(valves)
 
         laser = QGroupBox("Laser test pulse")
@@ -232,6 +221,35 @@ class DevicePanel(QWidget):
             self.close_rig()
         self.config_path = path if valid else ""
         self._update()
+
+    def set_ports(self, sides: list[str]) -> None:
+        """One lick lamp and one pulse/flush row per reward port, by the config's names (a
+        rig may have any number of ports, not only left and right)."""
+        if list(sides) != list(self.indicators):
+            self._build_ports(sides)
+            self._update()
+
+    def _build_ports(self, sides: list[str]) -> None:
+        for ind in self.indicators.values():
+            self._sensor_row.removeWidget(ind)
+            ind.deleteLater()
+        while self._valve_form.rowCount() > self._fixed_valve_rows:
+            self._valve_form.removeRow(self._fixed_valve_rows)
+        self.indicators, self.valve_buttons = {}, {}
+        for side in sides:
+            self.indicators[side] = Indicator(side)
+            self._sensor_row.addWidget(self.indicators[side])
+            row = QHBoxLayout()
+            pulse = QPushButton(f"Pulse {side}")
+            pulse.setObjectName(f"pulse_{side}")
+            pulse.clicked.connect(lambda _=False, s=side: self.pulse(s))
+            flush = QPushButton(f"Flush {side}")
+            flush.setObjectName(f"flush_{side}")
+            flush.clicked.connect(lambda _=False, s=side: self.flush(s))
+            row.addWidget(pulse)
+            row.addWidget(flush)
+            self._valve_form.addRow(side, row)
+            self.valve_buttons[side] = {"pulse": pulse, "flush": flush}
 
     def set_laser_ceiling(self, max_power_mw: float | None) -> None:
         """The rig's ``laser.max_power_mw`` (from the config, then from the opened rig)."""
@@ -416,6 +434,7 @@ class DevicePanel(QWidget):
         match msg:
             case m.ManualReady():
                 self.info = asdict(msg)
+                self.set_ports(list(msg.sides))
                 limits = ""
                 if msg.has_laser and msg.max_power_mw is not None:
                     limits = (f"; laser ≤ {msg.max_power_mw:g} mW, ≤ {msg.max_on_s:g} s"

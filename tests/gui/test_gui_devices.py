@@ -173,3 +173,29 @@ def test_a_bilateral_rig_pulses_and_calibrates_the_laser_the_operator_chose(
         [2, 1.9], [4, 3.8]]
     panel.close_rig()
     qtbot.waitUntil(lambda: panel.proc is None, timeout=TIMEOUT_MS)
+
+
+def test_a_rig_with_a_third_port_gets_its_own_lamp_valve_buttons_and_calibration(
+        qtbot, window, tmp_path):
+    from tests.conftest import ROOT
+
+    data = yaml.safe_load((ROOT / "hardware_configs" / "sim.yaml").read_text())
+    data["reward_ports"]["centre"] = {
+        "valve": {"channel": "sim/valve_centre", "max_open_s": 0.5},
+        "lick_sensor": {"channel": "sim/lick_centre"},
+        "calibration": data["reward_ports"]["left"]["calibration"]}
+    data["data_root"] = str(tmp_path / "data")
+    config = tmp_path / "three_ports.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    tab, panel = _open(qtbot, window, config)
+    assert list(panel.indicators) == list(panel.valve_buttons) == ["left", "right", "centre"]
+    panel.open_ms.setValue(30)
+    qtbot.mouseClick(panel.valve_buttons["centre"]["pulse"], 1)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT_MS)
+    assert "valve_centre 30.000ms" in tab.log_text() and "valve_pulse done: 1" in tab.log_text()
+    dialog = ValveCalibrationDialog(panel, tab)
+    qtbot.addWidget(dialog)
+    assert [dialog.side.itemText(i) for i in range(dialog.side.count())] == [
+        "left", "right", "centre"]
+    panel.close_rig()
+    qtbot.waitUntil(lambda: panel.proc is None, timeout=TIMEOUT_MS)
