@@ -66,10 +66,10 @@ def _handler_rig(clock, world):
 
 
 def event_driven(n: int) -> np.ndarray:
-    from rigctl.engine.clock import WallClock
     from rigctl.engine.loop import ControlLoop
     from rigctl.engine.machine import StateMachine
-    from rigctl.engine.timers import Timers
+    from rigctl.timing.clock import WallClock
+    from rigctl.timing.timers import Timers
 
     clock = WallClock()
     world = _world(clock)
@@ -91,7 +91,7 @@ def event_driven(n: int) -> np.ndarray:
 
 
 def naive_tick(n: int) -> np.ndarray:
-    from rigctl.engine.clock import WallClock
+    from rigctl.timing.clock import WallClock
 
     clock = WallClock()
     world = _world(clock)

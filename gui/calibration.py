@@ -1,6 +1,6 @@
 """Calibration dialogs: the valve (µL per opening) and the laser (mW at the fibre tip).
 
-Both run the calibration procedures of :mod:`rigctl.hardware.manual` (``calibrate_valve``,
+Both run the calibration procedures of :mod:`rigctl.engine.manual` (``calibrate_valve``,
 ``calibrate_laser``) — the same code as ``rigctl calibrate`` — in the rig's manual process. The
 procedure asks for a measurement after each step; the dialog shows the step and takes the
 operator's number (parsed with the command line's parsers, so ``213.5``, ``0.2135 g`` and
@@ -243,7 +243,7 @@ class ValveCalibrationDialog(CalibrationDialog):
 
     def command(self) -> m.CalibrateValve | m.CalibrateLaser:
         from rigctl.config import load_rig
-        from rigctl.hardware.manual import check_valve_plan
+        from rigctl.engine.manual import check_valve_plan
 
         cfg = load_rig(self.panel.config_path)
         times = check_valve_plan(cfg, self.side.currentText(), _numbers(self.times.text()),
@@ -311,7 +311,7 @@ class LaserCalibrationDialog(CalibrationDialog):
 
     def command(self) -> m.CalibrateValve | m.CalibrateLaser:
         from rigctl.config import load_rig
-        from rigctl.hardware.manual import check_laser_plan
+        from rigctl.engine.manual import check_laser_plan
 
         cfg = load_rig(self.panel.config_path)
         name = self.laser_name()

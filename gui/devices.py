@@ -1,6 +1,6 @@
 """The device panel: manual valve pulses and flushes, a laser test pulse, live lick sensors.
 
-Manual control goes through :class:`rigctl.hardware.manual.ManualRig` in a child process
+Manual control goes through :class:`rigctl.engine.manual.ManualRig` in a child process
 (:class:`rigctl.engine.remote.ManualProcess`), so the interlocks of a session hold here too
 (valve ``max_open_s``, laser ceiling and ``max_on_s``, ramp-down) and a slow device never freezes
 the window. A rig is opened by one process at a time: the panel is disabled while a session

@@ -12,9 +12,9 @@ import yaml
 from rigctl.cli import main
 from rigctl.config import Subject, load_rig
 from rigctl.data import load_session
+from rigctl.engine.manual import ManualRig
 from rigctl.engine.session import Session, SessionOptions
 from rigctl.errors import DeviceError, InterlockError, RigctlError
-from rigctl.hardware.manual import ManualRig
 from rigctl.protocols.loading import resolve_protocol
 from tests.conftest import ROOT, SIM_YAML
 
@@ -270,7 +270,7 @@ def test_laser_trials_light_the_lasers_the_parameter_names(tmp_path):
 
 
 def test_manual_control_addresses_the_first_laser_and_closes_them_all(tmp_path):
-    from rigctl.engine.clock import VirtualClock
+    from rigctl.timing.clock import VirtualClock
 
     with ManualRig.open(BILATERAL, clock=VirtualClock()) as rig:
         result = rig.laser_pulse(power_mw=2, duration_s=0.5)
@@ -309,7 +309,7 @@ def test_each_laser_is_calibrated_by_name_into_its_own_section(tmp_path, capsys)
 
 
 def test_manual_control_pulses_the_laser_it_is_given(tmp_path):
-    from rigctl.engine.clock import VirtualClock
+    from rigctl.timing.clock import VirtualClock
 
     with ManualRig.open(BILATERAL, clock=VirtualClock()) as rig:
         assert rig.lasers == NAMES

@@ -45,12 +45,12 @@ from nidaqmx.task.collections import (
 from rigctl.cli import main
 from rigctl.config.rig import LaserConfig
 from rigctl.config.subject import Subject
-from rigctl.engine.clock import VirtualClock, WallClock
 from rigctl.errors import DeviceError, RigctlError
 from rigctl.hardware import nidaq
 from rigctl.hardware.interfaces import InputEvent, PulseTrain, SignalChunk
 from rigctl.hardware.nidaq import waveforms
 from rigctl.hardware.registry import BuildContext
+from rigctl.timing.clock import VirtualClock, WallClock
 
 ROOT = Path(__file__).resolve().parents[1]
 NIDAQ_YAML = ROOT / "hardware_configs" / "nidaq_rig.yaml"

@@ -8,11 +8,11 @@ import pytest
 
 from rigctl.config import load_rig
 from rigctl.config.sync import SyncConfig
-from rigctl.engine.clock import VirtualClock
 from rigctl.engine.sync import STALL_S, SyncPulses, barcode_edges
-from rigctl.engine.timers import Timers
 from rigctl.errors import ConfigError, RigctlError
 from rigctl.hardware.interfaces import DigitalOutputDriver
+from rigctl.timing.clock import VirtualClock
+from rigctl.timing.timers import Timers
 from tests.conftest import run_sim
 
 SYNC = {"sync": {"channel": "sim/sync"}}

@@ -83,8 +83,8 @@ def measurement_date(given: dt.date | None) -> dt.date:
 
 
 def _open(args: argparse.Namespace, **kwargs: object):  # type: ignore[no-untyped-def]
-    from rigctl.engine.clock import VirtualClock
-    from rigctl.hardware.manual import ManualRig
+    from rigctl.engine.manual import ManualRig
+    from rigctl.timing.clock import VirtualClock
 
     clock = VirtualClock() if args.virtual_time else None
     return ManualRig.open(args.config, clock=clock, **kwargs)
@@ -104,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _valve(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped-def]
     from rigctl.config.calibration import write_calibration
+    from rigctl.engine.manual import calibrate_valve, check_valve_plan
     from rigctl.hardware.calibration import ValveCurve, parse_amount, valve_record
-    from rigctl.hardware.manual import calibrate_valve, check_valve_plan
 
     side = args.port
     times = check_valve_plan(cfg, side, _numbers(args.times, "--times"), args.openings,
@@ -163,8 +163,8 @@ def _valve(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped-def
 
 def _laser(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped-def]
     from rigctl.config.calibration import write_calibration
+    from rigctl.engine.manual import calibrate_laser, check_laser_plan
     from rigctl.hardware.calibration import LaserCurve, laser_record, parse_number
-    from rigctl.hardware.manual import calibrate_laser, check_laser_plan
 
     lasers = cfg.all_lasers()
     if not lasers:

@@ -9,7 +9,7 @@ Two kinds of child exist:
 
 - an **engine** child runs one :class:`~rigctl.engine.session.Session` from a
   :class:`StartRequest` and exits when the session has ended (and its summary is written);
-- a **manual** child opens the rig with :class:`~rigctl.hardware.manual.ManualRig` for the
+- a **manual** child opens the rig with :class:`~rigctl.engine.manual.ManualRig` for the
   device panel and the calibration dialogs (valve pulses, flushes, laser test pulses, live
   sensors) and exits when told to close. A rig is opened by one child at a time.
 
@@ -458,8 +458,8 @@ def _emergency_laser_off(session, source: str) -> None:  # type: ignore[no-untyp
 
 def manual_main(conn: Connection, req: ManualRequest, parent_pid: int) -> None:
     """Entry point of a manual child: open the rig, run operations one at a time, close."""
+    from rigctl.engine.manual import ManualRig
     from rigctl.errors import RigctlError
-    from rigctl.hardware.manual import ManualRig
 
     _detach_from_terminal()
     out = Outbox(conn)
@@ -543,8 +543,8 @@ def manual_main(conn: Connection, req: ManualRequest, parent_pid: int) -> None:
 
 def _manual_op(rig, cmd: m.ManualOp, out: Outbox, measurements: queue.Queue) -> None:  # type: ignore[no-untyped-def]
     """Run one manual operation; its result or error goes back as a message."""
+    from rigctl.engine.manual import Cancelled, calibrate_laser, calibrate_valve
     from rigctl.errors import RigctlError
-    from rigctl.hardware.manual import Cancelled, calibrate_laser, calibrate_valve
 
     op = cmd.op
 

@@ -37,13 +37,13 @@ import numpy as np
 
 from rigctl.config.rig import RigConfig
 from rigctl.config.subject import Subject
-from rigctl.engine.clock import WallClock
 from rigctl.engine.loop import ControlLoop
-from rigctl.engine.timers import Timers
 from rigctl.errors import DeviceError, RigctlError
 from rigctl.hardware.calibration import CalibrationError, laser_record, valve_record
 from rigctl.hardware.interfaces import Clock, InputEvent, PulseTrain, SignalChunk
 from rigctl.hardware.rig import Laser, RewardPort, open_rig
+from rigctl.timing.clock import WallClock
+from rigctl.timing.timers import Timers
 
 if TYPE_CHECKING:
     from rigctl.config.calibration import LaserCalibrationConfig, ValveCalibrationConfig
