@@ -52,8 +52,8 @@ def latency(n: int, with_sync: bool, seed: int) -> np.ndarray:
 
     from rigctl.config.sync import SyncConfig
     from rigctl.engine.loop import ControlLoop
-    from rigctl.engine.machine import StateMachine
     from rigctl.engine.sync import SyncPulses
+    from rigctl.runtime.machine import StateMachine
     from rigctl.timing.clock import WallClock
     from rigctl.timing.timers import Timers
     from sim_backend.devices import SimCue

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rigctl.catalog.loading import resolve_protocol
 from rigctl.cli import main
 from rigctl.config import Subject, load_rig
 from rigctl.data import load_session
 from rigctl.engine.manual import ManualRig
 from rigctl.engine.session import Session, SessionOptions
 from rigctl.errors import DeviceError, InterlockError, RigctlError
-from rigctl.protocols.loading import resolve_protocol
 from tests.conftest import ROOT, SIM_YAML
 
 BILATERAL = ROOT / "hardware_configs" / "sim_bilateral.yaml"

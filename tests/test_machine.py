@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rigctl.engine.machine import ENTRY, EXIT, StateMachine
+from rigctl.runtime.machine import ENTRY, EXIT, StateMachine
 from rigctl.timing.clock import VirtualClock
 from rigctl.timing.timers import Timers
 

@@ -85,9 +85,9 @@ class _Line(DigitalOutputDriver):
 
 def test_sync_line_goes_low_when_the_session_fails_mid_pulse(make_config, tmp_path):
     """An error while the pulse is high: the line is driven low, logged, then all_off."""
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import Subject
     from rigctl.engine.session import Session, SessionOptions
-    from rigctl.protocols.loading import resolve_protocol
 
     path = make_config({"sync": {"channel": "sim/sync", "width_s": 1.0}})
     cfg = load_rig(str(path))

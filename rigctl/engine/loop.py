@@ -20,9 +20,9 @@ import math
 import threading
 from collections.abc import Callable
 
-from rigctl.engine.machine import StateMachine
-from rigctl.engine.signals import CROSSING, SignalPipeline
 from rigctl.hardware.interfaces import Clock, EventSource, InputEvent, SignalChunk
+from rigctl.runtime.machine import StateMachine
+from rigctl.runtime.signals import CROSSING, SignalPipeline
 from rigctl.timing.timers import Timers
 
 LogFn = Callable[..., None]  # (t, kind, name, value[, device_t])

@@ -277,11 +277,11 @@ def _problems(exc: BaseException) -> list[str]:
 
 def _build_session(req: StartRequest):  # type: ignore[no-untyped-def]
     """Config, protocol, subject → an opened Session (RigctlError leaves nothing on disk)."""
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import load_rig
     from rigctl.config.loading import validate
     from rigctl.config.subject import Subject
     from rigctl.engine.session import Session, SessionOptions
-    from rigctl.protocols.loading import resolve_protocol
 
     cfg = load_rig(req.config)
     # The one task discovery (names, installed tasks, task files) and its static check.

@@ -105,10 +105,10 @@ def test_final_status_is_written_in_place_when_not_one_block_is_left(tiny_disk):
 
 
 def test_protocol_bug_names_the_line_and_turns_outputs_off(sim_yaml, tmp_path, monkeypatch):
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import Subject, load_rig
     from rigctl.engine.session import Session, SessionOptions
     from rigctl.protocols.delayed_alternation import DelayedAlternation
-    from rigctl.protocols.loading import resolve_protocol
 
     original = DelayedAlternation.response
 
