@@ -148,6 +148,8 @@ class Ready:
     #: the task's trial record: the columns of every ``Trial.record`` that follows, and which
     #: is the outcome and which the condition (the live view's counters and strips)
     trial_schema: TrialSchema
+    #: the rig's reward ports (lick sides), in config order
+    ports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
