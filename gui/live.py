@@ -548,6 +548,8 @@ class LiveView(QWidget):
                 s.on_event(t, kind, name, value)
             case m.Trial(record, progress):
                 s.trials.add(record)
+                # a task that logs no "trial start" event: the next trial is in progress
+                s.current_trial = max(s.current_trial, s.trials.last_trial + 1)
                 n = progress.get("n_trials")
                 if n:
                     s.n_trials = int(n)

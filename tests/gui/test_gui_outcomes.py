@@ -70,6 +70,8 @@ def test_a_go_nogo_sessions_counters_and_strips_match_its_trials_csv(qtbot, wind
         want_strip = [1.0 if t == "go" else 0.0 for t in rows.sort_values("trial")["trial_type"]]
         assert [y for _, y in sorted(zip(xs, ys, strict=True))] == want_strip
         assert strips.scatter[i].opts["brush"].color().name() == OUTCOME_PALETTE[i]
+    # licks of hits are in the lick raster, aligned to the go cue
+    assert sum(len(sp.getData()[0]) for sp in live.licks.scatter) >= _count(live, "hit")
     # the log line is the task's own: condition, outcome and the columns it marks in_log
     first = trials.iloc[0]
     assert f"trial 1 {first['trial_type']}: {first['outcome']}, delay_s=" in tab.log_text()
