@@ -150,6 +150,7 @@ class RigTab(QWidget):
         self.log_view.setObjectName("log")
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(LOG_LINES)
+        self.log_view.setUndoRedoEnabled(False)  # an undo history would grow with every line
         mono = QFont("DejaVu Sans Mono")
         mono.setStyleHint(QFont.Monospace)
         mono.setPointSize(9)
