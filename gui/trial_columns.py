@@ -10,8 +10,8 @@ record declares those.
 
 Colours are deterministic: a declared level takes the palette colour at its position among the
 declared levels (declare the levels in the order you want them coloured); a level the task did
-not declare but wrote anyway takes one chosen by a hash of its name, so it is the same colour in
-every session.
+not declare but wrote anyway takes one of the colours the declared levels left, chosen by a
+hash of its name, so it is the same colour in every session.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ CORRECTION = "correction"
 def level_colour(level: str, declared: tuple[str, ...], palette: tuple[str, ...]) -> str:
     if level in declared:
         return palette[declared.index(level) % len(palette)]
-    return palette[zlib.crc32(level.encode()) % len(palette)]
+    rest = palette[len(declared):] or palette  # not a declared level's colour, while any is left
+    return rest[zlib.crc32(level.encode()) % len(rest)]
 
 
 def _text(value: Any) -> str:
