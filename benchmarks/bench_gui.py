@@ -1,6 +1,16 @@
-"""Loop timing jitter of a wall-clock session with the GUI plotting live, against headless.
+"""Loop timing jitter of a wall-clock session with the GUI plotting live, against headless;
+and the window's memory over a long session.
 
     python benchmarks/bench_gui.py [--quick]
+    python benchmarks/bench_gui.py --memory [--trials 20000]
+
+``--memory``: the whole window's RSS (``psutil``, this process: Qt, pyqtgraph and every widget)
+while N thousand trials' messages go through the real main window's rig tab
+(``RigTab.handle``, so the log, the live view's counters, rasters and signal plot all see
+them), redrawn every ten trials as the refresh timer would. Each trial brings its state
+changes, two licks, a laser epoch on half of them, 3 s of decimated signal (300 rows) and its
+trial record. RSS is sampled after every 1,000 trials; the result is the growth from the
+first sample to the last (flat: histories are ring buffers, the log keeps its last lines).
 
 DESIGN.md target: the engine's loop timing jitter with the GUI plotting live is no worse than
 1.5x headless, at the 99th percentile.
@@ -198,10 +208,136 @@ def format_rows(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _feed_trial(tab: Any, i: int, t0: float, rng: np.random.Generator, schema_kind: str,
+                signal_cols: int) -> float:
+    """One trial's messages, as the engine sends them, into the real rig tab."""
+    from rigctl.engine import messages as m
+
+    t = t0
+    laser = schema_kind == "builtin" and i % 2 == 0
+    tab.handle(m.Event(t, "trial", "start", f"{i} {'laser' if laser else 'control'} delay=1"))
+    for state, dur in (("sample", 0.5), ("delay", 1.0), ("response", 0.5), ("iti", 1.0)):
+        tab.handle(m.Event(t, "state", state, ""))
+        if state == "delay" and laser:
+            tab.handle(m.Event(t + 0.1, "output", "laser", "5mW"))
+            tab.handle(m.Event(t + 0.9, "output", "laser", "off"))
+        if state == "response":
+            for dt in (0.3, 0.4):
+                tab.handle(m.Event(t + dt, "input", "lick_left", "1"))
+                tab.handle(m.Event(t + dt + 0.05, "input", "lick_left", "0"))
+        t += dur
+    rows = np.zeros((300, signal_cols))
+    rows[:, 0] = t0 + np.arange(300) * 0.01
+    rows[:, 1:] = rng.random((300, signal_cols - 1))
+    tab.handle(m.Signal(rows))
+    hit = bool(rng.random() < 0.8)
+    if schema_kind == "builtin":
+        rec = {"trial": i, "start_s": t0, "end_s": t, "trial_type": "laser" if laser else
+               "control", "correction": 0, "delay_s": 1.0, "stim_mode": "open_loop",
+               "correct_side": "left", "choice": "left" if hit else "right",
+               "correct": int(hit), "outcome": "correct" if hit else "error",
+               "reaction_time_s": 0.3, "reward_ul": 2.0 if hit else 0.0,
+               "laser_onset_s": t0 + 0.6 if laser else None,
+               "laser_offset_s": t0 + 1.4 if laser else None,
+               "laser_power_mw": 5.0 if laser else None, "predictor_at_onset": None,
+               "laser_blocked": 0}
+    else:
+        go = i % 2 == 0
+        outcome = ("hit" if hit else "miss") if go else ("correct_rejection" if hit
+                                                          else "false_alarm")
+        rec = {"trial": i, "start_s": t0, "trial_type": "go" if go else "nogo",
+               "delay_s": 1.0, "outcome": outcome, "correct": int(hit),
+               "response_time_s": 0.3, "reward_ul": 2.0 if go and hit else 0.0}
+    tab.handle(m.Trial(rec, {"n_trials": 0}))
+    return t
+
+
+def run_memory(n_trials: int, schema_kind: str = "builtin") -> list[dict]:
+    """RSS of the whole window as ``n_trials`` trials go through the real rig tab."""
+    import psutil
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PyQt5.QtWidgets import QApplication
+
+    from gui.app import MainWindow, make_settings
+    from rigctl.engine import messages as m
+    from rigctl.engine.remote import SIGNAL_COLUMNS
+    from rigctl.protocols.trial import TrialRecord, TrialSchema
+
+    if schema_kind == "builtin":
+        schema = TrialSchema.of(TrialRecord)
+    else:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(
+            "bench_go_nogo", ROOT / "examples" / "tasks" / "go_nogo.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod
+        spec.loader.exec_module(mod)
+        schema = TrialSchema.of(mod.GoNoGoTrial)
+    app = QApplication.instance() or QApplication([])
+    proc = psutil.Process()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        config = _config(tmpdir, n_trials)
+        win = MainWindow(make_settings(str(tmpdir / "gui.ini")), configs=[str(config)])
+        win.resize(1400, 926)
+        win.show()
+        tab = win.rig_tabs()[0]
+        tab.started_params = {}
+        tab.handle(m.Ready(folder=str(tmpdir), rig="bench", protocol=schema_kind,
+                           n_trials=n_trials, realtime=False, seed=1, pid=os.getpid(),
+                           threshold=0.5, tracked="calcium", has_signal=True, has_laser=True,
+                           trial_schema=schema, ports=("left", "right")))
+        tab.refresh_timer.stop()  # redrawn here, every ten trials, as the timer would
+        rng = np.random.default_rng(1)
+        t = 0.0
+        samples: list[tuple[int, float]] = []
+        started = time.perf_counter()
+        for i in range(1, n_trials + 1):
+            t = _feed_trial(tab, i, t, rng, schema_kind, len(SIGNAL_COLUMNS))
+            if i % 10 == 0:
+                tab.live.refresh(True)
+                app.processEvents()
+            if i % 1000 == 0:
+                samples.append((i, proc.memory_info().rss / 2**20))
+        elapsed = time.perf_counter() - started
+        win.closing = True
+        win.close()
+    first, last = samples[0][1], samples[-1][1]
+    peak = max(r for _, r in samples)
+    return [{"name": f"GUI RSS over {n_trials} trials ({schema_kind} record)",
+             "unit": "MiB", "value": last - first, "first": first, "last": last,
+             "peak": peak, "samples": samples, "seconds": elapsed}]
+
+
+def format_memory(rows: list[dict]) -> str:
+    lines = []
+    for r in rows:
+        lines.append(f"{r['name']}: RSS after 1,000 trials {r['first']:.1f} MiB, after "
+                     f"{r['samples'][-1][0]:,} {r['last']:.1f} MiB (growth "
+                     f"{r['value']:+.1f} MiB, peak {r['peak']:.1f}; {r['seconds']:.0f} s)")
+        lines.append("  by 1,000 trials: " + ", ".join(f"{rss:.1f}" for _, rss in r["samples"]))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="40 trials a condition")
-    print(format_rows(run(ap.parse_args(argv).quick)))
+    ap.add_argument("--memory", action="store_true",
+                    help="the window's RSS over many trials instead of the timing jitter")
+    ap.add_argument("--trials", type=int, default=20_000, help="trials of the --memory run")
+    ap.add_argument("--record", choices=("builtin", "go_nogo", "both"), default="both",
+                    help="the trial record the --memory run feeds")
+    args = ap.parse_args(argv)
+    if args.memory:
+        if args.trials < 2000:
+            ap.error("--trials: at least 2000 (RSS is sampled every 1,000 trials)")
+        kinds = ("builtin", "go_nogo") if args.record == "both" else (args.record,)
+        for kind in kinds:
+            print(format_memory(run_memory(args.trials, kind)), flush=True)
+        return 0
+    print(format_rows(run(args.quick)))
     return 0
 
 

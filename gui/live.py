@@ -4,6 +4,16 @@ Everything here is fed by messages from the engine process (see :mod:`rigctl.eng
 and only *stores* them as they arrive; drawing happens on a timer (``refresh``) at a fixed
 rate, so a burst of messages (a virtual-time session delivers hundreds of trials a second) costs
 one redraw, not one per message.
+
+What is counted and drawn of the trials comes from the task's declared trial record (the
+``trial_schema`` of the ``Ready`` message, read by :mod:`gui.trial_columns`): one counter an
+outcome level, one raster strip a condition level. Everything kept is bounded (ring buffers,
+:mod:`gui.buffers`), so the window's memory is flat however long the session runs.
+
+Each panel (the status strip, the plots) has ``reset(ready, state)`` and ``refresh(state)``;
+:class:`LiveView` calls them in turn, so a new panel is one line in ``LiveView.__init__``
+(``self._add_panel(widget)``), and a new number in the status strip is
+``self.status.add_value(key, title)``.
 """
 
 from __future__ import annotations
@@ -11,9 +21,9 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyqtgraph as pg
@@ -21,17 +31,23 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtGui import QColor, QFont
 from PyQt5.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
+from gui.buffers import RingBuffer
+from gui.outcome_items import AccuracyLines, OutcomeStrips, swatch
+from gui.trial_columns import TrialColumns, level_colour
+from gui.trial_history import ROLLING, TrialHistory
 from rigctl.engine import messages as m
 from rigctl.engine.remote import SIGNAL_COLUMNS
+from rigctl.protocols.trial import TrialRecord, TrialSchema
 
 WINDOW_S = 30.0
-ROLLING = 20
-TYPE_COLOURS = {"sample": "#8c8c8c", "control": "#1f77b4", "laser": "#2ca02c"}
-SIDE_COLOURS = {"left": "#1f77b4", "right": "#d62728"}
-OUTCOME_ROWS = {"correct": 2, "error": 1, "no_response": 0, "sample": 2}
+SIDE_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 LASER_BRUSH = QColor(46, 204, 64, 60)
 SHAM_BRUSH = QColor(150, 150, 150, 50)
 KEEP_ROWS = 6000  # decimated signal rows kept (60 s at 100 Hz)
+KEEP_LICKS = 4000  # lick onsets kept (the raster shows the last LICK_TRIALS trials)
+LICK_TRIALS = 40
+KEEP_GO = 256  # go-cue times kept, by trial
+KEEP_EPOCHS = 64  # laser epochs kept (the plot shows those in its 30 s)
 
 
 def pct(x: float) -> str:
@@ -43,7 +59,10 @@ class SessionState:
     """What the GUI knows about the session so far, from the engine's messages."""
 
     n_trials: int = 0
-    trials: list[dict[str, Any]] = field(default_factory=list)
+    columns: TrialColumns = field(
+        default_factory=lambda: TrialColumns.of(TrialSchema.of(TrialRecord)))
+    trials: TrialHistory = field(init=False)
+    ports: tuple[str, ...] = ()
     state: str = "—"
     state_since: float = 0.0
     clock: float = 0.0
@@ -52,11 +71,17 @@ class SessionState:
     threshold: float | None = None
     tracked: str | None = None
     current_trial: int = 0
-    go_time: dict[int, float] = field(default_factory=dict)
-    licks: list[tuple[int, float, str]] = field(default_factory=list)  # trial, t, side
-    epochs: list[list[Any]] = field(default_factory=list)  # [t_on, t_off|None, sham]
+    go_time: OrderedDict[int, float] = field(default_factory=OrderedDict)
+    licks: RingBuffer = field(default_factory=lambda: RingBuffer(KEEP_LICKS, 3))  # trial,t,side
+    sides: list[str] = field(default_factory=list)  # lick sides by index, in order seen
+    epochs: deque[list[Any]] = field(  # [t_on, t_off|None, sham]
+        default_factory=lambda: deque(maxlen=KEEP_EPOCHS))
     sensors: dict[str, bool] = field(default_factory=dict)
     ended: str = ""  # the final status once the session has ended ("" while it runs)
+
+    def __post_init__(self) -> None:
+        self.trials = TrialHistory(self.columns)
+        self.sides = list(self.ports)
 
     def now(self) -> float:
         """Engine time now: the last stamp, advanced by the wall clock on a rig."""
@@ -64,27 +89,18 @@ class SessionState:
             return self.clock + (time.monotonic() - self.clock_received)
         return self.clock
 
-    def accuracy(self) -> dict[str, float]:
-        scored = [t for t in self.trials
-                  if t.get("correct") is not None and not t.get("correction")]
-
-        def acc(rows: list[dict[str, Any]]) -> float:
-            return sum(int(r["correct"]) for r in rows) / len(rows) if rows else float("nan")
-
-        return {
-            "all": acc(scored),
-            "control": acc([t for t in scored if t["trial_type"] == "control"]),
-            "laser": acc([t for t in scored if t["trial_type"] == "laser"]),
-            "rolling": acc(scored[-ROLLING:]),
-            "n_control": len([t for t in scored if t["trial_type"] == "control"]),
-            "n_laser": len([t for t in scored if t["trial_type"] == "laser"]),
-        }
+    def side_index(self, side: str) -> int:
+        if side not in self.sides:
+            self.sides.append(side)
+        return self.sides.index(side)
 
     def on_event(self, t: float, kind: str, name: str, value: str) -> None:
         if kind == "state":
             self.state, self.state_since = name, t
             if name == "response":
                 self.go_time[self.current_trial] = t
+                while len(self.go_time) > KEEP_GO:
+                    self.go_time.popitem(last=False)
         elif kind == "trial" and name == "start":
             with contextlib.suppress(ValueError, IndexError):
                 self.current_trial = int(value.split()[0])
@@ -93,7 +109,7 @@ class SessionState:
             on = value not in ("0", "0.0")
             self.sensors[side] = on
             if on:
-                self.licks.append((self.current_trial, t, side))
+                self.licks.append((self.current_trial, t, self.side_index(side)))
         elif kind == "output" and name in ("laser", "laser_sham"):
             sham = name == "laser_sham"
             off = value.startswith("off")
@@ -120,38 +136,89 @@ def _label(text: str = "", size: int = 11, bold: bool = False) -> QLabel:
 
 
 class StatusStrip(QWidget):
-    """Trial n/N, % correct (all, control vs laser, rolling 20), state and time in state."""
+    """Trial n/N, % correct (all, rolling), state and time in state on the first line; beneath
+    it one counter per declared outcome level and % correct per condition level."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        grid = QGridLayout(self)
-        grid.setContentsMargins(4, 2, 4, 2)
-        grid.setHorizontalSpacing(18)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(4, 2, 4, 2)
+        outer.setSpacing(2)
+        self.grid = QGridLayout()
+        self.grid.setHorizontalSpacing(18)
+        outer.addLayout(self.grid)
+        self.counters_row = QHBoxLayout()
+        self.counters_row.setSpacing(14)
+        outer.addLayout(self.counters_row)
         self.values: dict[str, QLabel] = {}
-        items = [("trial", "Trial"), ("all", "Correct"), ("control", "Control"),
-                 ("laser", "Laser"), ("rolling", f"Last {ROLLING}"), ("state", "State"),
-                 ("in_state", "In state"), ("clock", "Session time")]
-        for i, (key, title) in enumerate(items):
-            head = _label(title, 9)
-            head.setStyleSheet("color: #666;")
-            val = _label("—", 15, bold=True)
-            val.setObjectName(f"status_{key}")
-            val.setMinimumWidth(70)
-            grid.addWidget(head, 0, i)
-            grid.addWidget(val, 1, i)
-            self.values[key] = val
-        grid.setColumnStretch(len(items), 1)
+        self.counters: dict[str, QLabel] = {}  # "count_<level>", "acc_<level>"
+        self._levels: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        for key, title in [("trial", "Trial"), ("all", "Correct"),
+                           ("rolling", f"Last {ROLLING}"), ("state", "State"),
+                           ("in_state", "In state"), ("clock", "Session time")]:
+            self.add_value(key, title)
 
-    def show_state(self, s: SessionState) -> None:
-        acc = s.accuracy()
-        n = len(s.trials)
+    def add_value(self, key: str, title: str) -> QLabel:
+        """A titled number in the first line (``values[key]``); set its text in a refresh."""
+        i = len(self.values)
+        head = _label(title, 9)
+        head.setStyleSheet("color: #666;")
+        val = _label("—", 15, bold=True)
+        val.setObjectName(f"status_{key}")
+        val.setMinimumWidth(70)
+        self.grid.addWidget(head, 0, i)
+        self.grid.addWidget(val, 1, i)
+        self.grid.setColumnStretch(i, 0)
+        self.grid.setColumnStretch(i + 1, 1)
+        self.values[key] = val
+        return val
+
+    def reset(self, ready: dict[str, Any], s: SessionState) -> None:
+        """A new session: its task's counters are made at the first refresh."""
+        for lab in self.counters.values():
+            lab.deleteLater()
+        self.counters = {}
+        self._levels = ((), ())
+        self.clear()
+
+    def _rebuild(self, h: TrialHistory) -> None:
+        """One counter per outcome level and an accuracy per condition level of this task
+        (again when the task writes a level it did not declare)."""
+        levels = (h.outcomes.names,
+                  h.conditions.names if h.has_score and h.columns.condition else ())
+        if levels == self._levels:
+            return
+        self._levels = levels
+        while self.counters_row.count():
+            self.counters_row.takeAt(0)
+        keys = [f"count_{o}" for o in levels[0]] + [f"acc_{c}" for c in levels[1]]
+        for key in keys:
+            if key not in self.counters:
+                lab = _label("", 11)
+                lab.setObjectName(key)
+                self.counters[key] = lab
+            self.counters_row.addWidget(self.counters[key])
+        self.counters_row.addStretch(1)
+
+    def refresh(self, s: SessionState) -> None:
+        h = s.trials
+        self._rebuild(h)
+        n = len(h)
         self.values["trial"].setText(f"{n}/{s.n_trials}" if s.n_trials else str(n))
-        self.values["all"].setText(pct(acc["all"]))
-        self.values["control"].setText(f"{pct(acc['control'])}")
-        self.values["control"].setToolTip(f"{acc['n_control']} scored control trials")
-        self.values["laser"].setText(f"{pct(acc['laser'])}")
-        self.values["laser"].setToolTip(f"{acc['n_laser']} scored laser trials")
-        self.values["rolling"].setText(pct(acc["rolling"]))
+        self.values["all"].setText(pct(h.accuracy()))
+        self.values["rolling"].setText(pct(h.rolling()))
+        for name in self._levels[0]:
+            k = h.counts.get(name, 0)
+            share = f" ({100 * k / n:.0f}%)" if n else ""
+            self.counters[f"count_{name}"].setText(
+                swatch(h.outcomes.colour(name), f"{name.replace('_', ' ')} <b>{k}</b>{share}"))
+            self.counters[f"count_{name}"].setToolTip(
+                f"trials whose {h.columns.outcome} is {name}")
+        for name in self._levels[1]:
+            lab = self.counters[f"acc_{name}"]
+            lab.setText(swatch(h.conditions.colour(name), f"{name} <b>"
+                               f"{pct(h.accuracy_of(name))}</b> correct", "━"))
+            lab.setToolTip(f"{h.scored.get(name, 0)} scored {name} trials")
         now = s.now()
         if s.ended:  # the last state is history: say the session is over, not "in iti 812 s"
             self.values["state"].setText("ended")
@@ -161,6 +228,9 @@ class StatusStrip(QWidget):
             self.values["in_state"].setText(f"{max(0.0, now - s.state_since):.1f} s"
                                             if s.state != "—" else "—")
         self.values["clock"].setText(_hms(now))
+
+    def show_state(self, s: SessionState) -> None:
+        self.refresh(s)
 
     def clear(self) -> None:
         for v in self.values.values():
@@ -220,13 +290,20 @@ class SignalPlot(QWidget):
             for side in ("left", "bottom"):
                 p.getAxis(side).enableAutoSIPrefix(False)
         self._regions: list[tuple[pg.LinearRegionItem, pg.LinearRegionItem]] = []
-        self.data = np.empty((0, len(SIGNAL_COLUMNS)))
+        self.buffer = RingBuffer(KEEP_ROWS, len(SIGNAL_COLUMNS))
         self.message = pg.TextItem("", color="#888", anchor=(0.5, 0.5))
         self.neural.addItem(self.message)
         self.tracked = "calcium"
 
-    def reset(self, threshold: float | None, tracked: str | None, has_signal: bool) -> None:
-        self.data = np.empty((0, len(SIGNAL_COLUMNS)))
+    @property
+    def data(self) -> np.ndarray:
+        """The kept decimated rows (the last KEEP_ROWS), oldest first."""
+        return self.buffer.view()
+
+    def reset(self, ready: dict[str, Any], s: SessionState | None = None) -> None:
+        threshold, tracked = ready.get("threshold"), ready.get("tracked")
+        has_signal = bool(ready.get("has_signal", False))
+        self.buffer.clear()
         self.tracked = tracked or "calcium"
         label = "Ca²⁺ (pred.)" if self.tracked == "calcium" else "gliotransm."
         self.ca.setLabel("left", label)
@@ -243,7 +320,7 @@ class SignalPlot(QWidget):
         self._clear_regions()
 
     def add(self, rows: np.ndarray) -> None:
-        self.data = np.concatenate([self.data, rows])[-KEEP_ROWS:]
+        self.buffer.extend(rows)
 
     def _clear_regions(self) -> None:
         for a, b in self._regions:
@@ -269,11 +346,12 @@ class SignalPlot(QWidget):
 
     def refresh(self, s: SessionState) -> None:
         now = s.now()
-        if len(self.data):
-            now = max(now, float(self.data[-1, 0])) if s.realtime else float(self.data[-1, 0])
+        data = self.data
+        if len(data):
+            now = max(now, float(data[-1, 0])) if s.realtime else float(data[-1, 0])
         x0 = max(0.0, now - WINDOW_S)
         self.neural.setXRange(x0, x0 + WINDOW_S, padding=0)
-        d = self.data[self.data[:, 0] >= x0 - 1] if len(self.data) else self.data
+        d = data[data[:, 0] >= x0 - 1] if len(data) else data
         if len(d):
             t = d[:, 0]
             self.neural_curve.setData(t, d[:, 1])
@@ -282,7 +360,7 @@ class SignalPlot(QWidget):
             self.ca_curve.setData(t, d[:, col])
         self.message.setPos(x0 + WINDOW_S / 2, 0.5)
         shown = 0
-        for t_on, t_off, sham in s.epochs[-50:]:
+        for t_on, t_off, sham in s.epochs:
             end = now if t_off is None else t_off
             if end < x0:
                 continue
@@ -296,7 +374,8 @@ class SignalPlot(QWidget):
 
 
 class OutcomePlot(QWidget):
-    """Per-trial outcome raster coloured by trial type, with rolling accuracy beneath."""
+    """Outcome raster (a strip per condition level, squares coloured by outcome level) with
+    the rolling and per-condition cumulative accuracy beneath, for the newest trials."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -313,20 +392,11 @@ class OutcomePlot(QWidget):
         for p in (self.raster, self.acc):
             p.setMouseEnabled(x=False, y=False)
             p.hideButtons()
-            p.getAxis("left").setWidth(78)  # room for the row names of the raster
-        key = " ".join(f"<span style='color:{c}'>■</span> {t}" for t, c in TYPE_COLOURS.items())
-        self.raster.setTitle(f"Outcome per trial: {key}", size="9pt")
-        self.raster.getAxis("left").setTicks([[(2, "correct"), (1, "error"), (0, "no resp.")]])
-        self.raster.setYRange(-0.7, 2.7, padding=0)
+            p.getAxis("left").setWidth(78)  # room for the strip names
         self.raster.getAxis("bottom").setStyle(showValues=False)
         self.raster.getAxis("left").setStyle(textFillLimits=[(0, 0.95)],
                                              hideOverlappingLabels=False)
-        self.scatter: dict[str, pg.ScatterPlotItem] = {}
-        for ttype, colour in TYPE_COLOURS.items():
-            sp = pg.ScatterPlotItem(size=9, pen=pg.mkPen(None), brush=pg.mkBrush(colour),
-                                    symbol="s", name=ttype)
-            self.raster.addItem(sp)
-            self.scatter[ttype] = sp
+        self.strips = OutcomeStrips(self.raster)
         self.acc.setLabel("left", "% correct")
         self.acc.setLabel("bottom", "trial")
         self.acc.setYRange(-6, 112, padding=0)
@@ -334,64 +404,31 @@ class OutcomePlot(QWidget):
         self.acc.getAxis("left").setTicks([[(0, "0"), (50, "50"), (100, "100")]])
         self.acc.getAxis("left").setStyle(hideOverlappingLabels=False)
         self.acc.addItem(pg.InfiniteLine(angle=0, pos=50, pen=pg.mkPen("#bbb", style=Qt.DotLine)))
-        self.acc.setTitle(
-            f"<span style='color:#333'>━</span> last {ROLLING} &nbsp; "
-            f"<span style='color:{TYPE_COLOURS['control']}'>━</span> control (cumulative) &nbsp; "
-            f"<span style='color:{TYPE_COLOURS['laser']}'>━</span> laser (cumulative)",
-            size="9pt")
-        self.lines = {
-            "all": self.acc.plot(pen=pg.mkPen("#333", width=2), name=f"all (last {ROLLING})"),
-            "control": self.acc.plot(pen=pg.mkPen(TYPE_COLOURS["control"], width=1.5),
-                                     name="control (cum.)"),
-            "laser": self.acc.plot(pen=pg.mkPen(TYPE_COLOURS["laser"], width=1.5),
-                                   name="laser (cum.)"),
-        }
+        self.lines = AccuracyLines(self.acc)
         self._shown = -1
 
-    def reset(self) -> None:
+    def reset(self, ready: dict[str, Any], s: SessionState) -> None:
         self._shown = -1
-        for sp in self.scatter.values():
-            sp.setData([], [])
-        for line in self.lines.values():
-            line.setData([], [])
+        self.strips.reset(s.trials)
+        self.lines.reset(s.trials)
+        self.raster.setXRange(0.5, 20.5, padding=0)
 
     def refresh(self, s: SessionState) -> None:
-        if len(s.trials) == self._shown:
+        h = s.trials
+        if len(h) == self._shown:
             return
-        self._shown = len(s.trials)
-        pts: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in TYPE_COLOURS}
-        for t in s.trials:
-            xs, ys = pts.setdefault(t["trial_type"], ([], []))
-            xs.append(t["trial"])
-            ys.append(OUTCOME_ROWS.get(t["outcome"], 0))
-        for ttype, (xs, ys) in pts.items():
-            if ttype in self.scatter:
-                self.scatter[ttype].setData(xs, ys)
-        last = max((t["trial"] for t in s.trials), default=0)
-        self.raster.setXRange(0.5, max(last + 2, 20) + 0.5, padding=0)
-        # rolling and cumulative accuracy over scored, non-correction trials
-        x_all, y_all, cum = [], [], {"control": ([], [], [0, 0]), "laser": ([], [], [0, 0])}
-        window: deque[int] = deque(maxlen=ROLLING)
-        for t in s.trials:
-            if t.get("correct") is None or t.get("correction"):
-                continue
-            c = int(t["correct"])
-            window.append(c)
-            x_all.append(t["trial"])
-            y_all.append(100.0 * sum(window) / len(window))
-            if t["trial_type"] in cum:
-                xs, ys, k = cum[t["trial_type"]]
-                k[0] += c
-                k[1] += 1
-                xs.append(t["trial"])
-                ys.append(100.0 * k[0] / k[1])
-        self.lines["all"].setData(x_all, y_all)
-        for key in ("control", "laser"):
-            self.lines[key].setData(cum[key][0], cum[key][1])
+        self._shown = len(h)
+        self.strips.refresh(h)
+        self.lines.refresh(h)
+        rows = h.view()
+        first = float(rows[0, 0]) if len(rows) else 1.0
+        last = h.last_trial
+        self.raster.setXRange(first - 0.5, max(last + 2, first + 19) + 0.5, padding=0)
 
 
 class LickRaster(QWidget):
-    """Licks of every trial, aligned to the go cue (response window onset)."""
+    """Licks of the last LICK_TRIALS trials, aligned to the go cue (response window onset), a
+    colour per lick side (the rig's ports in order, then sides as they are seen)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -400,45 +437,64 @@ class LickRaster(QWidget):
         self.plot = pg.PlotWidget(background="w")
         lay.addWidget(self.plot)
         p = self.plot.getPlotItem()
-        p.setTitle("Licks, aligned to the go cue: "
-                   f"<span style='color:{SIDE_COLOURS['left']}'>|</span> left &nbsp; "
-                   f"<span style='color:{SIDE_COLOURS['right']}'>|</span> right", size="9pt")
         p.setLabel("bottom", "time from go cue", units="s")
         p.setLabel("left", "trial")
         p.getAxis("left").setWidth(45)
         p.setMouseEnabled(x=False, y=False)
         p.hideButtons()
         p.addItem(pg.InfiniteLine(angle=90, pos=0, pen=pg.mkPen("#e67e22", width=1)))
-        self.scatter: dict[str, pg.ScatterPlotItem] = {}
-        for side, colour in SIDE_COLOURS.items():
-            sp = pg.ScatterPlotItem(size=8, symbol="|", pen=pg.mkPen(colour, width=2),
-                                    name=f"lick {side}")
-            p.addItem(sp)
-            self.scatter[side] = sp
+        self.scatter: list[pg.ScatterPlotItem] = []
+        self._sides: tuple[str, ...] = ("",)
         p.setXRange(-2, 4, padding=0)
         p.setYRange(0.5, 10.5, padding=0)
         self._shown = -1
 
-    def reset(self) -> None:
+    def _colour(self, s: SessionState, side: str) -> str:
+        return level_colour(side, tuple(s.ports), SIDE_PALETTE)
+
+    def reset(self, ready: dict[str, Any], s: SessionState) -> None:
         self._shown = -1
-        for sp in self.scatter.values():
+        self._sides = ("",)
+        for sp in self.scatter:
             sp.setData([], [])
+        self._relabel(s)
+
+    def _relabel(self, s: SessionState) -> None:
+        if tuple(s.sides) == self._sides:
+            return
+        self._sides = tuple(s.sides)
+        key = " &nbsp; ".join(swatch(self._colour(s, side), side, "|") for side in s.sides)
+        self.plot.getPlotItem().setTitle(f"Licks, aligned to the go cue: {key}", size="9pt")
+        for i, side in enumerate(s.sides):
+            while len(self.scatter) <= i:
+                sp = pg.ScatterPlotItem(size=8, symbol="|")
+                self.plot.getPlotItem().addItem(sp)
+                self.scatter.append(sp)
+            self.scatter[i].setPen(pg.mkPen(self._colour(s, side), width=2))
 
     def refresh(self, s: SessionState) -> None:
-        if len(s.licks) == self._shown:
+        if s.licks.total == self._shown:
             return
-        self._shown = len(s.licks)
-        pts: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in SIDE_COLOURS}
-        for trial, t, side in s.licks:
-            go = s.go_time.get(trial)
-            if go is None or side not in pts:
-                continue
-            pts[side][0].append(t - go)
-            pts[side][1].append(trial)
-        for side, (xs, ys) in pts.items():
-            self.scatter[side].setData(xs, ys)
+        self._shown = s.licks.total
+        self._relabel(s)
         top = max(s.current_trial, 1)
-        self.plot.getPlotItem().setYRange(max(0.5, top - 40), top + 0.5, padding=0)
+        licks = s.licks.view()
+        licks = licks[licks[:, 0] > top - LICK_TRIALS]
+        go = np.array([s.go_time.get(int(trial), np.nan) for trial in licks[:, 0]])
+        keep = ~np.isnan(go)
+        licks, go = licks[keep], go[keep]
+        for i, sp in enumerate(self.scatter):
+            sel = licks[:, 2] == i
+            sp.setData(licks[sel, 1] - go[sel], licks[sel, 0])
+        self.plot.getPlotItem().setYRange(max(0.5, top - LICK_TRIALS), top + 0.5, padding=0)
+
+
+class Panel(Protocol):
+    """A part of the live view: made ready for a session, then redrawn on the timer."""
+
+    def reset(self, ready: dict[str, Any], s: SessionState) -> None: ...
+
+    def refresh(self, s: SessionState) -> None: ...
 
 
 class LiveView(QWidget):
@@ -447,35 +503,42 @@ class LiveView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = SessionState()
+        self.panels: list[Panel] = []
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        self.status = StatusStrip()
+        self.status = self._add_panel(StatusStrip())
         lay.addWidget(self.status)
         split = QSplitter(Qt.Vertical)
-        self.signal = SignalPlot()
+        self.signal = self._add_panel(SignalPlot())
         split.addWidget(self.signal)
         bottom = QWidget()
         row = QHBoxLayout(bottom)
         row.setContentsMargins(0, 0, 0, 0)
-        self.outcomes = OutcomePlot()
-        self.licks = LickRaster()
+        self.outcomes = self._add_panel(OutcomePlot())
+        self.licks = self._add_panel(LickRaster())
         row.addWidget(self.outcomes, 3)
         row.addWidget(self.licks, 2)
         split.addWidget(bottom)
         split.setSizes([330, 330])
         lay.addWidget(split, 1)
 
-    def reset(self, ready: dict[str, Any]) -> None:
+    def _add_panel(self, panel: Any) -> Any:
+        self.panels.append(panel)
+        return panel
+
+    def reset(self, ready: dict[str, Any], schema: TrialSchema | None = None) -> None:
+        """A new session: ``ready`` is the Ready message as a dict, ``schema`` its typed trial
+        schema (rigctl's own record when absent)."""
+        if schema is None:
+            schema = TrialSchema.of(TrialRecord)
         self.state = SessionState(
             n_trials=int(ready.get("n_trials", 0)), realtime=bool(ready.get("realtime", True)),
             threshold=ready.get("threshold"), tracked=ready.get("tracked"),
-            clock_received=time.monotonic(),
+            clock_received=time.monotonic(), columns=TrialColumns.of(schema),
+            ports=tuple(ready.get("ports", ())),
         )
-        self.signal.reset(ready.get("threshold"), ready.get("tracked"),
-                          bool(ready.get("has_signal", False)))
-        self.outcomes.reset()
-        self.licks.reset()
-        self.status.clear()
+        for panel in self.panels:
+            panel.reset(ready, self.state)
 
     def on_message(self, msg: Any) -> None:
         """Store what a report (:mod:`rigctl.engine.messages`) says; drawing is ``refresh``."""
@@ -484,7 +547,9 @@ class LiveView(QWidget):
             case m.Event(t, kind, name, value):
                 s.on_event(t, kind, name, value)
             case m.Trial(record, progress):
-                s.trials.append(record)
+                s.trials.add(record)
+                # a task that logs no "trial start" event: the next trial is in progress
+                s.current_trial = max(s.current_trial, s.trials.last_trial + 1)
                 n = progress.get("n_trials")
                 if n:
                     s.n_trials = int(n)
@@ -499,7 +564,5 @@ class LiveView(QWidget):
         s = self.state
         if not running:
             s.realtime = False  # freeze the clock once the session has ended
-        self.status.show_state(s)
-        self.signal.refresh(s)
-        self.outcomes.refresh(s)
-        self.licks.refresh(s)
+        for panel in self.panels:
+            panel.refresh(s)

@@ -150,6 +150,7 @@ class RigTab(QWidget):
         self.log_view.setObjectName("log")
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(LOG_LINES)
+        self.log_view.setUndoRedoEnabled(False)  # an undo history would grow with every line
         mono = QFont("DejaVu Sans Mono")
         mono.setStyleHint(QFont.Monospace)
         mono.setPointSize(9)
@@ -412,7 +413,7 @@ class RigTab(QWidget):
             case m.Ready():
                 self.ready = asdict(msg)
                 self.ready["params"] = dict(self.started_params)
-                self.live.reset(self.ready)
+                self.live.reset(self.ready, msg.trial_schema)
                 self.refresh_timer.start()
                 self._set_phase(RUNNING if self.phase == STARTING else self.phase)
                 self.set_status(f"running — {msg.folder}")
@@ -426,16 +427,11 @@ class RigTab(QWidget):
                     if k == "session" and name in ("paused", "resumed"):
                         self.set_status(f"{name} — {self.ready.get('folder', '')}")
             case m.Trial(rec):
-                self.n_trials = int(rec["trial"])
-                rt = rec.get("reaction_time_s")
-                rt_txt = f", RT {rt:.2f} s" if isinstance(rt, (int, float)) else ""
-                laser = (f", laser {rec['laser_power_mw']:g} mW"
-                         if rec.get("laser_onset_s") is not None else "")
-                if rec.get("laser_blocked"):
-                    laser += ", light blocked (laser latched off)"
-                self.log("trial", f"trial {rec['trial']} {rec['trial_type']} delay "
-                                  f"{rec['delay_s']:g} s: {rec['outcome']}{rt_txt}{laser}",
-                         rec.get("end_s"))
+                self.n_trials = len(self.live.state.trials)
+                # the task's own columns: condition, outcome and those it marks in_log
+                t = rec.get("end_s", rec.get("start_s"))
+                self.log("trial", self.live.state.columns.log_line(rec),
+                         t if isinstance(t, (int, float)) else None)
                 self.trial_arrived.emit(self.n_trials)
             case m.LaserLatch(latched, t):
                 self.devices.set_latched(latched, t)

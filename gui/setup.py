@@ -236,11 +236,15 @@ class SetupPanel(QWidget):
         try:
             self.virtual.setChecked(sim and self.virtual_default)
             self.data_edit.setText(str(Path(cfg.data_root).expanduser().resolve()))
-            default_protocol = cfg.protocol.name if cfg.protocol else "delayed_alternation"
+            default_protocol = self._config_protocol() or "delayed_alternation"
             saved = self._saved()
             name = saved.get("protocol", default_protocol)
             if name.endswith(".py") and Path(name).is_file():
                 self._add_task_item(name)
+            elif name.endswith(".py") and name != default_protocol:
+                name = default_protocol  # a remembered task file that is gone
+                if name.endswith(".py"):
+                    self._add_task_item(name)
             elif name not in task_names():
                 name = default_protocol
             self.protocol.blockSignals(True)
@@ -285,14 +289,31 @@ class SetupPanel(QWidget):
             self.form.set_values(params)  # type: ignore[union-attr]
         self._edited()
 
+    def _config_protocol(self) -> str | None:
+        """The rig config's protocol as a picker entry: its ``name:``, or its ``task:`` file
+        as an absolute path (a relative one is relative to the YAML file's folder)."""
+        choice = self.cfg.protocol if self.cfg is not None else None
+        if choice is None:
+            return None
+        if choice.task is None:
+            return choice.name
+        task = Path(choice.task).expanduser()
+        if not task.is_absolute():
+            task = Path(self.config_path).expanduser().resolve().parent / task
+        return str(task.resolve())
+
     def _defaults(self, name: str) -> dict[str, Any]:
-        """The protocol's parameters from the rig config (if it names this protocol), else the
-        model's defaults; problems in the config's parameters are shown with the config's."""
+        """The protocol's parameters from the rig config (if it names this protocol, by name
+        or task file), else the model's defaults; problems in the config's parameters are
+        shown with the config's."""
         from rigctl.catalog.loading import resolve_protocol
 
         assert self.cfg is not None
+        own = self._config_protocol()
+        same_file = (own is not None and own.endswith(".py") and name.endswith(".py")
+                     and Path(name).expanduser().resolve() == Path(own))
         try:
-            spec = resolve_protocol(name, self.cfg, self.config_path)
+            spec = resolve_protocol(None if same_file else name, self.cfg, self.config_path)
             return spec.params.model_dump(mode="json")
         except ConfigError as exc:
             self.show_config_problems(list(exc.problems))

@@ -151,3 +151,42 @@ def test_more_mice_give_narrower_intervals_with_library_quantiles():
         s = summarise(_per_mouse(list(rng.uniform(0.6, 0.9, n)), n=200)).iloc[0]
         widths.append(s["ci_high"] - s["ci_low"])
     assert widths == sorted(widths, reverse=True)
+
+
+GO_NOGO = SIM_YAML.parents[1] / "examples" / "tasks" / "go_nogo.py"
+
+
+def test_a_go_nogo_cohort_is_summarised_by_its_own_condition_and_outcomes(tmp_path):
+    """A task's own record: groups by its condition (go/nogo) and delay, scored by its
+    ``correct`` column, with the share of each declared outcome; no stim_mode is sent to a
+    task that has none."""
+    design = CohortDesign(config=str(SIM_YAML), out=tmp_path, mice=3, trials=30,
+                          delays_s=(1.0,), seed=9, protocol=str(GO_NOGO))
+    folders = run_cohort(design)
+    mice = per_mouse_table(folders)
+    summary = summarise(mice)
+    assert list(summary.columns) == [
+        "genotype", "treatment", "stim_mode", "delay_s", "trial_type", "n_mice", "n_trials",
+        "accuracy", "ci_low", "ci_high", "hit_rate", "miss_rate", "false_alarm_rate",
+        "correct_rejection_rate"]
+    assert set(summary["trial_type"]) == {"go", "nogo"}
+    assert set(summary["stim_mode"]) == {"off"} and (summary["n_mice"] == 3).all()
+    from rigctl.data import load_session
+
+    trials = pd.concat([load_session(f).trials for f in folders])
+    assert summary["n_trials"].sum() == len(trials) == 90
+    go = summary[summary["trial_type"] == "go"].iloc[0]
+    assert go["hit_rate"] + go["miss_rate"] == pytest.approx(1.0)
+    assert go["false_alarm_rate"] == 0 and go["correct_rejection_rate"] == 0
+    hits = mice[mice["trial_type"] == "go"]
+    assert hits["n_hit"].sum() == int((trials["outcome"] == "hit").sum())
+    assert go["accuracy"] == pytest.approx(hits["accuracy"].mean(), abs=1e-4)
+
+
+def test_stim_modes_for_a_task_without_stim_mode_are_one_line_errors(tmp_path):
+    from rigctl.errors import RigctlError
+
+    design = CohortDesign(config=str(SIM_YAML), out=tmp_path, mice=1, trials=5,
+                          stim_modes=("closed_loop", "sham"), protocol=str(GO_NOGO))
+    with pytest.raises(RigctlError, match="the task has no stim_mode parameter"):
+        design.jobs()

@@ -39,11 +39,12 @@ class GoNoGoParams(TaskParams):
 class GoNoGoTrial:
     trial: int = col("", "Trial number, from 1")
     start_s: float = col("s", "Sample onset on the session clock")
-    trial_type: str = col("", "go or nogo")
-    delay_s: float = col("s", "Delay between tone offset and response window")
-    outcome: str = col("", "hit, miss, false_alarm or correct_rejection")
+    trial_type: str = col("", "go or nogo", levels=("go", "nogo"), role="condition")
+    delay_s: float = col("s", "Delay between tone offset and response window", in_log=True)
+    outcome: str = col("", "hit, miss, false_alarm or correct_rejection",
+                       levels=("hit", "miss", "false_alarm", "correct_rejection"), role="outcome")
     correct: int = col("", "1 for hit or correct rejection, else 0")
-    response_time_s: float | None = col("s", "Response-window onset to first lick")
+    response_time_s: float | None = col("s", "Response-window onset to first lick", in_log=True)
     reward_ul: float = col("µL", "Water delivered", 0.0)
 
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from rigctl.errors import ConfigError
 from rigctl.protocols.base import Protocol
 from rigctl.protocols.spec import TaskFile
+from rigctl.protocols.trial import TrialSchema
 
 ENTRY_POINT_GROUP = "rigctl.protocols"
 MAX_TASK_FILE_BYTES = 1_000_000
@@ -177,5 +178,10 @@ def check_task_class(cls: type, where: str) -> None:
     if not is_dataclass(getattr(cls, "Trial", None)):
         problems.append(f"{cls.__name__}: `Trial` must be a dataclass of the trial record's "
                         "columns")
+    else:
+        try:
+            TrialSchema.of(cls.Trial)
+        except ValueError as exc:  # two outcome (or condition) columns
+            problems.append(f"{cls.__name__}: {exc}")
     if problems:
         raise ConfigError(f"{where}{_line_of(cls)}", problems)

@@ -42,7 +42,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--genotypes", type=_csv(str, ("wt", "ip3r2_ko")), default=["wt"])
     p.add_argument("--treatments", type=_csv(str, ("none", "saline", "cno")), default=["none"])
     p.add_argument("--stim-modes", type=_csv(str, ("off", "open_loop", "closed_loop", "sham")),
-                   default=["closed_loop"])
+                   default=None, help="default: closed_loop (for a task with a stim_mode "
+                                      "parameter)")
     p.add_argument("--delays", type=_csv(float), default=[2.0, 10.0], help="delays in s")
     p.add_argument("--trials", type=int, default=200, help="trials per session")
     p.add_argument("--protocol", help="protocol name or file (default: the rig's)")
@@ -82,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     mice.to_csv(out / "cohort_mice.csv", index=False)
     summary.to_csv(out / "cohort_summary.csv", index=False)
+    rates = {c: (100 * summary[c]).round(1) for c in summary.columns if c.endswith("_rate")}
     with_ci = summary.assign(
-        accuracy=(100 * summary["accuracy"]).round(1),
+        accuracy=(100 * summary["accuracy"]).round(1), **rates,
         ci=["n/a" if lo != lo else f"[{100 * lo:.1f}, {100 * hi:.1f}]" for lo, hi in
             zip(summary["ci_low"], summary["ci_high"], strict=True)],
     ).drop(columns=["ci_low", "ci_high"])

@@ -130,7 +130,11 @@ SESSION_KEYS: Mapping[str, str] = MappingProxyType({
     "n_trials": "Trials written (rows of trials.csv)",
     "reason": "Why the session ended early ('' when completed)",
     "trial_schema": "The task's declared trial record: name, unit, doc and dtype of every "
-                    "trials.csv column, in order (the loader types the columns from it)",
+                    "trials.csv column, in order (the loader types the columns from it); a "
+                    "categorical column's declared `levels` and its `role` (`outcome` or "
+                    "`condition`) where the task declares them (sessions written before have "
+                    "neither: a column named `outcome` is the outcome, `trial_type` the "
+                    "condition)",
     "agent": "The simulated subject (auto, working_memory, generic or an agent file); null on "
              "real hardware",
     "recovered": "(optional) Written by `rigctl recover`: when, by which rigctl, what was "

@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from rigctl.protocols.trial import TrialSchema
+
 # --- parent → engine child ----------------------------------------------------------------------
 
 
@@ -145,6 +147,11 @@ class Ready:
     tracked: str | None
     has_signal: bool
     has_laser: bool
+    #: the task's trial record: the columns of every ``Trial.record`` that follows, and which
+    #: is the outcome and which the condition (the live view's counters and strips)
+    trial_schema: TrialSchema
+    #: the rig's reward ports (lick sides), in config order
+    ports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from rigctl.engine import messages as m
+from rigctl.protocols.trial import TrialSchema
 
 #: columns of a decimated signal message
 SIGNAL_COLUMNS = ("t_s", "neural_mean", "neural_min", "neural_max", "calcium",
@@ -400,6 +401,7 @@ def engine_main(conn: Connection, req: StartRequest, parent_pid: int) -> None:
         threshold=None if predictor is None else float(predictor.threshold),
         tracked=None if predictor is None else predictor.on,
         has_signal=session.signals is not None, has_laser=session.rig.laser is not None,
+        trial_schema=TrialSchema.of(spec.cls.Trial), ports=tuple(session.cfg.reward_ports),
     ))
     reader = threading.Thread(
         target=_read_commands, args=(conn, parent_pid, handle, out.gone, stop_reader),
