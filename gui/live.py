@@ -21,6 +21,7 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtGui import QColor, QFont
 from PyQt5.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
+from gui.frame_count import FrameCount
 from rigctl.engine import messages as m
 from rigctl.engine.remote import SIGNAL_COLUMNS
 
@@ -451,6 +452,8 @@ class LiveView(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         self.status = StatusStrip()
         lay.addWidget(self.status)
+        self.frames = FrameCount()
+        lay.addWidget(self.frames)
         split = QSplitter(Qt.Vertical)
         self.signal = SignalPlot()
         split.addWidget(self.signal)
@@ -476,6 +479,7 @@ class LiveView(QWidget):
         self.outcomes.reset()
         self.licks.reset()
         self.status.clear()
+        self.frames.reset(ready.get("frame_clocks", ()))
 
     def on_message(self, msg: Any) -> None:
         """Store what a report (:mod:`rigctl.engine.messages`) says; drawing is ``refresh``."""
@@ -490,6 +494,8 @@ class LiveView(QWidget):
                     s.n_trials = int(n)
             case m.Signal(rows):
                 self.signal.add(rows)
+            case m.Frames():
+                self.frames.on_frames(msg)
             case m.Clock(t):
                 s.clock, s.clock_received = float(t), time.monotonic()
             case m.Ended(status) | m.Crashed(status=status):
