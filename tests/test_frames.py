@@ -171,3 +171,52 @@ def test_asking_for_frames_of_an_input_without_them_names_what_there_is(imaged):
     with pytest.raises(DataError, match=r"no frames of input 'camera' \(frame-clock inputs "
                                         r"recorded: frame_clock\)"):
         s.frames("camera")
+
+
+# --- NWB ------------------------------------------------------------------------------------
+def test_nwb_puts_trials_laser_epochs_and_every_frame_on_one_clock(imaged, capsys):
+    pynwb = pytest.importorskip("pynwb")
+    nwbinspector = pytest.importorskip("nwbinspector")
+    from ndx_optogenetics import OptogeneticEpochsTable, OptogeneticExperimentMetadata
+
+    from rigctl.data.align import load_alignment
+    from rigctl.data.nwb import export_nwb
+
+    _, s, truth, tmp = imaged
+    assert main(["align", str(s.path), str(scope_file(tmp, "sync")), "--force"]) == 0
+    capsys.readouterr()
+    path = export_nwb(s.path, tmp / "imaged.nwb", overwrite=True)
+    bad = [msg for msg in nwbinspector.inspect_nwbfile(nwbfile_path=str(path))
+           if msg.importance.name in ("CRITICAL", "BEST_PRACTICE_VIOLATION", "ERROR")]
+    assert not bad, [f"{b.check_function_name}: {b.message}" for b in bad]
+    al = load_alignment(s.path)
+    frames = s.frames()
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        nwb = io.read()
+        table = nwb.events["frames_frame_clock"].to_dataframe()
+        assert len(table) == truth["n_frames"]
+        assert np.array_equal(table["timestamp"], frames)
+        assert np.array_equal(table["frame"], np.arange(len(frames)))
+        assert np.allclose(table["t_other_s"], al.to_other(frames))
+        epochs_table = nwb.intervals["laser_epochs"]
+        assert isinstance(epochs_table, OptogeneticEpochsTable)
+        epochs = epochs_table.to_dataframe()
+        trials = nwb.trials.to_dataframe()
+        on = epochs[epochs["stimulation_on"]]
+        assert len(on) >= 5 and (on["power_in_mW"] == 5).all()
+        assert (on["wavelength_in_nm"] == 593).all()
+        # One clock: every laser epoch lies inside a trial and on the frame it fell in.
+        k = np.searchsorted(trials["start_time"], on["start_time"], side="right") - 1
+        assert (on["start_time"].to_numpy() < trials["stop_time"].to_numpy()[k]).all()
+        start = on["start_time"].to_numpy()
+        assert np.array_equal(on["start_frame"], np.searchsorted(frames, start, "right") - 1)
+        assert (frames[on["start_frame"]] <= start).all()
+        assert (start < frames[on["start_frame"] + 1]).all()
+        meta = nwb.lab_meta_data["optogenetic_experiment_metadata"]
+        assert isinstance(meta, OptogeneticExperimentMetadata)
+        sites = meta.optogenetic_sites_table
+        assert sites["effector"][0].label == "ArchT"
+        cmd = nwb.stimulus["laser_command"]
+        sig = s.signals
+        assert cmd.data.shape[0] == sig.n_samples  # streamed whole from signals.bin
+        assert np.allclose(cmd.data[:1000], sig.data["laser_mw"][:1000])
