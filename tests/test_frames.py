@@ -220,3 +220,11 @@ def test_nwb_puts_trials_laser_epochs_and_every_frame_on_one_clock(imaged, capsy
         sig = s.signals
         assert cmd.data.shape[0] == sig.n_samples  # streamed whole from signals.bin
         assert np.allclose(cmd.data[:1000], sig.data["laser_mw"][:1000])
+
+
+def test_check_lists_the_frame_clock_as_frames_not_events(capsys):
+    assert main(["check", str(IMAGING)]) == 0
+    out = capsys.readouterr().out
+    assert ("  frames   frame_clock: sim/frame_clock  frame clock up to 1000 Hz -> "
+            "frames_frame_clock.bin") in out
+    assert "events frame_clock" not in out
