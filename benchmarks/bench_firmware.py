@@ -143,14 +143,17 @@ def _edges(board, client: _Client, n: int) -> list[tuple[int, int, int]]:
     return [(cyc, k, int(s[1])) for (cyc, k, _), s in zip(driven, stamps, strict=True)]
 
 
-def _sync(board, client: _Client, offset: float, n_rises: int) -> tuple[list, list]:
+def _sync(board, client: _Client, offset: float, n_rises: int,
+          stopped_at: int) -> tuple[list, list]:
     """(reported edge - pin edge, pin edge - its due time) in µs, of a fast SYNC train on out3
-    while the other measurements stream (started before them, stopped here)."""
+    while the other measurements stream (started before them, stopped here). Only edges made
+    before the stop was sent (cycle ``stopped_at``) count: the fall the stop makes is not due."""
     from rigctl.hardware.sync_train import TrainSpec
 
     f = board.f_cpu / 1e6
-    events = [e.split() for e in client.events if " SYNC " in e]
-    pins = [c for c in board.changes if c.kind == "out" and c.index == 3]
+    pins = [c for c in board.changes if c.kind == "out" and c.index == 3
+            and c.cycle < stopped_at]
+    events = [e.split() for e in client.events if " SYNC " in e][:len(pins)]
     k = min(len(events), len(pins), 2 * n_rises)
     stamp_err = [int(e[1]) - (c.cycle / f + offset) for e, c in zip(events[:k], pins[:k],
                                                                     strict=True)]
@@ -186,9 +189,10 @@ def run(quick: bool = False) -> list[dict]:
         client.sync_t0 = int(client.until(lambda s: s.startswith("OK SYNC")).split()[3])
         edges = _edges(board, client, n_edges)
         passes = board.loop_passes()
+        stopped_at = board.cycle_now()
         client.write("SYNC 3 0\n")
         client.until(lambda s: s.startswith("OK SYNC"))
-        sync_err, sync_late = _sync(board, client, offset, n_edges)
+        sync_err, sync_late = _sync(board, client, offset, n_edges, stopped_at)
         client.ser.close()
     f = board.f_cpu / 1e6
     stamp_err = [t - cyc / f - offset for cyc, _, t in edges]

@@ -108,14 +108,14 @@ def rig_latency(n: int, frames_hz: float, seed: int) -> np.ndarray:
     import threading
 
     from rigctl.data.frames import FramesWriter
-    from rigctl.engine.clock import WallClock
     from rigctl.engine.frames import FrameClocks
     from rigctl.engine.loop import ControlLoop
-    from rigctl.engine.machine import StateMachine
-    from rigctl.engine.timers import Timers
     from rigctl.hardware.events import QueueEventSource
     from rigctl.hardware.interfaces import InputEvent
     from rigctl.hardware.rig import Cue
+    from rigctl.runtime.machine import StateMachine
+    from rigctl.timing.clock import WallClock
+    from rigctl.timing.timers import Timers
     from sim_backend.devices import SimCue
 
     clock = WallClock()
@@ -176,11 +176,11 @@ def latency(n: int, with_sync: bool, seed: int, frames_hz: float = 0.0) -> np.nd
     from bench_latency import _edges, _handler_rig, _world
 
     from rigctl.config.sync import SyncConfig
-    from rigctl.engine.clock import WallClock
     from rigctl.engine.loop import ControlLoop
-    from rigctl.engine.machine import StateMachine
     from rigctl.engine.sync import SyncPulses
-    from rigctl.engine.timers import Timers
+    from rigctl.runtime.machine import StateMachine
+    from rigctl.timing.clock import WallClock
+    from rigctl.timing.timers import Timers
     from sim_backend.devices import SimCue
 
     clock = WallClock()

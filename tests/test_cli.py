@@ -40,6 +40,16 @@ def test_check_prints_devices_and_interlocks(capsys, sim_yaml):
     assert "sim/valve_left" in out and "ceiling 15 mW" in out and "delayed_alternation" in out
 
 
+def test_check_of_a_rig_that_names_no_protocol_checks_the_rig_alone(capsys):
+    # sim_pycontrol.yaml is kept for users' own tasks: the built-in default task cannot run on
+    # it, and checking the rig must not fail on that.
+    rig = Path(__file__).resolve().parents[1] / "hardware_configs" / "sim_pycontrol.yaml"
+    code, out, err = run_cli(capsys, "check", str(rig))
+    assert code == 0 and err == ""
+    assert "input    poke_centre: sim/poke_centre" in out
+    assert "protocol none: this config names no protocol" in out and "--protocol TASK.py" in out
+
+
 def _one_line_errors(err: str) -> list[str]:
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert lines and all(ln.startswith("rigctl: error: ") for ln in lines), err

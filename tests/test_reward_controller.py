@@ -15,10 +15,10 @@ import pytest
 import serial
 from serial_helpers import Sink, make_ctx, wait_until
 
-from rigctl.engine.clock import VirtualClock
 from rigctl.errors import ConfigError, DeviceError
 from rigctl.hardware import reward_controller as rc
 from rigctl.hardware.registry import BuildContext
+from rigctl.timing.clock import VirtualClock
 from sim_backend.emulators.ptyport import PtyPort
 from sim_backend.emulators.reward_controller import ControllerEmulator
 
@@ -60,7 +60,7 @@ def commands(emu: ControllerEmulator) -> list[str]:
 # --- handshake --------------------------------------------------------------------------------
 def test_handshake_identifies_arms_watchdog_and_syncs_clocks(emu, connect):
     dev = connect(watchdog_s=0.5)
-    assert dev.firmware == "1.2.0-emulated"
+    assert dev.firmware == "1.2.1-emulated"
     assert dev.counts == {"valve": 2, "in": 2, "out": 4}
     sent = commands(emu)
     assert sent[:3] == ["HELLO", "OFF", "WDOG 500"]
@@ -71,7 +71,7 @@ def test_handshake_identifies_arms_watchdog_and_syncs_clocks(emu, connect):
 @pytest.mark.parametrize(
     ("kwargs", "expected"),
     [
-        ({"protocol": 2}, "the controller speaks protocol 2 (firmware 1.2.0-emulated), this "
+        ({"protocol": 2}, "the controller speaks protocol 2 (firmware 1.2.1-emulated), this "
                           "rigctl speaks 1"),
         ({"identity": "other-board"}, "not a rigctl reward controller"),
     ],
@@ -331,7 +331,7 @@ HOST_SCRIPT = textwrap.dedent("""
     import sys, time
     import numpy as np
     from rigctl.config.subject import Subject
-    from rigctl.engine.clock import WallClock
+    from rigctl.timing.clock import WallClock
     from rigctl.hardware import reward_controller as rc
     from rigctl.hardware.registry import BuildContext
 

@@ -88,10 +88,17 @@ def _power_problem(cfg: RigConfig, params: Any) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg, spec = load(args.config, args.protocol)
-    problem = _power_problem(cfg, spec.params)
-    if problem is not None:
-        raise RigctlError(f"{spec.source}: {problem}")
+    from rigctl.config import load_rig
+
+    if args.protocol is None and load_rig(args.config).protocol is None:
+        # A rig kept for users' own tasks (sim_pycontrol.yaml) names no protocol: check the
+        # rig alone rather than the built-in default task, which such a rig cannot run.
+        cfg, spec = load_rig(args.config), None
+    else:
+        cfg, spec = load(args.config, args.protocol)
+        problem = _power_problem(cfg, spec.params)
+        if problem is not None:
+            raise RigctlError(f"{spec.source}: {problem}")
     warning = laser_time_limit_warning(cfg, device_settings(cfg, args.config), args.config)
     for line in (warning or "").splitlines():
         print(f"rigctl: warning: {line}", file=sys.stderr)
@@ -135,10 +142,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"  sync     {sc.channel}  {sc.mode}, {sc.width_s * 1e3:g} ms pulses every "
               f"{sc.mean_s:g} ± {sc.spread_s:g} s"
               + (f"  trial TTL {sc.trial_channel}" if sc.trial_channel else ""))
+    if spec is None:
+        print("  protocol none: this config names no protocol; check a task on this rig with "
+              f"rigctl check {args.config} --protocol TASK.py")
+        return 0
     print(f"  protocol {spec.name} ({spec.source})")
     cls = spec.cls
     print(f"  task     states {', '.join(cls.states)}; starts in {cls.initial_state}")
-    print(f"  trials   columns {', '.join(f.name for f in dataclasses.fields(cls.Trial))}")
+    if getattr(cls, "task", None) is not None and hasattr(cls, "binding"):  # a pyControl file
+        print("  trials   none: a pyControl task's data are its events (events.csv, .tsv, .txt)")
+    else:
+        print(f"  trials   columns {', '.join(f.name for f in dataclasses.fields(cls.Trial))}")
     print("  task check: OK (goto targets, reachable states, events, outputs; requirements "
           "checked when a session opens the rig)")
     return 0

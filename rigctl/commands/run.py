@@ -46,7 +46,7 @@ def register(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rigctl.config.subject import Subject
     from rigctl.engine.session import Session, SessionOptions
-    from rigctl.errors import ConfigError, RigctlError
+    from rigctl.errors import EXIT_ABORTED, EXIT_USAGE, ConfigError, RigctlError
 
     startup = getattr(args, "startup_interrupt", None)
 
@@ -84,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
                                  args.quiet, startup, args.coverage)
     except RigctlError as exc:
         _print_where_the_data_is(folder, f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        if folder is not None and exc.exit_code == EXIT_USAGE:
+            # A session ran and ended early (a task's own error mid-session): exit 2 would
+            # tell a script that nothing ran, while trials were kept in the folder.
+            exc.exit_code = EXIT_ABORTED
         raise
     return code
 

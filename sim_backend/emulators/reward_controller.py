@@ -35,7 +35,7 @@ from sim_backend.settings import SimSettings
 
 IDENTITY = "rigctl-reward"
 PROTOCOL = 1
-FIRMWARE = "1.2.0-emulated"
+FIRMWARE = "1.2.1-emulated"
 MAX_LINE = 64
 MAX_VALVE_MS = 5000.0
 WDOG_RANGE_MS = (50, 60000)

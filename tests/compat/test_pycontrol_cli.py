@@ -116,3 +116,15 @@ def test_pyControl_1x_names_load(tmp_path):
     task.write_text(text + "        pyb.delay(10)\n")  # pyb's other names: refused
     with pytest.raises(RigctlError, match=r"^old_task\.py:13: 'pyb.delay' is a MicroPython"):
         load_task(task, PyControlBinding(unbound="virtual"))
+
+
+def test_an_error_at_run_time_aborts_the_session_and_exits_1(capsys, tmp_path):
+    # Exit 2 means "nothing ran"; here a session ran for 3 s and its folder is kept.
+    code, out, err = cli(capsys, "run", str(SIM_YAML), "--protocol",
+                         str(TASKS / "crash_mid_session.py"), "--data", str(tmp_path))
+    assert code == 1
+    assert err.strip().splitlines() == [
+        "rigctl: error: crash_mid_session.py:17: ZeroDivisionError: division by zero"]
+    assert "status: aborted (TaskError: crash_mid_session.py:17:" in out
+    (folder,) = (p for p in tmp_path.rglob("session.json"))
+    assert json.loads(folder.read_text())["status"] == "aborted"

@@ -30,7 +30,7 @@ def status(wire: Wire) -> list[int]:
 def test_hello_names_protocol_firmware_and_channel_counts(wire):
     parts = wire.reply("HELLO").split()
     assert parts[:4] == ["OK", "HELLO", "rigctl-reward", "1"]
-    assert parts[4].startswith("1.2.0")
+    assert parts[4].startswith("1.2.1")
     assert parts[5:] == ["2", "2", "4"]
 
 
@@ -297,6 +297,26 @@ def test_stopping_a_train_while_high_drops_the_line_and_reports_it(wire, control
     assert [lv for _, lv in _sync_edges(wire, 1)] == [1, 0]
     wire.lines(2.3)
     assert len([e for e in wire.events if e.split()[2] == "SYNC"]) == 2  # and no more pulses
+    assert controller.kind == "board" or controller.level("out", 3) == 0
+
+
+def test_the_answer_to_a_stop_follows_every_edge_of_the_train(wire, controller: Target):
+    # The first rise is made while `SYNC 3 0` is still coming in (the firmware holds reports
+    # until a line ends). A host logs a train's edges until the stop's answer, so every edge
+    # must be reported before it: the rise, and the fall the stop makes.
+    assert wire.reply(f"SYNC 3 {SEED} 1000 0 500").startswith("OK SYNC 3 ")
+    wire.send(b"SYNC 3 ")
+    if controller.kind == "board":
+        time.sleep(1.3)  # the rise is due 1 s after the train's origin
+    else:  # simavr on a loaded machine runs behind the wall clock: wait for the pin itself
+        deadline = time.monotonic() + 15
+        while controller.level("out", 3) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert controller.level("out", 3) == 1, "the train's first rise never came (hang guard)"
+    wire.send(b"0\n")
+    got = wire.lines(2.0, until=lambda s: s.startswith(("OK", "ERR")))
+    assert got and got[-1] == "OK SYNC 3 0"
+    assert [ln.split()[2:] for ln in got[:-1]] == [["SYNC", "3", "1"], ["SYNC", "3", "0"]]
     assert controller.kind == "board" or controller.level("out", 3) == 0
 
 

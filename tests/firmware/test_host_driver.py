@@ -28,7 +28,7 @@ def device(controller: Target, sink: Sink):
 
 
 def test_handshake_reads_the_boards_identity_and_syncs_its_clock(device):
-    assert device.firmware.startswith("1.2.0")
+    assert device.firmware.startswith("1.2.1")
     assert device.counts == {"valve": 2, "in": 2, "out": 4}
     assert device.sync.ready
 
@@ -83,7 +83,7 @@ def test_the_firmware_built_for_a_mega_answers_the_same_handshake():
     try:
         dev = rc.open("ctrl", rc.Settings(port=target.port), make_ctx(Sink()))
         try:
-            assert dev.firmware == "1.2.0"
+            assert dev.firmware == "1.2.1"
             valve = dev.valve("ctrl/valve0", "valve_left", lambda ms: 0.1 * ms)
             valve.open_for(0.010)
             span = wait_until(lambda: (s := target.spans("valve", 0)) and s[0][1] and s[0],

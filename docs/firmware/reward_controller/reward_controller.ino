@@ -29,7 +29,7 @@
 // ---- configuration -------------------------------------------------------------------------
 static const char IDENTITY[] = "rigctl-reward";
 static const uint8_t PROTOCOL = 1;
-static const char FIRMWARE[] = "1.2.0";
+static const char FIRMWARE[] = "1.2.1";
 static const unsigned long BAUD = 115200;
 
 static const uint8_t VALVE_PINS[] = {8, 9};             // valve0, valve1 -> valve drivers
@@ -385,6 +385,10 @@ static uint8_t sync_qn = 0, sync_qr = 0;
 static uint32_t sync_q_m[SYNC_Q];
 static uint8_t sync_q_out[SYNC_Q], sync_q_level[SYNC_Q];
 static uint16_t sync_lost = 0;  // edges not reported: the queue was full
+// `SYNC n 0` is answered only after every edge still queued is reported, so a host that logs the
+// reports up to the answer has the whole train (an edge made while the command was coming in
+// waits for the line to end: without this its report followed the answer). -1: none owed.
+static int8_t sync_ack = -1;
 
 static uint32_t sync_interval_us() {
   uint32_t x = sync_x;
@@ -551,7 +555,7 @@ void handle_line(char *line) {
     if (nargs == 2) {  // SYNC <n> 0: stop the train on n
       if (strcmp(argv[2], "0")) { reply_err(name, E_RANGE, "SYNC <n> 0 stops a train"); return; }
       if (sync_n == (int8_t)n) sync_stop();
-      ok_begin(name); out_sp(); out_u32(n); out_str(" 0"); out_end();
+      sync_ack = (int8_t)n;  // answered by service() once the train's last edges are reported
       return;
     }
     uint32_t seed, mean, spread, width;
@@ -706,6 +710,10 @@ void service() {
   if (gates_high) service_gates(m);
   if (sync_n >= 0) service_sync(m);
   if (sync_qn && may_report()) report_sync();
+  else if (sync_ack >= 0 && may_report()) {
+    ok_begin("SYNC"); out_sp(); out_u32((uint8_t)sync_ack); out_str(" 0"); out_end();
+    sync_ack = -1;
+  }
   if (wdog_us && !tripped && reached(m, last_host_m + wdog_us)) {
     tripped = true;
     all_off();

@@ -30,12 +30,13 @@ from rigctl.compat.pycontrol.binding import PyControlBinding, binding_problems
 from rigctl.compat.pycontrol.devices import device_namespace, pyb_namespace
 from rigctl.compat.pycontrol.runtime import PyControlRuntime, TaskError
 from rigctl.compat.pycontrol.static_check import MICROPYTHON_ONLY, check_task
-from rigctl.engine.machine import ENTRY, EXIT
 from rigctl.errors import RigctlError
 from rigctl.hardware.rig import Rig
 from rigctl.protocols.base import Protocol, ProtocolContext
-from rigctl.protocols.loading import ProtocolSpec
+from rigctl.protocols.spec import ProtocolSpec
 from rigctl.protocols.static_check import parse
+from rigctl.protocols.trial import col
+from rigctl.runtime.machine import ENTRY, EXIT
 
 
 class PyControlParams(BaseModel):
@@ -205,9 +206,21 @@ def load_task(path: str | Path, binding: PyControlBinding) -> ProtocolSpec:
     return ProtocolSpec(cls=cls, params=PyControlParams(), source=str(p), sha256=info.sha256)
 
 
+@dataclass
+class PyControlTrial:
+    """pyControl tasks have no trial structure (their data are the events, the ``.tsv`` and
+    the ``.txt``): trials.csv stays empty, with only these columns instead of delayed
+    alternation's."""
+
+    trial: int = col("", "Trial number (never written: pyControl tasks have no trials)")
+    start_s: float = col("s", "Trial start on the session clock")
+    end_s: float = col("s", "Trial end")
+
+
 class PyControlTask(Protocol):
     """A pyControl task file on rigctl's engine; subclasses made by :func:`load_task`."""
 
+    Trial = PyControlTrial
     task: ClassVar[TaskInfo]
     binding: ClassVar[PyControlBinding]
 
