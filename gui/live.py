@@ -32,6 +32,7 @@ from PyQt5.QtGui import QColor, QFont
 from PyQt5.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from gui.buffers import RingBuffer
+from gui.frame_count import FrameCount
 from gui.outcome_items import AccuracyLines, OutcomeStrips, swatch
 from gui.trial_columns import TrialColumns, level_colour
 from gui.trial_history import ROLLING, TrialHistory
@@ -508,6 +509,8 @@ class LiveView(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         self.status = self._add_panel(StatusStrip())
         lay.addWidget(self.status)
+        self.frames = FrameCount()
+        lay.addWidget(self.frames)
         split = QSplitter(Qt.Vertical)
         self.signal = self._add_panel(SignalPlot())
         split.addWidget(self.signal)
@@ -539,6 +542,7 @@ class LiveView(QWidget):
         )
         for panel in self.panels:
             panel.reset(ready, self.state)
+        self.frames.reset(ready.get("frame_clocks", ()))
 
     def on_message(self, msg: Any) -> None:
         """Store what a report (:mod:`rigctl.engine.messages`) says; drawing is ``refresh``."""
@@ -555,6 +559,8 @@ class LiveView(QWidget):
                     s.n_trials = int(n)
             case m.Signal(rows):
                 self.signal.add(rows)
+            case m.Frames():
+                self.frames.on_frames(msg)
             case m.Clock(t):
                 s.clock, s.clock_received = float(t), time.monotonic()
             case m.Ended(status) | m.Crashed(status=status):

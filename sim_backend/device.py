@@ -30,6 +30,9 @@ from sim_backend.settings import SimSettings
 from sim_backend.world import SimWorld
 
 Settings = SimSettings
+#: Fastest frame clock the simulated rig records (the virtual clock has no limit; this keeps a
+#: --realtime simulation honest about what one host loop handles, docs/sync.md)
+SIM_FRAME_HZ = 2000.0
 
 
 class SimDevice(Device):
@@ -56,8 +59,21 @@ class SimDevice(Device):
         if role.endswith("_readback"):  # an input wired to a sync line (`rigctl sync-test`)
             self._readback[role.removesuffix("_readback")] = role
             return
+        scope = self.microscope
+        if scope is not None and scope.s.frame_out == role:  # the microscope's frame-out
+            scope.drive(self.world)
+            return
         port = role.removeprefix("lick_") if role.startswith("lick_") else None
         self.world.add_input(role, port)
+
+    def frame_clock_rate_hz(self, channel: str) -> tuple[float, str]:
+        """The simulated microscope's frame-out is the only frame clock the simulated rig
+        has; its edges are exact (off the 1 ms grid) up to SIM_FRAME_HZ."""
+        role = channel.split("/", 1)[-1]
+        if self.microscope is None or self.microscope.s.frame_out != role:
+            return 0.0, (f"no simulated microscope drives it; set devices.{self.name}."
+                         f"microscope.frame_out: {role}")
+        return SIM_FRAME_HZ, "the simulated microscope's frame-out"
 
     def digital_output(self, channel: str, role: str) -> DigitalOutputDriver:
         if role == "laser_gate":  # the simulated laser's power already says what is emitted
@@ -91,6 +107,8 @@ class SimDevice(Device):
 
     def start(self) -> None:
         self.world.start_agent()
+        if self.microscope is not None:
+            self.microscope.start()
 
     def close(self) -> None:
         if self.microscope is not None:

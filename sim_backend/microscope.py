@@ -22,11 +22,15 @@ import datetime as dt
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from rigctl.hardware.interfaces import Clock, DigitalOutputDriver
+
+if TYPE_CHECKING:  # the world's settings hold the microscope's: no import at run time
+    from sim_backend.world import SimWorld
 
 
 class MicroscopeSettings(BaseModel):
@@ -47,6 +51,9 @@ class MicroscopeSettings(BaseModel):
         0.02, ge=0, lt=1, description="Fraction of sync pulses it misses")
     drop_frame_fraction: float = Field(
         0.001, ge=0, lt=1, description="Fraction of frames acquired but not saved")
+    frame_out: str | None = Field(
+        None, description="Named input of the rig its frame-out line drives (an input with "
+        "`frame_clock:`): one TTL per acquired frame, saved or not")
 
 
 class SimMicroscope:
@@ -60,6 +67,34 @@ class SimMicroscope:
         self.opened = dt.datetime.now()
         self.rising: list[float] = []  # session times of every rising edge on the line
         self.saved: dict[str, Path] = {}
+        self.world: SimWorld | None = None  # where the frame-out TTLs go (``drive``)
+        self.emitted = 0  # frame-out TTLs sent so far
+
+    # --- frame-out ----------------------------------------------------------------------------
+    def drive(self, world: SimWorld) -> None:
+        """Wire the frame-out line to the world's input ``frame_out``."""
+        self.world = world
+
+    def frame_time(self, k: int) -> float:
+        """Session time of frame ``k``'s start: frames tick on the microscope's clock, so on
+        the session clock their period is ``1 / frame_rate_hz / (1 + drift)``."""
+        return self.s.start_s + k / self.s.frame_rate_hz / (1 + self.s.drift_ppm * 1e-6)
+
+    def start(self) -> None:
+        """Begin acquiring: the first frame at ``start_s``."""
+        if self.world is not None and self.s.frame_out is not None:
+            self.world.schedule_exact(self.frame_time(0), "", 0.0, self._frame)
+
+    def _frame(self) -> None:
+        """One frame starts: a TTL of half a frame on frame-out, and the next frame queued."""
+        world, name = self.world, self.s.frame_out
+        assert world is not None and name is not None
+        t = self.frame_time(self.emitted)
+        nxt = self.frame_time(self.emitted + 1)
+        world.schedule_exact(t, name, 1.0)
+        world.schedule_exact((t + nxt) / 2, name, 0.0)
+        self.emitted += 1
+        world.schedule_exact(nxt, "", 0.0, self._frame)
 
     def to_scope(self, t_session: np.ndarray | float) -> np.ndarray:
         """Session time on the microscope's clock (the truth the alignment should find)."""
@@ -87,7 +122,8 @@ class SimMicroscope:
         pulses = np.floor(self.to_scope(rising[seen]) * s.sample_rate_hz) / s.sample_rate_hz
         period = 1.0 / s.frame_rate_hz
         t0 = float(self.to_scope(s.start_s))
-        n_frames = max(0, math.floor((float(self.to_scope(end)) - t0) / period))
+        n_frames = (self.emitted if self.world is not None and s.frame_out is not None
+                    else max(0, math.floor((float(self.to_scope(end)) - t0) / period)))
         frames = t0 + np.arange(n_frames) * period
         kept = self.rng.random(n_frames) >= s.drop_frame_fraction
         folder = Path(s.folder)

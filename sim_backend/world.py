@@ -166,6 +166,14 @@ class SimWorld(EventSource):
         self._push(t, name, value, None)
         self._wake.set()
 
+    def schedule_exact(self, t: float, name: str, value: float = 1.0,
+                       action: Callable[[], None] | None = None) -> None:
+        """An input edge (or, with ``action``, an internal happening) at exactly ``t``, off
+        the 1 ms grid: another instrument's clock (the simulated microscope's frame-out) does
+        not tick on the world's grid, and frame times must stay exact for alignment."""
+        heapq.heappush(self._queue, (t, next(self._seq), name, value, action))
+        self._wake.set()
+
     # --- the neural signal ----------------------------------------------------------------
     def enable_signal(self, name: str) -> None:
         self.signal_name = name

@@ -126,7 +126,11 @@ def run(args: argparse.Namespace) -> int:
         cue = getattr(cfg.cues, name)
         print(f"  cue      {name}: {cue.channel if cue else 'not wired'}")
     for name, io in cfg.inputs.items():
-        print(f"  input    {name}: {io.channel}  (events {name}, {name}_off)")
+        if io.frame_clock is not None:  # not events: every frame into its own file
+            print(f"  frames   {name}: {io.channel}  frame clock up to "
+                  f"{io.frame_clock.max_rate_hz:g} Hz -> frames_{name}.bin")
+        else:
+            print(f"  input    {name}: {io.channel}  (events {name}, {name}_off)")
     for name, io in cfg.outputs.items():
         print(f"  output   {name}: {io.channel}")
     for name, io in cfg.analog_inputs.items():

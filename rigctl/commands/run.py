@@ -129,6 +129,8 @@ def _run_open_session(session, folder: Path, n_trials: int | None,  # type: igno
         print(format_report(session.coverage.report()))
     print(f"status: {result.status}{' (' + result.reason + ')' if result.reason else ''}")
     print(f"data:   {folder}")
+    for name, n in result.frames.items():
+        print(f"frames: {n:,}" + (f" ({name})" if len(result.frames) > 1 else ""))
     if result.figure is not None:
         print(f"figure: {result.figure}")
     elif result.figure_error:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from rigctl.config.backends import BACKENDS
 from rigctl.config.calibration import LaserCalibrationConfig, ValveCalibrationConfig
 from rigctl.config.strict import Strict
-from rigctl.config.sync import SyncConfig, sync_channels, sync_problems
+from rigctl.config.sync import FrameClockConfig, SyncConfig, sync_channels, sync_problems
 
 
 class ValveConfig(Strict):
@@ -62,6 +62,9 @@ class Named(dict):  # type: ignore[type-arg]
 class DigitalInputConfig(Strict):
     channel: str = Field(description="Input line, DEVICE/CHANNEL (e.g. Dev1/port0/line3)")
     description: str = Field("", description="What the input is, for the reader and the NWB file")
+    frame_clock: FrameClockConfig | None = Field(
+        None, description="This input is a frame clock (microscope frame-out, camera "
+        "exposure): rising edges go to frames_<name>.bin, not to the task (docs/sync.md)")
 
 
 class DigitalOutputConfig(Strict):
@@ -305,7 +308,12 @@ class RigConfig(Strict):
 
     def input_names(self) -> list[str]:
         """Digital input events a task can receive on this rig (rising edges)."""
-        return [f"lick_{p}" for p in self.reward_ports] + list(self.inputs)
+        return [f"lick_{p}" for p in self.reward_ports] + [
+            n for n, i in self.inputs.items() if i.frame_clock is None]
+
+    def frame_clocks(self) -> dict[str, DigitalInputConfig]:
+        """The named inputs that are frame clocks, by name."""
+        return {n: i for n, i in self.inputs.items() if i.frame_clock is not None}
 
     def output_names(self) -> list[str]:
         """Digital outputs a task can set on this rig (wired cues and named outputs)."""

@@ -55,6 +55,16 @@ class SyncConfig(Strict):
         return (self.barcode_bits + 4) * self.bit_s
 
 
+class FrameClockConfig(Strict):
+    """An input that is a frame clock (a microscope's frame-out, a camera's exposure line):
+    its rising edges are counted and recorded in ``frames_<input>.bin`` instead of
+    ``events.csv`` (docs/sync.md, "Frame clocks in"), and tasks never see them."""
+
+    max_rate_hz: float = Field(
+        gt=0, le=100_000, description="Fastest frame rate the line will carry (Hz); refused "
+        "when above what the input's device can record")
+
+
 LINES = ("channel", "trial_channel", "readback_channel", "trial_readback_channel")
 
 

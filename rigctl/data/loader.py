@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rigctl.data.frames import FramesData, frame_inputs, frames_file, read_frames
 from rigctl.data.integrity import CRC_COLUMN, Damage, read_rows
 from rigctl.data.liveness import writer_alive
 from rigctl.data.metadata import (
@@ -85,6 +86,19 @@ class SessionData:
     damage: list[Damage] = field(default_factory=list)
     recorded_status: str = ""
     _signals_check: SignalsCheck | None | bool = field(default=True, repr=False)
+    frames_data: dict[str, FramesData] = field(default_factory=dict, repr=False)
+
+    def frames(self, name: str | None = None) -> np.ndarray:
+        """Session times (s) of every frame of frame-clock input ``name`` (the only one when
+        None), in order: frame k is ``frames(name)[k]``, NaN where its checksum block is
+        damaged. ``frames_data[name].device_t`` holds the device's own timestamps."""
+        if name is None and len(self.frames_data) == 1:
+            name = next(iter(self.frames_data))
+        if name not in self.frames_data:
+            have = ", ".join(self.frames_data) or "none"
+            raise DataError(f"{self.path}: no frames of input {name!r} (frame-clock inputs "
+                            f"recorded: {have})")
+        return self.frames_data[name].t
 
     @property
     def finished(self) -> bool:
@@ -480,6 +494,33 @@ def _signals_damage(folder: Path, crashed: bool, warnings: list[str], damage: li
     return header, check
 
 
+def _frames(folder: Path, crashed: bool, warnings: list[str], damage: list[Damage]
+            ) -> dict[str, FramesData]:
+    """Every ``frames_<input>.bin`` of ``folder``, checked; a damaged one costs only itself."""
+    out = {}
+    for name in frame_inputs(folder):
+        file = frames_file(name)
+        try:
+            data = read_frames(folder / file)
+        except DataError as exc:
+            warnings.append(f"{file} ignored: {exc}")
+            damage.append(Damage(file, None, f"ignored: {exc}"))
+            continue
+        if data.torn_bytes:
+            if crashed:
+                warnings.append(f"{file}: dropped a torn last record ({data.torn_bytes} bytes; "
+                                f"{data.n} whole frames kept)")
+            else:
+                damage.append(Damage(file, None, f"{data.torn_bytes} bytes after the last "
+                                                 "whole record in a finished session"))
+        damage += [Damage(file, None, p) for p in data.problems()]
+        if data.unverified and not crashed:
+            warnings.append(f"{file}: last {data.unverified} frames have no checksum "
+                            "(unverified)")
+        out[name] = data
+    return out
+
+
 def recorded_damage(meta: dict[str, Any]) -> list[Damage]:
     """Damage that ``rigctl recover`` found and removed (kept in session.json)."""
     rec = meta.get("recovered")
@@ -516,6 +557,7 @@ def load_session(path: str | Path, events: bool = True) -> SessionData:
         if not events:
             ev = _empty(EVENT_COLUMNS)
     header, check = _signals_damage(folder, crashed, warnings, damage)
+    frames = _frames(folder, crashed, warnings, damage)
     known = recorded_damage(meta)
     if known:
         warnings.append(f"{len(known)} damaged part(s) were removed by `rigctl recover` "
@@ -525,7 +567,8 @@ def load_session(path: str | Path, events: bool = True) -> SessionData:
         warnings.insert(0, f"{folder.name}: session is unfinished (status {status})")
     warnings += [f"damaged: {d}" for d in damage]
     return SessionData(folder, meta, trials, ev, "damaged" if damage else status, warnings,
-                       header, damage=damage, recorded_status=status, _signals_check=check)
+                       header, damage=damage, recorded_status=status, _signals_check=check,
+                       frames_data=frames)
 
 
 # --- cohorts ---------------------------------------------------------------------------------

@@ -4,11 +4,15 @@ Needs the ``nwb`` extra (``pip install 'rigctl[nwb]'``: pynwb >= 4, which has th
 ``EventsTable``). What goes where, so an analyst needs nothing but the file:
 
 - ``/intervals/trials`` — every trials.csv column (start_s/end_s become start_time/stop_time);
-- ``/intervals/laser_epochs`` — every laser epoch from the event log (power, ramp-down, sham,
-  interlock cut, trial);
+- ``/intervals/laser_epochs`` — every laser epoch from the event log, an ndx-optogenetics
+  ``OptogeneticEpochsTable`` (pulse length, period, power, wavelength, site; and rigctl's
+  ramp-down, sham, interlock cut, trial, laser, start/stop frame), its sites (each laser's
+  ``ExcitationSource`` and opsin ``Effector``) in the ``OptogeneticExperimentMetadata``
+  (:mod:`rigctl.data.nwb_ogen`);
 - ``/stimulus/laser_command`` — an ``OptogeneticSeries`` (watts) at the signals' rate when the
   session recorded ``laser_mw``, else rebuilt from the logged commands, linked to an
-  ``OptogeneticStimulusSite`` (opsin, wavelength, fibre location) on the laser ``Device``;
+  ``OptogeneticStimulusSite`` (opsin, wavelength, fibre location) on the laser's
+  ``ExcitationSource``, streamed from ``signals.bin`` (no whole trace in memory);
 - ``/acquisition/neural_signal`` (a ``FiberPhotometryResponseSeries`` of ndx-fiber-photometry,
   without its ``FiberPhotometryTable``: rigctl does not record the indicator, fibre, excitation
   source and photodetector that table requires) and ``/processing/ogen/{calcium,
@@ -18,6 +22,9 @@ Needs the ``nwb`` extra (``pip install 'rigctl[nwb]'``: pynwb >= 4, which has th
   a ``sync:`` section; after ``rigctl align --frames``, ``/events/imaging_frames`` — every frame
   of the other system on the session clock (with its own-clock time and index), the alignment
   in its description and in ``notes``, and ``start_frame``/``stop_frame`` of each laser epoch;
+- ``/events/frames_<input>`` — every frame of each frame-clock input the rig recorded (frame
+  number, session time, device time, and the other system's time when aligned;
+  :mod:`rigctl.data.nwb_frames`); the laser epochs' frames then come from it;
 - subject (genotype, treatment), and the protocol, rig config and provenance as JSON in the
   file's ``protocol``, ``data_collection`` and ``notes`` fields.
 
@@ -45,6 +52,7 @@ from rigctl.data.loader import (
     typed_trials,
     writer_alive,
 )
+from rigctl.data.nwb_frames import add_frame_clocks
 from rigctl.data.schema import EVENT_COLUMN_DOCS, SIGNAL_CHANNELS
 from rigctl.data.signals import SIGNALS_FILE, read_header
 from rigctl.errors import DataError, RigctlError
@@ -67,6 +75,7 @@ UNKNOWN_AGE = "P0D/"  # ISO 8601 open range "0 days or older": the honest form o
 def _pynwb() -> Any:
     try:
         import ndx_fiber_photometry  # noqa: F401 - the neural signal's type
+        import ndx_optogenetics  # noqa: F401 - the laser's sites and epochs
         import pynwb
         from pynwb import event  # noqa: F401 - EventsTable arrived in pynwb 4
     except ImportError:
@@ -111,15 +120,6 @@ def _identifier(s: SessionData) -> str:
     key = f"rigctl:{m.get('host')}:{(m.get('subject') or {}).get('id')}:{s.path.name}:" \
           f"{m.get('start_time')}:{m.get('seed')}"
     return str(uuid.uuid5(uuid.NAMESPACE_URL, key))
-
-
-def _compressed(data: np.ndarray) -> Any:
-    from hdmf.backends.hdf5.h5_utils import H5DataIO
-
-    if data.size < 4096:
-        return data
-    return H5DataIO(data, compression="gzip", compression_opts=4, shuffle=True,
-                    chunks=(min(data.shape[0], 1 << 16),))
 
 
 def _text(values: pd.Series) -> list[str]:
@@ -222,26 +222,23 @@ def _column_description(col: str, docs: dict[str, tuple[str, str]],
 
 def _add_laser(nwb: Any, s: SessionData, epochs: pd.DataFrame,
                frames: pd.DataFrame | None = None) -> None:
-    from pynwb.epoch import TimeIntervals
     from pynwb.ogen import OptogeneticSeries
 
+    import rigctl
+    from rigctl.data.nwb_chunks import signal_data
+    from rigctl.data.nwb_ogen import add_epochs, add_sites
+
     rig = s.metadata.get("rig") or {}
-    # a rig with `lasers:` (one per hemisphere): described by its first; every laser's epochs
-    laser = rig.get("laser") or next(iter((rig.get("lasers") or {}).values()), None)
-    if not laser:
+    lasers = rig.get("lasers") or ({"laser": rig["laser"]} if rig.get("laser") else {})
+    if not lasers:
         return
+    # a rig with `lasers:` (one per hemisphere): the command trace is its first laser's
+    laser = next(iter(lasers.values()))
     params = (s.metadata.get("protocol") or {}).get("parameters") or {}
-    device = nwb.create_device(
-        name="laser",
-        description=(f"{laser.get('wavelength_nm', 0):g} nm laser on channel "
-                     f"{laser.get('channel')}; interlocks: power ceiling "
-                     f"{laser.get('max_power_mw')} mW at the fibre tip, longest continuous "
-                     f"emission {laser.get('max_on_s')} s, ramp-down {laser.get('ramp_down_s')} "
-                     f"s at every offset"),
-    )
+    sites, sources = add_sites(nwb, lasers, f"rigctl {rigctl.__version__}")
     site = nwb.create_ogen_site(
         name="astrocyte_inhibition_site",
-        device=device,
+        device=next(iter(sources.values())),
         description=(f"Optogenetic inhibition of astrocytes expressing {laser.get('opsin')}; "
                      f"stimulation mode {params.get('stim_mode', '?')}, "
                      f"{params.get('laser_power_mw', '?')} mW at the fibre tip during the delay "
@@ -253,9 +250,8 @@ def _add_laser(nwb: Any, s: SessionData, epochs: pd.DataFrame,
     description = ("Laser power commanded at the fibre tip (stored in mW, conversion 0.001 to "
                    "watts); 0 when off; the ramp-down at each offset included")
     if sig is not None and "laser_mw" in sig.data and sig.n_samples:
-        series = OptogeneticSeries(
-            name="laser_command", site=site,
-            data=_compressed(np.asarray(sig.data["laser_mw"], dtype=np.float32)),
+        series = OptogeneticSeries(  # streamed from signals.bin: no whole trace in memory
+            name="laser_command", site=site, data=signal_data(sig, "laser_mw"),
             conversion=1e-3, rate=sig.rate_hz, starting_time=sig.t0_s,
             description=description + f"; sampled at {sig.rate_hz:g} Hz (signals.bin)",
         )
@@ -276,30 +272,29 @@ def _add_laser(nwb: Any, s: SessionData, epochs: pd.DataFrame,
     nwb.add_stimulus(series)
     if epochs.empty:
         return
-    table = TimeIntervals(name="laser_epochs",
-                          description="Laser epochs from the logged commands: start at the on "
-                                      "command, stop at the off command (the ramp-down follows)")
-    table.add_column("power_mw", "Commanded power at the fibre tip (mW)")
-    table.add_column("ramp_down_s", "Ramp-down after the off command (s)")
-    table.add_column("sham", "True when the light path was held off (sham stimulation)")
-    table.add_column("cut_by_interlock", "True when the max_on_s interlock ended the epoch")
-    table.add_column("trial", "Trial number the epoch started in (-1: between trials)")
-    table.add_column("laser", "The laser's name in the rig config (laser: the single laser)")
-    on_frames: dict[str, np.ndarray] = {}
-    if frames is not None and not frames.empty:
-        ft = frames["t_s"].to_numpy(float)
-        for col, src in (("start_frame", "start_s"), ("stop_frame", "stop_s")):
-            table.add_column(col, f"Index (imaging_frames.frame) of the frame of the other "
-                                  f"system containing {src[:-2]} (-1: before the first frame)")
-            k = np.searchsorted(ft, epochs[src].to_numpy(float), side="right") - 1
-            on_frames[col] = np.where(k >= 0, frames["frame"].to_numpy()[np.maximum(k, 0)], -1)
-    for i, ep in enumerate(epochs.itertuples()):
-        table.add_interval(start_time=float(ep.start_s), stop_time=float(ep.stop_s),
-                           power_mw=float(ep.power_mw), ramp_down_s=float(ep.ramp_down_s),
-                           sham=bool(ep.sham), cut_by_interlock=bool(ep.cut_by_interlock),
-                           trial=-1 if ep.trial is pd.NA else int(ep.trial),
-                           laser=str(ep.laser), **{c: int(v[i]) for c, v in on_frames.items()})
-    nwb.add_time_intervals(table)
+    add_epochs(nwb, sites, lasers, epochs, s.events, _epoch_frames(s, epochs, frames))
+
+
+def _epoch_frames(s: SessionData, epochs: pd.DataFrame, frames: pd.DataFrame | None
+                  ) -> dict[str, tuple[str, np.ndarray]]:
+    """start_frame/stop_frame of each epoch: the frame (rising edge at or before the time) of
+    the rig's own frame clock when it recorded one (every acquired frame, exact), else of the
+    other system's saved frames mapped by `rigctl align --frames`."""
+    out: dict[str, tuple[str, np.ndarray]] = {}
+    if s.frames_data:
+        name = next(iter(s.frames_data))
+        ft, idx, where = s.frames(name), None, f"frames_{name}.frame: the frame clock {name}"
+    elif frames is not None and not frames.empty:
+        ft, idx = frames["t_s"].to_numpy(float), frames["frame"].to_numpy()
+        where = "imaging_frames.frame: the other system's frames"
+    else:
+        return out
+    for col, src in (("start_frame", "start_s"), ("stop_frame", "stop_s")):
+        k = np.searchsorted(ft, epochs[src].to_numpy(float), side="right") - 1
+        at = k if idx is None else idx[np.maximum(k, 0)]
+        out[col] = (f"Index ({where}) of the frame containing {src[:-2]} (-1: before the "
+                    "first frame)", np.where(k >= 0, at, -1))
+    return out
 
 
 def _frames(s: SessionData) -> pd.DataFrame | None:
@@ -555,6 +550,7 @@ def build_nwbfile(s: SessionData, extra: dict[str, Any] | None = None) -> Any:
     _add_signals(nwb, s)
     _add_events(nwb, s)
     _add_sync(nwb, s, frames)
+    add_frame_clocks(nwb, s)
     return nwb
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import rigctl
+from rigctl.data.frames import frame_inputs, frames_file, read_frames
 from rigctl.data.integrity import CRC_COLUMN, Damage
 from rigctl.data.liveness import writer_alive
 from rigctl.data.loader import (
@@ -60,6 +61,7 @@ class RecoverReport:
     damage: list[Damage] = field(default_factory=list)
     status: str = "crashed"
     metadata_from: str = META_FILE
+    frames: dict[str, int] = field(default_factory=dict)  # frames kept per frame-clock input
 
     def lines(self) -> list[str]:
         verb = "marked crashed" if self.status == "crashed" else f"repaired (status {self.status})"
@@ -67,6 +69,8 @@ class RecoverReport:
                + (f", {self.n_events} events" if self.damage else "")]
         if self.metadata_from != META_FILE:
             out.append(f"  {META_FILE}: rebuilt from {self.metadata_from}")
+        for name, n in self.frames.items():
+            out.append(f"  {frames_file(name)}: {n:,} frames kept")
         for name, n in self.dropped.items():
             out.append(f"  {name}: dropped {n} bytes (original in {name}.bak)")
         out += [f"  damaged: {d}" for d in self.damage]
@@ -122,6 +126,19 @@ def _repair_csv(path: Path, version: int, crashed: bool, report: RecoverReport,
     report.damage += damage
 
 
+def _cut_torn_frames(path: Path, report: RecoverReport) -> None:
+    """A frames file whose writer died mid-record: cut the torn bytes (original in .bak)."""
+    try:
+        data = read_frames(path)
+    except DataError:
+        return  # reported by the loader; nothing here can rebuild its header
+    if data.torn_bytes:
+        report.backups.append(_backup(path))
+        os.truncate(path, path.stat().st_size - data.torn_bytes)
+        _fsync(path)
+        report.dropped[path.name] = data.torn_bytes
+
+
 def recover_session(folder: str | Path, force: bool = False) -> RecoverReport:
     """Repair the session folder in place; DataError (one line) when it must not be touched.
 
@@ -170,10 +187,14 @@ def recover_session(folder: str | Path, force: bool = False) -> RecoverReport:
                 os.truncate(spath, keep)
                 _fsync(spath)
                 report.dropped[SIGNALS_FILE] = header.torn_bytes
+        for name in frame_inputs(folder):  # every whole frame kept; a torn last one cut
+            _cut_torn_frames(folder / frames_file(name), report)
         for leftover in (f"{META_FILE}.tmp", f"{START_FILE}.tmp", f"{SIGNALS_FILE}.tmp",
                          "trials.csv.tmp", "events.csv.tmp"):
             # Half-written replacements of ours: the real files are intact without them.
             (folder / leftover).unlink(missing_ok=True)
+        for tmp in folder.glob("frames_*.bin.tmp"):
+            tmp.unlink(missing_ok=True)
         if source != META_FILE and (folder / META_FILE).is_file():
             report.backups.append(_backup(folder / META_FILE))
         last = max((p.stat().st_mtime for p in folder.iterdir() if p.is_file()
@@ -199,6 +220,9 @@ def recover_session(folder: str | Path, force: bool = False) -> RecoverReport:
             if last is not None else None),
         reason=new_meta.get("reason") or "process ended without closing the session",
     )
+    report.frames = {n: d.n for n, d in after.frames_data.items()}
+    if report.frames:
+        new_meta["frames"] = report.frames
     previous = new_meta.get("recovered") if isinstance(new_meta.get("recovered"), dict) else {}
     dropped = dict(previous.get("dropped_bytes") or {})
     for k, v in report.dropped.items():

@@ -140,6 +140,8 @@ SESSION_KEYS: Mapping[str, str] = MappingProxyType({
     "recovered": "(optional) Written by `rigctl recover`: when, by which rigctl, what was "
                  "dropped (bytes per file, and each damaged row or block in `damage`), where "
                  "the metadata came from (`metadata_from`)",
+    "frames": "(optional) Frames recorded per frame-clock input (rising edges in "
+              "frames_<input>.bin), e.g. {\"frame_clock\": 54012}",
     "crc32": "CRC-32 (8 hex digits) of the JSON text of all the other keys; always last",
 })
 

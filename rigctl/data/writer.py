@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import rigctl
+from rigctl.data.frames import FramesWriter
 from rigctl.data.integrity import CRC_COLUMN, RowFormatter
 from rigctl.data.liveness import process_start
 from rigctl.data.metadata import (
@@ -169,6 +170,7 @@ class SessionWriter:
         self.n_trials = 0
         self.closed = False
         self.signals: SignalWriter | None = None
+        self.frames: dict[str, FramesWriter] = {}  # frame-clock inputs, by name
         self._rows = RowFormatter()
         try:
             write_metadata(self.folder / START_FILE, self.metadata)
@@ -233,6 +235,14 @@ class SessionWriter:
                                                    self._needed()))
         return self.signals
 
+    def open_frames(self, name: str, channel: str) -> FramesWriter:
+        """Create ``frames_<name>.bin`` for frame-clock input ``name``; flushed with every
+        trial, closed (and its count put in session.json's ``frames``) in :meth:`close`."""
+        if self.closed or name in self.frames:
+            raise DataError(f"{self.folder}: frames of {name!r} cannot be opened now")
+        self.frames[name] = FramesWriter(self.folder, name, channel)
+        return self.frames[name]
+
     def write_trial(self, rec: TrialRecord) -> None:
         """Append the trial and make it durable before returning."""
         row = asdict(rec)
@@ -250,6 +260,8 @@ class SessionWriter:
         try:
             if self.signals is not None:
                 self.signals.flush()
+            for fw in self.frames.values():
+                fw.flush()
             for f in (self._events_f, self._trials_f):
                 where = Path(f.name)
                 f.flush()
@@ -273,6 +285,13 @@ class SessionWriter:
                 self.signals.close()
             except (DataError, OSError) as exc:
                 errors.append(str(exc))
+        for fw in self.frames.values():
+            try:
+                fw.close()
+            except (DataError, OSError) as exc:
+                errors.append(str(exc))
+        if self.frames:
+            self.metadata["frames"] = {n: fw.n for n, fw in self.frames.items()}
         for f in (self._events_f, self._trials_f):
             try:
                 f.flush()

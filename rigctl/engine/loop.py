@@ -20,6 +20,7 @@ import math
 import threading
 from collections.abc import Callable
 
+from rigctl.engine.frames import FrameClocks
 from rigctl.hardware.interfaces import Clock, EventSource, InputEvent, SignalChunk
 from rigctl.runtime.machine import StateMachine
 from rigctl.runtime.signals import CROSSING, SignalPipeline
@@ -60,6 +61,7 @@ class ControlLoop:
         self.on_input: Callable[[InputEvent], None] | None = None
         self.on_signal: Callable[[SignalChunk], None] | None = None
         self.signals: SignalPipeline | None = None
+        self.frames: FrameClocks | None = None  # frame-clock edges go there, not to the task
         self.stall_s = stall_s
         # stalls are watched on the wall clock (``watch=False``: not at all)
         self._watch = bool(getattr(clock, "realtime", False)) if watch is None else watch
@@ -111,6 +113,8 @@ class ControlLoop:
                     self.signals.feed(event)
                 if self.on_signal is not None:
                     self.on_signal(event)
+                continue
+            if self.frames is not None and self.frames.take(event):
                 continue
             self.handle_input(event)
 

@@ -152,6 +152,7 @@ class Ready:
     trial_schema: TrialSchema
     #: the rig's reward ports (lick sides), in config order
     ports: tuple[str, ...] = ()
+    frame_clocks: tuple[str, ...] = ()  # frame-clock inputs, counted by :class:`Frames`
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,16 @@ class Event:
     kind: str
     name: str
     value: str
+
+
+@dataclass(frozen=True)
+class Frames:
+    """Frames counted so far on frame-clock input ``name`` (every ~0.25 s of session time
+    while frames arrive, and at the end); the frames themselves are in frames_<name>.bin."""
+
+    name: str
+    count: int
+    t: float
 
 
 @dataclass(frozen=True)
@@ -310,6 +321,6 @@ class Closed:
     failures: list[str]
 
 
-Report = (Ready | Event | Trial | Signal | Clock | Dropped | ParamsResult | LaserLatch | Ended
-          | Crashed | Failed | Summary | ManualReady | Input | Progress | CalStep | OpDone
+Report = (Ready | Event | Frames | Trial | Signal | Clock | Dropped | ParamsResult | LaserLatch
+          | Ended | Crashed | Failed | Summary | ManualReady | Input | Progress | CalStep | OpDone
           | OpError | Closed)

@@ -387,6 +387,7 @@ def engine_main(conn: Connection, req: StartRequest, parent_pid: int) -> None:
             out.put(m.LaserLatch(laser.latched, t, value))
 
     session.event_listeners.append(latch_state)
+    session.frames.listeners.append(lambda name, n, t: out.put(m.Frames(name, n, t)))
     session.trial_listeners.append(
         lambda rec, progress: out.put(m.Trial(asdict(rec), dict(progress)))
     )
@@ -402,6 +403,7 @@ def engine_main(conn: Connection, req: StartRequest, parent_pid: int) -> None:
         tracked=None if predictor is None else predictor.on,
         has_signal=session.signals is not None, has_laser=session.rig.laser is not None,
         trial_schema=TrialSchema.of(spec.cls.Trial), ports=tuple(session.cfg.reward_ports),
+        frame_clocks=tuple(session.frames.counts),
     ))
     reader = threading.Thread(
         target=_read_commands, args=(conn, parent_pid, handle, out.gone, stop_reader),

@@ -28,6 +28,7 @@ from rigctl.config.subject import Subject
 from rigctl.data.signals import SignalWriter
 from rigctl.data.writer import SessionWriter, create_session
 from rigctl.engine.coverage import Coverage
+from rigctl.engine.frames import FrameClocks
 from rigctl.engine.loop import ControlLoop
 from rigctl.engine.requests import LoopRequests
 from rigctl.engine.sync import build_sync
@@ -66,6 +67,7 @@ class SessionResult:
     progress: dict[str, float] = field(default_factory=dict)
     figure: Path | None = None
     figure_error: str = ""
+    frames: dict[str, int] = field(default_factory=dict)  # per frame-clock input
 
 
 class Session:
@@ -124,6 +126,9 @@ class Session:
             self.loop = ControlLoop(self.clock, self.requests, self.timers, self.machine,
                                     self._log, stall_s=cfg.stall_warning_s)
             self.loop.signals = self.signals
+            self.frames = FrameClocks(cfg.frame_clocks())
+            if self.frames:
+                self.loop.frames = self.frames
         except BaseException:
             self.rig.close()
             raise
@@ -247,6 +252,8 @@ class Session:
             folder = self.writer.folder
             if self.signals is not None:
                 self._record_signals(self.writer.open_signals(CHANNELS, self.signals.rate_hz))
+            for name, inp in self.cfg.frame_clocks().items():
+                self.frames.attach(name, self.writer.open_frames(name, inp.channel))
         except BaseException:
             self.rig.close()
             raise
@@ -312,7 +319,7 @@ class Session:
         finally:
             self._shutdown(status, reason)
         result = SessionResult(writer.folder, status, reason, writer.n_trials,
-                               self.protocol.progress())
+                               self.protocol.progress(), frames=dict(self.frames.counts))
         if self.opts.summary_figure and writer.n_trials:
             try:
                 from rigctl.data.figures import save_summary_figure
@@ -331,6 +338,8 @@ class Session:
             self._log(now, "output", "all_off", "laser off, valves closed")
             for f in failures:
                 self._log(now, "error", "all_off", f)
+        with contextlib.suppress(Exception):  # the live count's last word
+            self.frames.close(now)
         try:
             self.machine.finished = True
             self.rig.close()

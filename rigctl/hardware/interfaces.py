@@ -170,6 +170,12 @@ class Device(ABC):
     def laser(self, channel: str, cfg: LaserConfig) -> LaserDriver:
         raise self._unsupported("laser output", channel)
 
+    def frame_clock_rate_hz(self, channel: str) -> tuple[float, str]:
+        """(fastest frame clock in Hz that input ``channel`` records without losing an edge,
+        why). A frame clock (``inputs.NAME.frame_clock``) faster than this is refused before
+        the session starts. A device that does not say records none."""
+        return 0.0, "it records no frame clock"
+
     def laser_gate(self, channel: str, cfg: LaserConfig) -> DigitalOutputDriver:
         """The laser's gate line; a device that can end it after ``cfg.max_on_s`` by itself
         (a counter pulse on NI) overrides this."""

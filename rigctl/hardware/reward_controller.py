@@ -170,6 +170,9 @@ def _digits(text: str) -> bool:
     return text.isdigit() and text.isascii()
 
 
+EVT_IN_BYTES = 22  # "EVT 4294967295 IN 1 1\n"
+
+
 class RewardController(Device):
     """One controller board. See the module docstring."""
 
@@ -283,6 +286,13 @@ class RewardController(Device):
         self._inputs[index] = role
         if self.emulator is not None:
             self.emulator.wire("in", index, role)
+
+    def frame_clock_rate_hz(self, channel: str) -> tuple[float, str]:
+        """Each edge is an ``EVT <t_us> IN <n> <0|1>`` line (~22 bytes, 10 bits a byte on the
+        wire), two per frame; the firmware's 500 µs debounce alone allows 1 kHz."""
+        uart = self.s.baud / 10 / (2 * EVT_IN_BYTES)
+        return min(1000.0, uart), (f"two EVT IN lines per frame at {self.s.baud} baud, "
+                                   "500 µs debounce")
 
     def digital_output(self, channel: str, role: str) -> _Output:
         index = self._index(channel, "out", "digital output", role)

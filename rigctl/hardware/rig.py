@@ -17,7 +17,7 @@ import numpy as np
 from rigctl.config.agent import AgentChoice
 from rigctl.config.rig import CUES, DEFAULT_LASER, LaserConfig, RigConfig
 from rigctl.config.subject import Subject
-from rigctl.errors import DeviceError, InterlockError
+from rigctl.errors import ConfigError, DeviceError, InterlockError
 from rigctl.hardware.calibration import LaserCurve, ValveCurve
 from rigctl.hardware.events import QueueEventSource
 from rigctl.hardware.interfaces import (
@@ -404,4 +404,28 @@ def open_rig(
     queue = QueueEventSource(clock)
     devices = open_devices(cfg, BuildContext(clock, subject, seed, queue, source=source,
                                              agent=agent))
-    return Rig(cfg, devices, queue, clock, timers, log)
+    rig = Rig(cfg, devices, queue, clock, timers, log)
+    problems = frame_clock_problems(cfg, devices)
+    if problems:
+        rig.close()
+        raise ConfigError(source, problems)
+    return rig
+
+
+def frame_clock_problems(cfg: RigConfig, devices: dict[str, Device]) -> list[str]:
+    """A frame clock faster than its input's device records: one line each, naming the
+    field (asked once the channels exist: a device's rate may depend on its other lines)."""
+    out = []
+    for name, inp in cfg.frame_clocks().items():
+        assert inp.frame_clock is not None
+        want = inp.frame_clock.max_rate_hz
+        device = cfg.device_of(inp.channel)
+        rate, why = devices[device].frame_clock_rate_hz(inp.channel)
+        if rate <= 0:
+            out.append(f"inputs.{name}.frame_clock: device {device!r} records no frame clock on "
+                       f"{inp.channel} ({why})")
+        elif want > rate:
+            out.append(f"inputs.{name}.frame_clock.max_rate_hz: {want:g} Hz is faster than "
+                       f"device {device!r} records on {inp.channel} ({rate:g} Hz: {why}); "
+                       "record the frame clock on a faster input, or lower the frame rate")
+    return out

@@ -33,6 +33,11 @@ class _Closable(Protocol):
     def close(self) -> str | None: ...
 
 
+#: Frames per second a change-detection reader keeps up with: two host reads per frame (rise
+#: and fall), each a DAQmx call of ~0.1 ms, with room for the rest of the loop.
+CHANGE_DETECTION_FRAME_HZ = 2000.0
+
+
 class NiDaqDevice(Device):
     """A card such as ``Dev1``; every channel routed to it is an NI physical channel."""
 
@@ -73,6 +78,18 @@ class NiDaqDevice(Device):
     def digital_input(self, channel: str, role: str) -> None:
         self.claims.claim(channel, role, "line")
         self.inputs.add(channel, role)
+
+    def frame_clock_rate_hz(self, channel: str) -> tuple[float, str]:
+        """Change detection wakes the reader once per edge (two per frame); polling must see
+        the line high and low, so a frame lasts at least two polling periods."""
+        mode = self.settings.di_mode
+        if mode == "auto":
+            mode = ("change_detection" if self.ni.supports(channel, "di_change_detect_supported")
+                    else "polled")
+        if mode == "change_detection":
+            return CHANGE_DETECTION_FRAME_HZ, "change detection, one host read per edge"
+        period = self.settings.di_poll_period_s
+        return 1.0 / (2 * period), f"polled every di_poll_period_s = {period:g} s"
 
     def digital_output(self, channel: str, role: str) -> DigitalOutputDriver:
         self.claims.claim(channel, role, "line")
