@@ -8,6 +8,7 @@ experiment file's field (``subjects.1.rig``) and what to do; all of them are rep
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def _simulated_only(cfg: RigConfig) -> bool:
 def load_plan(path: str | Path) -> ExperimentPlan:
     """Read and check the experiment file; ConfigError with one line per problem."""
     from rigctl.config import load_rig
+    from rigctl.config.loading import validate
     from rigctl.protocols.loading import resolve_protocol
 
     source = str(path)
@@ -127,9 +129,16 @@ def load_plan(path: str | Path) -> ExperimentPlan:
         try:
             protocol = str(_resolve(base, e.protocol)) if e.protocol and (
                 e.protocol.endswith((".py", ".yaml", ".yml"))) else e.protocol
-            spec = resolve_protocol(protocol, cfg, str(config_path), dict(e.parameters))
+            spec = resolve_protocol(protocol, cfg, str(config_path))
+            if e.parameters:  # over the protocol's own values, named as this file's field
+                params = validate(spec.cls.Params,
+                                  {**spec.params.model_dump(), **e.parameters}, source,
+                                  prefix=f"{here}.parameters")
+                spec = dataclasses.replace(spec, params=params,
+                                           source=f"{source} ({here}.parameters)")
         except ConfigError as exc:
-            problems.extend(f"{here}: {exc.source}: {p}" for p in exc.problems)
+            problems.extend(p if exc.source == source else f"{here}: {exc.source}: {p}"
+                            for p in exc.problems)
             continue
         except RigctlError as exc:
             problems.extend(f"{here}.protocol: {line}" for line in str(exc).splitlines())
