@@ -211,3 +211,76 @@ def test_rigs_stop_one_by_one_each_with_its_outputs_off(tmp_path, make_config):
     for r in runner.runs:
         _ends_with_outputs_off(r.folder)
     assert not list((tmp_path / "data" / ".rigctl-locks").iterdir())
+
+
+def _cli(args: list[str], **kw):  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "rigctl", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.PIPE, **kw)
+
+
+def test_a_rig_whose_writes_fail_stops_safely_and_the_other_completes(tmp_path, make_config):
+    """A real write failure, deterministic: a 1 MB file-size limit on the experiment (its
+    engines inherit it). M2 records a 1 kHz neural signal and reaches the limit; M1, without
+    a signal, writes a few kB and completes."""
+    import resource
+    import signal
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024 * 1024, 1024 * 1024))
+
+    small = make_config({"name": "box-1", "neural_signal": None}, name="box1.yaml")
+    big = make_config({"name": "box-2"}, name="box2.yaml")
+    path = _experiment(tmp_path, [
+        {"id": "M1", "rig": str(small), "parameters": {"n_trials": 10}, "seed": 1},
+        {"id": "M2", "rig": str(big), "parameters": {"n_trials": 2000}, "seed": 2},
+    ])
+    proc = _cli(["experiment", str(path)], preexec_fn=limit)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 1, (out, err)
+    assert "Traceback" not in out + err
+    lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.startswith("M")}
+    assert " completed " in lines["M1"] and " 10 trials" in lines["M1"], out
+    assert " aborted " in lines["M2"] and "file-size limit" in lines["M2"], out
+    from rigctl.data import load_session
+
+    for subject in ("M1", "M2"):
+        (folder,) = (tmp_path / "data" / subject).iterdir()
+        s = load_session(folder)
+        assert s.events[s.events["kind"] == "output"]["name"].iloc[-1] == "all_off"
+        assert list(s.trials["trial"]) == list(range(1, len(s.trials) + 1))
+
+
+def test_ctrl_c_stops_every_rig_with_its_outputs_off(tmp_path, make_config):
+    import signal
+
+    a, b = _rigs(make_config, 2)
+    path = _experiment(tmp_path, [
+        {"id": "M1", "rig": str(a), "parameters": {"n_trials": 100000}, "seed": 1},
+        {"id": "M2", "rig": str(b), "parameters": {"n_trials": 100000}, "seed": 2},
+    ], realtime=True)
+    proc = _cli(["experiment", str(path)])
+    assert proc.stdout is not None
+    running: set[str] = set()
+    for line in proc.stdout:  # not a terminal: one line per change of phase
+        if line.endswith(": running\n"):
+            running.add(line.split(":")[0])
+        if running == {"M1", "M2"}:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in out + err, (out, err)
+    assert "stopping every rig (Ctrl-C)" in out
+    from rigctl.data import load_session
+
+    for subject in ("M1", "M2"):
+        (folder,) = (tmp_path / "data" / subject).iterdir()
+        s = load_session(folder)
+        assert s.status == "aborted" and s.metadata["reason"] == "stopped by Ctrl-C"
+        assert s.events[s.events["kind"] == "output"]["name"].iloc[-1] == "all_off"
