@@ -141,6 +141,7 @@ class MainWindow(QMainWindow):
             tab.setup.genotype.setCurrentText(e.genotype)
             tab.setup.treatment.setCurrentText(e.treatment)
             tab.setup.data_edit.setText(str(rp.data_root))
+            self._show_protocol(tab, rp)
             tab.experiment_subject = e.id
             tab.title.setText(f"{e.id}  ·  {rp.rig}")
             tabs.append(tab)
@@ -149,6 +150,19 @@ class MainWindow(QMainWindow):
             tab.log("gui", f"experiment {plan.config.name}: subject {e.id}, {rp.spec.name}")
             self._retitle(tab)
         return tabs
+
+    @staticmethod
+    def _show_protocol(tab: RigTab, rp: Any) -> None:
+        """The setup panel shows what the experiment runs (protocol and every parameter), so
+        the form the operator edits mid-session starts from the session's values."""
+        spec = rp.spec
+        if spec.file is not None:
+            tab.setup.choose_task_file(spec.file.path)
+        else:
+            tab.setup.protocol.setCurrentText(spec.name)
+        if tab.setup.form is not None and tab.setup.protocol.currentText() in (
+                spec.name, getattr(spec.file, "path", None)):
+            tab.setup.form.set_values(spec.params.model_dump(mode="json"))
 
     def _idle_tab(self, config: str) -> RigTab | None:
         """An idle tab already showing this rig config (or an empty one) is reused."""

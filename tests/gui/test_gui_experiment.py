@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _experiment(tmp_path: Path, rigs: list[Path], **top) -> Path:
     path = tmp_path / "exp.yaml"
     subjects = [{"id": f"M{i + 1}", "rig": str(r), "seed": i + 1,
+                 "parameters": {"n_trials": 50 + i},
                  "genotype": "ip3r2_ko" if i % 2 else "wt"} for i, r in enumerate(rigs)]
     path.write_text(yaml.safe_dump({"name": "gui-test", "data_root": str(tmp_path / "data"),
                                     "realtime": True, "summary_figure": False, **top,
@@ -32,6 +33,9 @@ def test_run_experiment_opens_a_started_tab_per_subject(qtbot, window, make_rig,
     assert texts[0].startswith("M1 · sim-box-1") and texts[1].startswith("M2 · sim-box-2")
     assert [t.title.text() for t in tabs] == ["M1  ·  sim-box-1", "M2  ·  sim-box-2"]
     assert (tmp_path / "data" / ".rigctl-locks" / "subject-M1.lock").exists()
+    # the experiment's parameters run, and the form the operator would edit shows them
+    assert [t.ready["n_trials"] for t in tabs] == [50, 51]
+    assert [t.setup.form.values()["n_trials"] for t in tabs] == [50, 51]
     for t in tabs:
         t.pump()
         t.live.refresh(True)
