@@ -49,6 +49,11 @@ class MainWindow(QMainWindow):
         self.closing = False
         #: ``confirm(title, text) -> bool``; tests and scripts may replace it
         self.confirm = self._ask
+        #: ``inform(title, text)``: a refusal the operator must read; tests may replace it
+        self.inform = lambda title, text: QMessageBox.warning(self, title, text)
+        #: the locks of the running experiment's subjects and rigs (released when all end)
+        self.experiment_locks: list[Any] = []
+        self.experiment_tabs: list[RigTab] = []
         self.setWindowTitle("rigctl — rig control")
         self.resize(*DEFAULT_SIZE)
         self.tabs = QTabWidget()
@@ -65,6 +70,11 @@ class MainWindow(QMainWindow):
         act = QAction("&Add rig…", self)
         act.triggered.connect(self.add_rig_dialog)
         menu.addAction(act)
+        act = QAction("Run &experiment…", self)
+        act.setToolTip("Open an experiment file: one rig tab per subject, all started")
+        act.triggered.connect(self.run_experiment_dialog)
+        menu.addAction(act)
+        self.experiment_action = act
         act = QAction("&Quit", self)
         act.triggered.connect(self.close)
         menu.addAction(act)
@@ -95,6 +105,83 @@ class MainWindow(QMainWindow):
         if path:
             self.add_rig(path)
 
+    # --- experiments ----------------------------------------------------------------------------
+    def run_experiment_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Experiment file", str(Path.cwd()),
+                                              "YAML (*.yaml *.yml)")
+        if path:
+            self.run_experiment(path)
+
+    def run_experiment(self, path: str) -> list[RigTab]:
+        """Open one rig tab per subject of the experiment file and start them all (as
+        ``rigctl experiment`` does: the same checks and locks, each rig its own engine);
+        bad input is refused whole, one line per problem, nothing started."""
+        from rigctl.errors import RigctlError
+        from rigctl.experiment.plan import load_plan
+        from rigctl.experiment.runner import ExperimentRunner
+
+        if self.experiment_locks:
+            self.inform("Experiment running", "An experiment is already running; stop its "
+                                              "rigs first.")
+            return []
+        try:
+            plan = load_plan(path)
+            locks = ExperimentRunner(plan)
+            locks.take_locks()
+        except RigctlError as exc:
+            self.inform("Experiment refused", str(exc))
+            return []
+        self.experiment_locks = locks.locks
+        tabs: list[RigTab] = []
+        self.experiment_tabs = tabs  # filled before each start: the locks wait for them all
+        for rp in plan.rigs:
+            tab = self._idle_tab(str(rp.config_path)) or self.add_rig(str(rp.config_path))
+            e = rp.entry
+            tab.setup.subject_id.setText(e.id)
+            tab.setup.genotype.setCurrentText(e.genotype)
+            tab.setup.treatment.setCurrentText(e.treatment)
+            tab.setup.data_edit.setText(str(rp.data_root))
+            self._show_protocol(tab, rp)
+            tab.experiment_subject = e.id
+            tab.title.setText(f"{e.id}  ·  {rp.rig}")
+            tabs.append(tab)
+            tab.status_changed.connect(lambda _p: self._experiment_ended())
+            tab.start(rp.request())
+            tab.log("gui", f"experiment {plan.config.name}: subject {e.id}, {rp.spec.name}")
+            self._retitle(tab)
+        return tabs
+
+    @staticmethod
+    def _show_protocol(tab: RigTab, rp: Any) -> None:
+        """The setup panel shows what the experiment runs (protocol and every parameter), so
+        the form the operator edits mid-session starts from the session's values."""
+        spec = rp.spec
+        if spec.file is not None:
+            tab.setup.choose_task_file(spec.file.path)
+        else:
+            tab.setup.protocol.setCurrentText(spec.name)
+        if tab.setup.form is not None and tab.setup.protocol.currentText() in (
+                spec.name, getattr(spec.file, "path", None)):
+            tab.setup.form.set_values(spec.params.model_dump(mode="json"))
+
+    def _idle_tab(self, config: str) -> RigTab | None:
+        """An idle tab already showing this rig config (or an empty one) is reused."""
+        for t in self.rig_tabs():
+            if t.phase == IDLE and t not in self.experiment_tabs and (
+                    Path(t.setup.config_path or "").resolve() == Path(config)
+                    or not t.setup.config_path):
+                if not t.setup.config_path:
+                    t.setup.load_config(config)
+                return t
+        return None
+
+    def _experiment_ended(self) -> None:
+        tabs = self.experiment_tabs
+        if self.experiment_locks and tabs and all(t.phase == IDLE for t in tabs):
+            for lock in self.experiment_locks:
+                lock.release()
+            self.experiment_locks = []
+
     def close_tab(self, index: int) -> None:
         tab: RigTab = self.tabs.widget(index)  # type: ignore[assignment]
         if tab.running:
@@ -109,7 +196,9 @@ class MainWindow(QMainWindow):
     def _retitle(self, tab: RigTab) -> None:
         i = self.tabs.indexOf(tab)
         if i >= 0:
-            self.tabs.setTabText(i, (tab.rig_name or "new rig") + PHASE_MARK.get(tab.phase, ""))
+            subject = getattr(tab, "experiment_subject", "")
+            name = f"{subject} · {tab.rig_name}" if subject else (tab.rig_name or "new rig")
+            self.tabs.setTabText(i, name + PHASE_MARK.get(tab.phase, ""))
         if self.closing and all(not t.running for t in self.rig_tabs()):
             self.close()
 
@@ -141,6 +230,9 @@ class MainWindow(QMainWindow):
         self._remember_tabs()
         for t in self.rig_tabs():
             t.shutdown()
+        for lock in self.experiment_locks:
+            lock.release()
+        self.experiment_locks = []
         self.settings.sync()
         event.accept()
 

@@ -38,7 +38,7 @@ from gui.devices import DevicePanel
 from gui.live import LiveView
 from gui.setup import SetupPanel
 from rigctl.engine import messages as m
-from rigctl.engine.remote import EngineProcess
+from rigctl.engine.remote import EngineProcess, StartRequest
 
 PUMP_MS = 30
 REFRESH_MS = 100
@@ -281,22 +281,24 @@ class RigTab(QWidget):
         self.status_changed.emit(phase)
 
     # --- commands ---------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Start a session with the current setup (closing the manual rig first)."""
+    def start(self, request: StartRequest | None = None) -> None:
+        """Start a session with the current setup (closing the manual rig first); an
+        experiment passes its subject's ``request`` instead (File ▸ Run experiment…)."""
         if self.phase != IDLE:
             return
-        problems = self.setup.problems()
+        problems = self.setup.problems() if request is None else []
         if problems:
             for p in problems:
                 self.log("error", p)
             return
-        self.setup.remember()
+        if request is None:
+            self.setup.remember()
         self._set_phase(STARTING)
         self.set_status("starting…")
-        self.devices.close_rig(then=self._spawn)
+        self.devices.close_rig(then=lambda: self._spawn(request))
 
-    def _spawn(self) -> None:
-        req = self.setup.start_request()
+    def _spawn(self, request: StartRequest | None = None) -> None:
+        req = request if request is not None else self.setup.start_request()
         self.ended = self.summary = None
         self.start_failed = False
         self.n_trials = 0

@@ -67,7 +67,10 @@ class SimSettings(BaseModel):
         1.0, gt=0, le=10, description="True valve flow / calibrated flow (1 = perfect calibration)"
     )
     signal_chunk_s: float = Field(
-        0.001, ge=0.001, le=0.1, description="Neural-signal chunk length on the wall clock (s)"
+        0.005, ge=0.001, le=0.1,
+        description="Neural-signal chunk length on the wall clock (s): 5 ms, as the NI backend "
+                    "hands chunks over; 1 ms woke the loop every millisecond (measured in "
+                    "benchmarks/bench_contention.py)",
     )
     max_chunk_samples: int | None = Field(
         None, ge=1, description="Cap on signal chunks in virtual time; 1 steps every millisecond"

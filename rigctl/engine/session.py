@@ -26,6 +26,7 @@ from rigctl.config.agent import AgentChoice
 from rigctl.config.rig import RigConfig
 from rigctl.config.subject import Subject
 from rigctl.data.signals import SignalWriter
+from rigctl.data.subject_state import append_history, read_state, save_state
 from rigctl.data.writer import SessionWriter, create_session
 from rigctl.engine.coverage import Coverage
 from rigctl.engine.frames import FrameClocks
@@ -112,11 +113,16 @@ class Session:
                     laser=self._laser_state, dispatch=lambda ev: self.loop.handle_input(ev),
                     log=self._log,
                 )
+            self.state_before: dict[str, Any] | None = None
+            state = None
+            if cls.State is not None:
+                state = read_state(cls.State, opts.data_root, opts.subject.id)
+                self.state_before = state.model_dump(mode="json")
             ctx = ProtocolContext(
                 rig=self.rig, machine=None,  # type: ignore[arg-type]  # set once states exist
                 clock=self.clock,
                 rng=np.random.default_rng(seeds[0]), log=self._log, write_trial=self._write_trial,
-                signals=self.signals, controls=self.controls,
+                signals=self.signals, controls=self.controls, state=state,
             )
             self.protocol: Protocol = spec.cls(spec.params, ctx)
             self.machine = StateMachine(self.clock, self.timers, self.protocol.handlers(),
@@ -238,6 +244,8 @@ class Session:
             "config_source": self.opts.config_source,
             "seed": self.seed,
             "clock": "wall" if self.opts.realtime else "virtual",
+            **({"subject_state_at_start": self.state_before}
+               if self.state_before is not None else {}),
         }
 
     def open(self) -> Path:
@@ -275,6 +283,7 @@ class Session:
         writer = self.writer
         assert writer is not None
         status, reason = "aborted", ""
+        failed: BaseException | None = None
         try:
             if not self._early_stop:
                 self.rig.start()
@@ -289,6 +298,7 @@ class Session:
             else:
                 status = "completed"
         except BaseException as exc:
+            failed = exc
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
             stalled = isinstance(exc, SimulationStalled)
             if stalled:
@@ -317,7 +327,10 @@ class Session:
                                 f"off, traceback in {writer.folder / ERROR_FILE}") from exc
             raise
         finally:
-            self._shutdown(status, reason)
+            self._shutdown(status, reason)  # outputs off first, before any state file
+            if failed is not None:
+                self._state_not_saved(writer.folder, failed)
+        self._save_state(writer.folder, status)
         result = SessionResult(writer.folder, status, reason, writer.n_trials,
                                self.protocol.progress(), frames=dict(self.frames.counts))
         if self.opts.summary_figure and writer.n_trials:
@@ -328,6 +341,24 @@ class Session:
             except Exception as exc:  # noqa: BLE001 - a figure must never fail a session
                 result.figure_error = f"{type(exc).__name__}: {exc}"
         return result
+
+    def _save_state(self, folder: Path, status: str) -> None:
+        """The subject's state after a session that ended without an exception (completed or
+        stopped): atomically, with its history line."""
+        state = getattr(self.protocol, "state", None)
+        if self.state_before is None or state is None:
+            return
+        save_state(state, self.state_before, self.opts.data_root, self.opts.subject.id,
+                   folder, status)
+
+    def _state_not_saved(self, folder: Path, exc: BaseException) -> None:
+        if self.state_before is None:
+            return
+        with contextlib.suppress(Exception):  # the disk may be what failed
+            append_history(self.opts.data_root, self.opts.subject.id, {
+                "session": str(folder), "status": "aborted", "saved": False,
+                "why": f"{type(exc).__name__}: {exc}".splitlines()[0][:300],
+                "before": self.state_before})
 
     def _shutdown(self, status: str, reason: str) -> None:
         failures = self.rig.all_off()  # first, before anything that could fail

@@ -77,6 +77,8 @@ class ProtocolContext:
     write_trial: Callable[[Any], None]
     signals: SignalPipeline | None = None
     controls: SessionControls = field(default_factory=SessionControls)
+    #: the subject's persistent state (an instance of the task's ``State``), or None
+    state: BaseModel | None = None
 
 
 class Protocol:
@@ -101,11 +103,16 @@ class Protocol:
     operator_states: ClassVar[tuple[str, ...]] = ()
     #: states entered other than by a goto from the initial state (none for most tasks)
     entry_states: ClassVar[tuple[str, ...]] = ()
+    #: the subject's persistent state between sessions (a pydantic model: training stage,
+    #: reward size...): read at session start into ``self.state``, saved at the end
+    #: (rigctl.data.subject_state); None for a task that keeps nothing
+    State: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, params: BaseModel, ctx: ProtocolContext) -> None:
         self.p = params
         self.ctx = ctx
         self.rig = ctx.rig
+        self.state: Any = ctx.state
         self._written = 0
         self._scored = 0
         self._correct = 0

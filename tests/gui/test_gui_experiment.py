@@ -1,0 +1,65 @@
+"""File ▸ Run experiment…: one rig tab per subject, each its own engine, started together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from gui.rig_tab import IDLE
+from rigctl.data import load_session
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _experiment(tmp_path: Path, rigs: list[Path], **top) -> Path:
+    path = tmp_path / "exp.yaml"
+    subjects = [{"id": f"M{i + 1}", "rig": str(r), "seed": i + 1,
+                 "parameters": {"n_trials": 50 + i},
+                 "genotype": "ip3r2_ko" if i % 2 else "wt"} for i, r in enumerate(rigs)]
+    path.write_text(yaml.safe_dump({"name": "gui-test", "data_root": str(tmp_path / "data"),
+                                    "realtime": True, "summary_figure": False, **top,
+                                    "subjects": subjects}, sort_keys=False))
+    return path
+
+
+def test_run_experiment_opens_a_started_tab_per_subject(qtbot, window, make_rig, tmp_path):
+    rigs = [make_rig(f"box{i}.yaml", rig=f"sim-box-{i}") for i in (1, 2)]
+    assert window.experiment_action.text() == "Run &experiment…"
+    tabs = window.run_experiment(str(_experiment(tmp_path, rigs)))
+    assert len(tabs) == 2 and window.tabs.count() == 2
+    qtbot.waitUntil(lambda: all(t.n_trials >= 2 for t in tabs), timeout=180_000)
+    texts = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert texts[0].startswith("M1 · sim-box-1") and texts[1].startswith("M2 · sim-box-2")
+    assert [t.title.text() for t in tabs] == ["M1  ·  sim-box-1", "M2  ·  sim-box-2"]
+    assert (tmp_path / "data" / ".rigctl-locks" / "subject-M1.lock").exists()
+    # the experiment's parameters run, and the form the operator would edit shows them
+    assert [t.ready["n_trials"] for t in tabs] == [50, 51]
+    assert [t.setup.form.values()["n_trials"] for t in tabs] == [50, 51]
+    for t in tabs:
+        t.pump()
+        t.live.refresh(True)
+    window.tabs.setCurrentIndex(1)
+    window.resize(1400, 900)
+    shot = ROOT / "docs" / "img" / "experiment.png"
+    assert window.grab().save(str(shot))
+    for t in tabs:
+        t.finish("test over")
+    qtbot.waitUntil(lambda: all(t.phase == IDLE for t in tabs), timeout=120_000)
+    for t, subject, genotype in zip(tabs, ("M1", "M2"), ("wt", "ip3r2_ko"), strict=True):
+        s = load_session(Path(t.ready["folder"]))
+        assert s.metadata["subject"]["id"] == subject
+        assert s.metadata["subject"]["genotype"] == genotype
+        assert s.events[s.events["kind"] == "output"]["name"].iloc[-1] == "all_off"
+    assert not list((tmp_path / "data" / ".rigctl-locks").iterdir())  # released at the end
+
+
+def test_a_refused_experiment_starts_nothing_and_says_why_in_one_line(window, make_rig,
+                                                                       tmp_path):
+    told: list[str] = []
+    window.inform = lambda title, text: told.append(text)
+    rig = make_rig("box1.yaml", rig="sim-box-1")
+    assert window.run_experiment(str(_experiment(tmp_path, [rig, rig]))) == []
+    (line,) = told[0].splitlines()
+    assert "subjects.1.rig" in line and "already used by subject M1" in line
+    assert window.tabs.count() == 0
