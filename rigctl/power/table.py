@@ -177,7 +177,7 @@ def table_from(sims: dict[str, dict[str, np.ndarray]], tolerance_pp: float = TOL
             rows.append({"column": col.key, "group": col.title, "delay_s": delay,
                          "reference": ref, "simulated": acc, "ci_low": lo, "ci_high": hi,
                          "difference_pp": diff, "trials": n,
-                         "within": bool(n and abs(diff) <= tolerance_pp)})
+                         "within": bool(n and abs(diff) <= tolerance_pp + 1e-9)})
     return pd.DataFrame(rows)
 
 
