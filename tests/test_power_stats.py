@@ -77,3 +77,31 @@ def test_across_mice_interval_needs_three_mice():
     assert all(math.isnan(v) for v in stats.across_mice_interval([9, 10], [10, 10]))
     lo, hi = stats.across_mice_interval([10, 10, 10], [10, 10, 10])
     assert 0.5 < lo < hi == 1.0
+
+
+def test_joint_fits_give_each_tables_own_fit():
+    """contrast_tests fits tables together (block-diagonal design, a cluster per mouse per
+    table); each result must be that table's own contrast_test, a failed table included."""
+    rng = np.random.default_rng(5)
+    tables, between = [], []
+    for i in range(11):
+        mice = 4 + i % 3
+        mouse = np.repeat(np.arange(mice), 4)
+        arm = np.tile([0, 0, 1, 1], mice)
+        delay = np.tile([2.0, 10.0, 2.0, 10.0], mice)
+        n = rng.integers(20, 60, mouse.size)
+        prob = 1 / (1 + np.exp(-(1.5 - 0.6 * arm - 0.8 * (delay == 10.0))))
+        tables.append((mouse, arm, delay, n, rng.binomial(n, prob)))
+        between.append(False)
+    tables.insert(3, (np.arange(3), np.zeros(3, int), np.zeros(3), np.full(3, 20),
+                      np.full(3, 15)))  # no test arm: a failed fit
+    between.insert(3, False)
+    joint = stats.contrast_tests(tables, between)
+    for t, b, r in zip(tables, between, joint, strict=True):
+        alone = stats.contrast_test(*t, between=b)
+        assert r.ok == alone.ok and r.df == alone.df
+        if alone.ok:
+            assert r.estimate == pytest.approx(alone.estimate, rel=1e-7)
+            assert r.se == pytest.approx(alone.se, rel=1e-7)
+            assert r.p_value == pytest.approx(alone.p_value, rel=1e-6, abs=1e-12)
+    assert sum(not r.ok for r in joint) == 1
