@@ -81,3 +81,19 @@ def test_finish_after_trial_completes_the_trial_and_marks_aborted(sim_yaml, tmp_
     data = load_session(session.writer.folder)
     assert list(data.trials["trial"]) == [1, 2, 3, 4, 5]  # trial 5 ran to its end
     assert data.events.iloc[-1]["name"] == "all_off"
+
+
+def test_a_task_file_finishes_after_the_trial_it_writes_when_asked(sim_yaml, tmp_path):
+    """The GUI's finish-after-trial reaches a task written on the bare Task API (go/no-go)."""
+    from pathlib import Path
+
+    task = Path(__file__).resolve().parents[1] / "examples" / "tasks" / "go_nogo.py"
+    cfg = load_rig(str(sim_yaml))
+    spec = resolve_protocol(str(task), cfg, str(sim_yaml), {"n_trials": 50})
+    session = Session(cfg, SessionOptions(subject=Subject(), protocol=spec, data_root=tmp_path,
+                                          seed=3, realtime=False, summary_figure=False))
+    session.trial_listeners.append(
+        lambda rec, progress: session.request_finish("GUI closed") if rec.trial == 3 else None)
+    result = session.run()
+    assert result.status == "aborted" and result.reason == "GUI closed"
+    assert list(load_session(result.folder).trials["trial"]) == [1, 2, 3]  # ends at trial 3

@@ -205,13 +205,19 @@ class Protocol:
         return self.rig.ports[port].deliver(ul)
 
     def write_trial(self, record: Any) -> None:
-        """Append ``record`` (an instance of ``Trial``) to trials.csv, durably, now."""
+        """Append ``record`` (an instance of ``Trial``) to trials.csv, durably, now.
+
+        A written trial is a trial boundary: when the operator asked to finish after the trial
+        (the GUI's window closing, ``--exit-after-trials``), the session ends after this
+        handler, so a task of one's own honours it without checking for it."""
         self._written += 1
         correct = getattr(record, "correct", None)
         if correct is not None:
             self._scored += 1
             self._correct += int(correct)
         self.ctx.write_trial(record)
+        if self.ctx.controls.finish_reason:
+            self.finish()
 
     def finish(self) -> None:
         """End the session after this handler: the current state's exit handler runs."""
