@@ -253,6 +253,14 @@ class RigConfig(Strict):
         check_names(io, "input/output")
         return io
 
+    @field_validator("analog_inputs")
+    @classmethod
+    def _not_the_neural_signal(cls, io: dict[str, Any]) -> dict[str, Any]:
+        if "neural_signal" in io:  # its chunks would feed the predictor, unlike any other's
+            raise ValueError("'neural_signal' is the predictor's input, not a named analog "
+                             "input: move it to the top-level `neural_signal:` section")
+        return io
+
     @model_validator(mode="after")
     def _laser_or_lasers(self) -> RigConfig:
         if self.laser is not None and self.lasers:

@@ -20,8 +20,9 @@ import math
 import threading
 from collections.abc import Callable
 
+from rigctl.engine.analog import AnalogInputs
 from rigctl.engine.machine import StateMachine
-from rigctl.engine.signals import CROSSING, SignalPipeline
+from rigctl.engine.signals import CROSSING, NEURAL_SIGNAL, SignalPipeline
 from rigctl.engine.timers import Timers
 from rigctl.hardware.interfaces import Clock, EventSource, InputEvent, SignalChunk
 
@@ -59,7 +60,8 @@ class ControlLoop:
         self.stop_reason = ""
         self.on_input: Callable[[InputEvent], None] | None = None
         self.on_signal: Callable[[SignalChunk], None] | None = None
-        self.signals: SignalPipeline | None = None
+        self.signals: SignalPipeline | None = None  # the neural signal's predictor
+        self.analog: AnalogInputs | None = None  # every other analog input, by name
         self.stall_s = stall_s
         # stalls are watched on the wall clock (``watch=False``: not at all)
         self._watch = bool(getattr(clock, "realtime", False)) if watch is None else watch
@@ -107,8 +109,13 @@ class ControlLoop:
                     return
                 continue
             if isinstance(event, SignalChunk):
-                if self.signals is not None:
-                    self.signals.feed(event)
+                # Only the neural signal is the predictor's; a wheel or a pressure sensor
+                # goes to its own listeners (the recorder, a task's threshold).
+                if event.name == NEURAL_SIGNAL:
+                    if self.signals is not None:
+                        self.signals.feed(event)
+                elif self.analog is not None:
+                    self.analog.feed(event)
                 if self.on_signal is not None:
                     self.on_signal(event)
                 continue

@@ -27,6 +27,7 @@ from rigctl.config.rig import RigConfig
 from rigctl.config.subject import Subject
 from rigctl.data.signals import SignalWriter
 from rigctl.data.writer import SessionWriter, create_session
+from rigctl.engine.analog import AnalogInputs
 from rigctl.engine.clock import VirtualClock, WallClock
 from rigctl.engine.controls import SessionControls
 from rigctl.engine.coverage import Coverage
@@ -110,11 +111,12 @@ class Session:
                     laser=self._laser_state, dispatch=lambda ev: self.loop.handle_input(ev),
                     log=self._log,
                 )
+            self.analog = AnalogInputs(self._log) if cfg.analog_inputs else None
             ctx = ProtocolContext(
                 rig=self.rig, machine=None,  # type: ignore[arg-type]  # set once states exist
                 clock=self.clock,
                 rng=np.random.default_rng(seeds[0]), log=self._log, write_trial=self._write_trial,
-                signals=self.signals, controls=self.controls,
+                signals=self.signals, controls=self.controls, analog=self.analog,
             )
             self.protocol: Protocol = spec.cls(spec.params, ctx)
             self.machine = StateMachine(self.clock, self.timers, self.protocol.handlers(),
@@ -124,6 +126,7 @@ class Session:
             self.loop = ControlLoop(self.clock, self.requests, self.timers, self.machine,
                                     self._log, stall_s=cfg.stall_warning_s)
             self.loop.signals = self.signals
+            self.loop.analog = self.analog
         except BaseException:
             self.rig.close()
             raise

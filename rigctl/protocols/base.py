@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from rigctl.config.agent import WorkingMemoryMapping
 from rigctl.config.rig import CUES, RigConfig
+from rigctl.engine.analog import AnalogInputs
 from rigctl.engine.controls import SessionControls
 from rigctl.engine.machine import Handler, StateMachine
 from rigctl.engine.signals import SignalPipeline
@@ -77,6 +78,9 @@ class ProtocolContext:
     write_trial: Callable[[Any], None]
     signals: SignalPipeline | None = None
     controls: SessionControls = field(default_factory=SessionControls)
+    #: the rig's named analog inputs (``analog_inputs:``): ``analog.listen(name, fn)`` hears
+    #: every chunk of samples of input ``name`` (None on a rig without analog inputs)
+    analog: AnalogInputs | None = None
 
 
 class Protocol:
