@@ -68,3 +68,84 @@ def test_a_gap_in_an_analog_input_is_logged_once_with_its_name():
     loop.serve(until=0.0)
     gaps = [x for x in logged if x[1] == "warning"]
     assert len(gaps) == 1 and gaps[0][2] == "wheel" and "expected sample 5, got 10" in gaps[0][3]
+
+
+def _recorded_session(tmp_path, chunks, close=True):
+    from rigctl.data.writer import create_session
+    from rigctl.engine.analog import AnalogRecorder
+
+    writer = create_session(tmp_path, "m1", "task", "rig", {
+        "analog_inputs": {"wheel": {"file": "analog_wheel.bin", "rate_hz": 100.0,
+                                    "unit": "cm/s"}}})
+    rec = AnalogRecorder(lambda t0: writer.open_analog("wheel", 100.0, t0, "cm/s"),
+                         flush_s=0.5)
+    for c in chunks:
+        rec(c)
+    if close:
+        writer.close("completed")
+    return writer
+
+
+def test_analog_samples_are_recorded_with_their_times_and_a_gap_reads_as_nan(tmp_path):
+    from rigctl.data.loader import load_session
+
+    chunks = [SignalChunk(t0=0.25 + k / 100, first=k, samples=np.arange(k, k + 10, dtype=float),
+                          rate_hz=100.0, name="wheel") for k in (0, 10, 30)]
+    writer = _recorded_session(tmp_path, chunks)
+    data = load_session(writer.folder)
+    assert data.status == "completed" and not data.warnings
+    assert data.analog_inputs == ["wheel"]
+    t, x = data.analog("wheel")
+    assert len(x) == 40 and t[0] == 0.25 and np.isclose(t[39], 0.25 + 0.39)
+    assert np.array_equal(x[:20], np.arange(20)) and np.isnan(x[20:30]).all()
+    assert np.array_equal(x[30:], np.arange(30, 40))
+    assert data.analog("wheel").unit == "cm/s"
+    assert (writer.folder / "analog_wheel.crc").is_file()
+
+
+def test_a_damaged_analog_block_is_reported_and_a_torn_record_recovered(tmp_path):
+    import json
+
+    from rigctl.data.loader import load_session
+    from rigctl.data.metadata import write_metadata
+    from rigctl.data.recover import recover_session
+    from rigctl.data.signals import read_header
+
+    chunks = [SignalChunk(t0=0.0, first=0, samples=np.ones(3000), rate_hz=100.0,
+                          name="wheel")]
+    writer = _recorded_session(tmp_path, chunks)
+    path = writer.folder / "analog_wheel.bin"
+    head = read_header(path)
+    raw = bytearray(path.read_bytes())
+    raw[head.data_offset + 4 * 1500] ^= 0xFF  # one byte of block 1 (samples 1024-2047)
+    path.write_bytes(bytes(raw))
+    data = load_session(writer.folder)
+    assert data.status == "damaged"
+    assert [str(d) for d in data.damage] == [
+        "analog_wheel.bin: samples 1024-2047: checksum mismatch (read as NaN)"]
+    x = data.analog("wheel").samples
+    assert np.isnan(x[1024:2048]).all() and (x[:1024] == 1).all() and (x[2048:] == 1).all()
+    # a torn last record (the process died mid-append) is cut by `rigctl recover`
+    with open(path, "ab") as f:
+        f.write(b"\0\0")
+    meta = json.loads((writer.folder / "session.json").read_text())
+    meta.update(status="running", pid=2**22 + 4321, end_time=None)
+    write_metadata(writer.folder / "session.json", meta)
+    report = recover_session(writer.folder)
+    assert report.dropped == {"analog_wheel.bin": 2}
+    assert read_header(path).torn_bytes == 0
+    assert len(load_session(writer.folder).analog("wheel")) == 3000
+
+
+def test_an_unknown_analog_name_is_one_line_naming_what_was_recorded(tmp_path):
+    import pytest
+
+    from rigctl.data.loader import load_session
+    from rigctl.errors import DataError
+
+    writer = _recorded_session(tmp_path, [])
+    data = load_session(writer.folder)
+    assert len(data.analog("wheel")) == 0  # listed, but no sample arrived
+    with pytest.raises(DataError,
+                       match=r"no analog input .whee1. in this session \(recorded: wheel\)"):
+        data.analog("whee1")

@@ -72,6 +72,8 @@ class DigitalOutputConfig(Strict):
 class AnalogInputConfig(Strict):
     channel: str = Field(description="Analog input, DEVICE/CHANNEL (e.g. Dev1/ai1)")
     rate_hz: float = Field(1000.0, gt=0, le=100_000, description="Sample rate (Hz)")
+    unit: str = Field("V", min_length=1, max_length=20,
+                      description="Unit of the samples as the device gives them (V on NI-DAQ)")
     description: str = Field("", description="What the input measures")
 
 

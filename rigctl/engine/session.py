@@ -25,9 +25,10 @@ import rigctl
 from rigctl.config.agent import AgentChoice
 from rigctl.config.rig import RigConfig
 from rigctl.config.subject import Subject
+from rigctl.data.analog import analog_file
 from rigctl.data.signals import SignalWriter
 from rigctl.data.writer import SessionWriter, create_session
-from rigctl.engine.analog import AnalogInputs
+from rigctl.engine.analog import AnalogInputs, AnalogRecorder
 from rigctl.engine.clock import VirtualClock, WallClock
 from rigctl.engine.controls import SessionControls
 from rigctl.engine.coverage import Coverage
@@ -236,6 +237,11 @@ class Session:
             "config_source": self.opts.config_source,
             "seed": self.seed,
             "clock": "wall" if self.opts.realtime else "virtual",
+            **({"analog_inputs": {
+                name: {"file": analog_file(name), "channel": a.channel, "rate_hz": a.rate_hz,
+                       "unit": a.unit, "description": a.description}
+                for name, a in self.cfg.analog_inputs.items()}} if self.cfg.analog_inputs
+               else {}),
         }
 
     def open(self) -> Path:
@@ -250,6 +256,7 @@ class Session:
             folder = self.writer.folder
             if self.signals is not None:
                 self._record_signals(self.writer.open_signals(CHANNELS, self.signals.rate_hz))
+            self._record_analog(self.writer)
         except BaseException:
             self.rig.close()
             raise
@@ -263,6 +270,18 @@ class Session:
 
         assert self.signals is not None
         self.signals.recorders.append(record)
+
+    def _record_analog(self, writer: SessionWriter) -> None:
+        """Every named analog input to its own ``analog_<name>.bin`` (opened at its first
+        chunk, with the device's time of its first sample)."""
+        if self.analog is None:
+            return
+        for name, a in self.cfg.analog_inputs.items():
+            def open_writer(t0_s: float, name: str = name, rate: float = a.rate_hz,
+                            unit: str = a.unit) -> SignalWriter:
+                return writer.open_analog(name, rate, t0_s, unit)
+
+            self.analog.listen(name, AnalogRecorder(open_writer))
 
     def run(self) -> SessionResult:
         """Run to completion or stop; always ends with outputs off and a final status."""
