@@ -149,3 +149,92 @@ def test_an_unknown_analog_name_is_one_line_naming_what_was_recorded(tmp_path):
     with pytest.raises(DataError,
                        match=r"no analog input .whee1. in this session \(recorded: wheel\)"):
         data.analog("whee1")
+
+
+WHEEL_RIG = """
+name: wheel-rig
+devices:
+  sim: {type: sim}
+reward_ports:
+  left:
+    valve: {channel: sim/valve_left, max_open_s: 0.5}
+    lick_sensor: {channel: sim/lick_left}
+    calibration: {points: [[10, 1.0], [100, 12.0]], date: "2026-11-27"}
+analog_inputs:
+  wheel: {channel: sim/wheel, rate_hz: RATE, unit: cm/s}
+"""
+
+
+def _wheel_session(tmp_path, rate=100, seed=3, **sim):
+    from rigctl.config import Subject, load_rig
+    from rigctl.engine.session import Session, SessionOptions
+    from rigctl.protocols.loading import resolve_protocol
+
+    path = tmp_path / "wheel.yaml"
+    path.write_text(WHEEL_RIG.replace("RATE", str(rate)))
+    cfg = load_rig(str(path))
+    if sim:
+        cfg = cfg.model_copy(update={"devices": {"sim": cfg.devices["sim"].model_copy(
+            update=sim)}})
+    spec = resolve_protocol(str(TASKS / "wheel_threshold.py"), cfg, str(path), None)
+    return Session(cfg, SessionOptions(subject=Subject(id="m1"), protocol=spec,
+                                       data_root=tmp_path / "data", seed=seed,
+                                       summary_figure=False, agent="none"))
+
+
+def test_the_simulated_wheel_is_recorded_seeded_and_the_same_however_time_is_cut():
+    from sim_backend.wheel import SimWheel, WheelSettings
+
+    seed = np.random.SeedSequence(5)
+    whole = SimWheel(WheelSettings(), 100.0, seed).samples(0, 6000)
+    cut = SimWheel(WheelSettings(), 100.0, seed)
+    pieces = np.concatenate([cut.samples(a, b - a) for a, b in
+                             [(0, 1), (1, 700), (700, 701), (701, 6000)]])
+    assert np.array_equal(whole, pieces)
+    assert whole.min() >= 0 and whole.max() > 10  # it rests and it runs in a minute
+    assert (whole < 2).mean() > 0.2
+    other = SimWheel(WheelSettings(), 100.0, np.random.SeedSequence(6)).samples(0, 6000)
+    assert not np.array_equal(whole, other)
+
+
+TASKS = __import__("pathlib").Path(__file__).parent / "compat" / "tasks"
+
+
+def test_a_pycontrol_rotary_encoder_fires_at_the_crossings_of_the_recorded_samples(tmp_path):
+    import pandas as pd
+
+    from rigctl.data.loader import load_session
+
+    session = _wheel_session(tmp_path)
+    session.timers.set_at(120.0, session.protocol.finish)
+    result = session.run()
+    assert result.status == "completed"
+    data = load_session(result.folder)
+    t, x = data.analog("wheel")
+    assert len(x) == 12000 and data.analog("wheel").unit == "cm/s"
+    above = x > 10
+    ups = np.flatnonzero(above[1:] & ~above[:-1]) + 1
+    downs = np.flatnonzero(~above[1:] & above[:-1]) + 1
+    assert len(ups) >= 2  # the simulated subject ran in two minutes
+    (tsv_path,) = result.folder.glob("*.tsv")
+    tsv = pd.read_csv(tsv_path, sep="\t", keep_default_na=False)
+    ev = tsv[tsv["type"] == "event"]
+    assert list(ev[ev["content"] == "running"]["time"]) == [round(t[k], 3) for k in ups]
+    assert list(ev[ev["content"] == "stopped"]["time"]) == [round(t[k], 3) for k in downs]
+    # pyControl's analog data files: the same samples, times since the run start
+    (npy,) = result.folder.glob("*_wheel.data.npy")
+    times = np.load(str(npy).replace(".data.npy", ".time.npy"))
+    assert np.array_equal(np.load(npy), x) and np.allclose(times, np.asarray(t))
+    assert not list(result.folder.glob("*.tmp"))
+    assert data.metadata["analog_inputs"]["wheel"]["file"] == "analog_wheel.bin"
+
+
+def test_the_simulated_rig_refuses_a_rate_off_its_grid_naming_the_field(tmp_path):
+    import pytest
+
+    from rigctl.errors import DeviceError
+
+    with pytest.raises(DeviceError) as exc:
+        _wheel_session(tmp_path, rate=300)
+    msg = str(exc.value)
+    assert msg.startswith("analog_inputs.wheel: device 'sim': rate_hz 300") and "\n" not in msg
