@@ -2,9 +2,9 @@
 
 The subject alternates rest and running bouts (exponential durations, means ``rest_bout_s``
 and ``run_bout_s``); each running bout has its own target speed (log-normal around
-``run_speed_cm_s``), rest has target 0, and the wheel's speed follows the target as a
+``run_speed``), rest has target 0, and the wheel's speed follows the target as a
 first-order low-pass (time constant ``tau_s``: the wheel's inertia and the subject's
-acceleration), plus Gaussian measurement noise ``noise_cm_s``; the reading is clipped at 0 (a
+acceleration), plus Gaussian measurement noise ``noise``; the reading is clipped at 0 (a
 speed, in cm/s). Physics only: nothing here knows a task.
 
 Every sample is a pure function of its index (bouts are drawn in order from the input's own
@@ -30,10 +30,11 @@ class WheelSettings(BaseModel):
 
     run_bout_s: float = Field(6.0, gt=0, le=3600, description="Mean running bout (s)")
     rest_bout_s: float = Field(10.0, gt=0, le=3600, description="Mean rest between bouts (s)")
-    run_speed_cm_s: float = Field(25.0, ge=0, le=200, description="Median running speed (cm/s)")
+    run_speed: float = Field(25.0, ge=0, le=100_000,
+                            description="Median running speed (the input's unit: cm/s by default)")
     run_speed_log_sd: float = Field(0.3, ge=0, le=3, description="SD of log bout speed")
     tau_s: float = Field(0.3, gt=0, le=60, description="Time constant of speed changes (s)")
-    noise_cm_s: float = Field(0.5, ge=0, le=100, description="Measurement noise SD (cm/s)")
+    noise: float = Field(0.5, ge=0, le=10_000, description="Measurement noise SD (same unit)")
 
 
 class SimWheel:
@@ -65,7 +66,7 @@ class SimWheel:
             decay = math.exp(-n / self.tau_s_samples)
             v_end = self.targets[b] + (self.v0[b] - self.targets[b]) * decay
             running = self.targets[b] == 0.0
-            target = (self.s.run_speed_cm_s
+            target = (self.s.run_speed
                       * math.exp(self.s.run_speed_log_sd * self._rng.normal())
                       if running else 0.0)
             self.starts.append(self._ends_at)
@@ -88,5 +89,5 @@ class SimWheel:
         targets = np.asarray(self.targets)[idx]
         v0 = np.asarray(self.v0)[idx]
         v = targets + (v0 - targets) * np.exp(-(k - starts) / self.tau_s_samples)
-        v = v + self.s.noise_cm_s * self._noise.take(k0, n)
+        v = v + self.s.noise * self._noise.take(k0, n)
         return np.maximum(v, 0.0)

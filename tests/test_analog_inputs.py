@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from rigctl.engine.analog import AnalogInputs
@@ -197,7 +199,8 @@ def test_the_simulated_wheel_is_recorded_seeded_and_the_same_however_time_is_cut
     assert not np.array_equal(whole, other)
 
 
-TASKS = __import__("pathlib").Path(__file__).parent / "compat" / "tasks"
+TASKS = Path(__file__).parent / "compat" / "tasks"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_pycontrol_rotary_encoder_fires_at_the_crossings_of_the_recorded_samples(tmp_path):
@@ -238,3 +241,52 @@ def test_the_simulated_rig_refuses_a_rate_off_its_grid_naming_the_field(tmp_path
         _wheel_session(tmp_path, rate=300)
     msg = str(exc.value)
     assert msg.startswith("analog_inputs.wheel: device 'sim': rate_hz 300") and "\n" not in msg
+
+
+def test_an_analog_input_on_a_device_that_cannot_sample_is_one_line_naming_the_field(
+        tmp_path, capsys):
+    import yaml
+
+    from rigctl.cli import main
+
+    cfg = yaml.safe_load((ROOT / "hardware_configs" / "serial_sim.yaml").read_text())
+    cfg["analog_inputs"] = {"wheel": {"channel": "ctrl/ai0", "rate_hz": 100}}
+    cfg["data_root"] = str(tmp_path / "data")
+    path = tmp_path / "rig.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    code = main(["run", str(path), "--seed", "1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 3, err  # a device refused: rigctl's exit code for device errors
+    assert err.count("\n") == 0 and "analog_inputs.wheel" in err and "no analog input" in err
+    assert not (tmp_path / "data").exists()
+
+
+def test_an_analog_input_cannot_be_named_neural_signal(tmp_path):
+    import pytest
+
+    from rigctl.config import load_rig
+    from rigctl.errors import ConfigError
+
+    path = tmp_path / "rig.yaml"
+    path.write_text(WHEEL_RIG.replace("RATE", "100").replace("  wheel:", "  neural_signal:"))
+    with pytest.raises(ConfigError, match="analog_inputs.*neural_signal"):
+        load_rig(str(path))
+
+
+def test_an_unbound_analog_input_is_one_line_before_the_run(tmp_path):
+    import pytest
+
+    from rigctl.compat.pycontrol import PyControlBinding, load_task
+    from rigctl.config import load_rig
+    from rigctl.config.subject import Subject
+    from rigctl.engine.session import Session, SessionOptions
+    from rigctl.errors import RigctlError
+
+    sim = ROOT / "hardware_configs" / "sim.yaml"
+    spec = load_task(TASKS / "wheel_threshold.py", PyControlBinding(pins={}, unbound="error"))
+    with pytest.raises(RigctlError) as exc:
+        Session(load_rig(str(sim)), SessionOptions(subject=Subject(id="m1"), protocol=spec,
+                                                   data_root=tmp_path, agent="none"))
+    msg = str(exc.value)
+    assert "\n" not in msg and "Analog_input/Rotary_encoder 'wheel' is bound to no rig input" in msg
+    assert "analog_inputs: {wheel:" in msg
