@@ -167,7 +167,7 @@ analog_inputs:
 """
 
 
-def _wheel_session(tmp_path, rate=100, seed=3, **sim):
+def _wheel_session(tmp_path, rate=100, seed=3, realtime=False, **sim):
     from rigctl.config import Subject, load_rig
     from rigctl.engine.session import Session, SessionOptions
     from rigctl.protocols.loading import resolve_protocol
@@ -181,7 +181,8 @@ def _wheel_session(tmp_path, rate=100, seed=3, **sim):
     spec = resolve_protocol(str(TASKS / "wheel_threshold.py"), cfg, str(path), None)
     return Session(cfg, SessionOptions(subject=Subject(id="m1"), protocol=spec,
                                        data_root=tmp_path / "data", seed=seed,
-                                       summary_figure=False, agent="none"))
+                                       summary_figure=False, agent="none",
+                                       realtime=realtime))
 
 
 def test_the_simulated_wheel_is_recorded_seeded_and_the_same_however_time_is_cut():
@@ -290,3 +291,16 @@ def test_an_unbound_analog_input_is_one_line_before_the_run(tmp_path):
     msg = str(exc.value)
     assert "\n" not in msg and "Analog_input/Rotary_encoder 'wheel' is bound to no rig input" in msg
     assert "analog_inputs: {wheel:" in msg
+
+
+def test_on_the_wall_clock_the_simulated_wheel_arrives_in_chunks_without_gaps(tmp_path):
+    from rigctl.data.loader import load_session
+
+    session = _wheel_session(tmp_path, realtime=True)
+    session.timers.set_at(0.4, session.protocol.finish)
+    result = session.run()
+    data = load_session(result.folder)
+    t, x = data.analog("wheel")
+    assert result.status == "completed" and len(x) >= 40  # however late a loaded host ends it
+    assert t[0] == 0.0 and not np.isnan(x).any()
+    assert not data.events["value"].str.contains("signal gap").any()
