@@ -304,3 +304,26 @@ def test_on_the_wall_clock_the_simulated_wheel_arrives_in_chunks_without_gaps(tm
     assert result.status == "completed" and len(x) >= 40  # however late a loaded host ends it
     assert t[0] == 0.0 and not np.isnan(x).any()
     assert not data.events["value"].str.contains("signal gap").any()
+
+
+def test_an_analog_input_is_exported_to_nwb_and_passes_nwbinspector(tmp_path):
+    import pytest
+
+    pynwb = pytest.importorskip("pynwb")
+    nwbinspector = pytest.importorskip("nwbinspector")
+    from rigctl.data.loader import load_session
+    from rigctl.data.nwb import export_nwb
+
+    session = _wheel_session(tmp_path)
+    session.timers.set_at(60.0, session.protocol.finish)
+    folder = session.run().folder
+    path = export_nwb(folder)
+    bad = [m for m in nwbinspector.inspect_nwbfile(nwbfile_path=str(path))
+           if m.importance.name in {"CRITICAL", "PYNWB_VALIDATION", "ERROR",
+                                    "BEST_PRACTICE_VIOLATION"}]
+    assert not bad, [m.message for m in bad]
+    t, x = load_session(folder).analog("wheel")
+    with pynwb.NWBHDF5IO(str(path), "r") as io:
+        ts = io.read().acquisition["wheel"]
+        assert np.array_equal(ts.data[:], x) and ts.unit == "cm/s" and ts.rate == 100.0
+        assert ts.starting_time == t[0]
