@@ -122,6 +122,12 @@ class SimWorld(EventSource):
         while True:
             t_next = self.next_time()
             target = min(t_next, deadline)
+            if self._analog and not realtime and not math.isinf(target):
+                # Analog inputs first: delivering the neural signal moves the clock to the end
+                # of its chunk, and a crossing in an analog chunk must still be ahead of it.
+                chunk = self._analog_due(target, virtual=True)
+                if chunk is not None:
+                    return chunk
             if self.signal_name is not None and not realtime and not math.isinf(target):
                 # Virtual time: deliver the signal up to the next happening before the happening.
                 k_target = floor_grid(target)
@@ -129,10 +135,6 @@ class SimWorld(EventSource):
                     k_target = min(k_target, self.sig_k + self.s.max_chunk_samples)
                 if k_target > self.sig_k:
                     return self._deliver(k_target, revisable=True)
-            if self._analog and not realtime and not math.isinf(target):
-                chunk = self._analog_due(target, virtual=True)
-                if chunk is not None:
-                    return chunk
             if self.signal_name is not None and realtime:
                 target = min(target, (self.sig_k + self._chunk_n) / 1000.0)
             if self._analog and realtime:

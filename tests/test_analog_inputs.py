@@ -327,3 +327,42 @@ def test_an_analog_input_is_exported_to_nwb_and_passes_nwbinspector(tmp_path):
         ts = io.read().acquisition["wheel"]
         assert np.array_equal(ts.data[:], x) and ts.unit == "cm/s" and ts.rate == 100.0
         assert ts.starting_time == t[0]
+
+
+def _sim_with_wheel(tmp_path, stepped: bool):
+    import yaml
+
+    from rigctl.compat.pycontrol import default_binding, load_task
+    from rigctl.config import load_rig
+    from rigctl.config.subject import Subject
+    from rigctl.engine.session import Session, SessionOptions
+
+    cfg = yaml.safe_load((ROOT / "hardware_configs" / "sim.yaml").read_text())
+    cfg["analog_inputs"] = {"wheel": {"channel": "sim/wheel", "rate_hz": 200, "unit": "cm/s"}}
+    if stepped:
+        cfg["devices"]["sim"]["max_chunk_samples"] = 1
+    path = tmp_path / ("stepped.yaml" if stepped else "jumping.yaml")
+    path.write_text(yaml.safe_dump(cfg))
+    spec = load_task(TASKS / "wheel_threshold.py", default_binding())
+    session = Session(load_rig(str(path)), SessionOptions(
+        subject=Subject(id="m1"), protocol=spec, data_root=tmp_path / path.stem, seed=4,
+        summary_figure=False, agent="none"))
+    session.timers.set_at(40.0, session.protocol.finish)
+    return session.run().folder
+
+
+def test_with_a_neural_signal_too_virtual_time_equals_millisecond_stepping(tmp_path):
+    from rigctl.data.loader import load_session
+
+    a = load_session(_sim_with_wheel(tmp_path, stepped=False))
+    b = load_session(_sim_with_wheel(tmp_path, stepped=True))
+    assert (a.events["name"] == "wheel").sum() >= 2  # the wheel crossed its threshold
+    assert a.events.equals(b.events)
+    assert np.array_equal(a.analog("wheel").samples, b.analog("wheel").samples)
+    assert np.array_equal(a.signals.data["neural_signal"], b.signals.data["neural_signal"])
+    assert a.signals.n_samples == 40000 and len(a.analog("wheel")) == 8000
+    t, x = a.analog("wheel")
+    above = x > 10
+    ups = np.flatnonzero(above[1:] & ~above[:-1]) + 1
+    rows = a.events[(a.events["name"] == "wheel") & a.events["value"].str.startswith("1")]
+    assert np.allclose(rows["t_s"].to_numpy(float), [t[k] for k in ups])
