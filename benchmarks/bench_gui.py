@@ -104,9 +104,9 @@ def lateness_ms(folder: str | Path) -> np.ndarray:
 
 
 def _request(config: Path, data: Path):  # type: ignore[no-untyped-def]
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import load_rig
     from rigctl.engine.remote import StartRequest
-    from rigctl.protocols.loading import resolve_protocol
 
     cfg = load_rig(str(config))
     spec = resolve_protocol(None, cfg, str(config))

@@ -66,10 +66,10 @@ def _handler_rig(clock, world):
 
 
 def event_driven(n: int) -> np.ndarray:
-    from rigctl.engine.clock import WallClock
     from rigctl.engine.loop import ControlLoop
-    from rigctl.engine.machine import StateMachine
-    from rigctl.engine.timers import Timers
+    from rigctl.runtime.machine import StateMachine
+    from rigctl.timing.clock import WallClock
+    from rigctl.timing.timers import Timers
 
     clock = WallClock()
     world = _world(clock)
@@ -91,7 +91,7 @@ def event_driven(n: int) -> np.ndarray:
 
 
 def naive_tick(n: int) -> np.ndarray:
-    from rigctl.engine.clock import WallClock
+    from rigctl.timing.clock import WallClock
 
     clock = WallClock()
     world = _world(clock)
@@ -109,9 +109,9 @@ def naive_tick(n: int) -> np.ndarray:
 
 def crossing_to_laser(n_trials: int) -> tuple[np.ndarray, int]:
     """µs from the end of the crossing sample to the laser command; iterations in between."""
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import Subject, load_rig
     from rigctl.engine.session import Session, SessionOptions
-    from rigctl.protocols.loading import resolve_protocol
 
     base = yaml.safe_load((ROOT / "hardware_configs" / "sim.yaml").read_text())
     base["devices"]["sim"]["mouse"] = {"rt_median_s": 0.05, "licks_per_ul": 0.5}

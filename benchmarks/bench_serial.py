@@ -32,10 +32,10 @@ except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rigctl.config.subject import Subject
-from rigctl.engine.clock import WallClock
 from rigctl.hardware import reward_controller
 from rigctl.hardware.events import QueueEventSource
 from rigctl.hardware.registry import BuildContext
+from rigctl.timing.clock import WallClock
 from sim_backend.emulators.reward_controller import ControllerEmulator
 
 ISSUE_P99_MS = 3.0

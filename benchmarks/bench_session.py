@@ -30,9 +30,9 @@ TARGET_X = 1000.0
 
 def _session(config: Path, data: Path, n_trials: int, seed: int) -> tuple[float, float]:
     """(simulated seconds, wall seconds) of one session."""
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import Subject, load_rig
     from rigctl.engine.session import Session, SessionOptions
-    from rigctl.protocols.loading import resolve_protocol
 
     cfg = load_rig(str(config))
     spec = resolve_protocol(None, cfg, str(config),

@@ -100,12 +100,12 @@ def soak_child(data: Path, hours: float, realtime: bool, seed: int, export: bool
     process; every trial end samples RSS, file sizes and the per-trial sync's duration."""
     import numpy as np
 
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import Subject, load_rig
     from rigctl.data import load_session
     from rigctl.data.signals import SignalWriter, read_header
     from rigctl.data.writer import SessionWriter
     from rigctl.engine.session import Session, SessionOptions
-    from rigctl.protocols.loading import resolve_protocol
 
     counts = {"events": 0, "trials": 0, "samples": 0}
     sync_ms: list[float] = []

@@ -51,11 +51,11 @@ def latency(n: int, with_sync: bool, seed: int) -> np.ndarray:
     from bench_latency import _edges, _handler_rig, _world
 
     from rigctl.config.sync import SyncConfig
-    from rigctl.engine.clock import WallClock
     from rigctl.engine.loop import ControlLoop
-    from rigctl.engine.machine import StateMachine
     from rigctl.engine.sync import SyncPulses
-    from rigctl.engine.timers import Timers
+    from rigctl.runtime.machine import StateMachine
+    from rigctl.timing.clock import WallClock
+    from rigctl.timing.timers import Timers
     from sim_backend.devices import SimCue
 
     clock = WallClock()

@@ -1,6 +1,6 @@
 """Calibration dialogs: the valve (µL per opening) and the laser (mW at the fibre tip).
 
-Both run the calibration procedures of :mod:`rigctl.hardware.manual` (``calibrate_valve``,
+Both run the calibration procedures of :mod:`rigctl.engine.manual` (``calibrate_valve``,
 ``calibrate_laser``) — the same code as ``rigctl calibrate`` — in the rig's manual process. The
 procedure asks for a measurement after each step; the dialog shows the step and takes the
 operator's number (parsed with the command line's parsers, so ``213.5``, ``0.2135 g`` and
@@ -223,7 +223,7 @@ class ValveCalibrationDialog(CalibrationDialog):
         super().__init__(panel, parent)
         self.setWindowTitle("Calibrate a valve")
         self.side = QComboBox()
-        self.side.addItems(["left", "right"])
+        self.side.addItems(list(panel.indicators))  # the rig's reward ports, by name
         self.times = QLineEdit("20, 40, 60, 80")
         self.times.setToolTip("Open times (ms) to measure; span the rewards you will give")
         self.openings = QSpinBox()
@@ -243,7 +243,7 @@ class ValveCalibrationDialog(CalibrationDialog):
 
     def command(self) -> m.CalibrateValve | m.CalibrateLaser:
         from rigctl.config import load_rig
-        from rigctl.hardware.manual import check_valve_plan
+        from rigctl.engine.manual import check_valve_plan
 
         cfg = load_rig(self.panel.config_path)
         times = check_valve_plan(cfg, self.side.currentText(), _numbers(self.times.text()),
@@ -293,6 +293,13 @@ class LaserCalibrationDialog(CalibrationDialog):
         self.on_s.setRange(0.1, 600)
         self.on_s.setValue(3)
         self.on_s.setSuffix(" s")
+        self.which = QComboBox()  # on a rig with several lasers: the one on the power meter
+        self.which.setObjectName("calibrate_which_laser")
+        self.which.addItems(list(panel.laser_ceilings))
+        if panel.selected_laser():
+            self.which.setCurrentText(panel.selected_laser() or "")
+        if self.which.count() > 1:
+            self.plan.addRow("laser", self.which)
         self.plan.addRow("commands", self.commands)
         self.plan.addRow("light on for", self.on_s)
         self.plan.addRow(QLabel("Put the fibre tip on the power meter; read it while the light "
@@ -304,12 +311,18 @@ class LaserCalibrationDialog(CalibrationDialog):
 
     def command(self) -> m.CalibrateValve | m.CalibrateLaser:
         from rigctl.config import load_rig
-        from rigctl.hardware.manual import check_laser_plan
+        from rigctl.engine.manual import check_laser_plan
 
         cfg = load_rig(self.panel.config_path)
-        unit = self.panel.info.get("laser_unit") or "mW"
-        cmds = check_laser_plan(cfg, _numbers(self.commands.text()), self.on_s.value(), unit)
-        return m.CalibrateLaser(cmds, self.on_s.value())
+        name = self.laser_name()
+        units = {la["name"]: la["unit"] for la in self.panel.info.get("lasers", [])}
+        unit = units.get(name or "") or self.panel.info.get("laser_unit") or "mW"
+        cmds = check_laser_plan(cfg, _numbers(self.commands.text()), self.on_s.value(), unit,
+                                name)
+        return m.CalibrateLaser(cmds, self.on_s.value(), name)
+
+    def laser_name(self) -> str | None:
+        return self.which.currentText() or None
 
     def parse(self, text: str) -> float:
         from rigctl.hardware.calibration import parse_number
@@ -334,4 +347,5 @@ class LaserCalibrationDialog(CalibrationDialog):
     def write(self, record: dict[str, Any]) -> None:
         from rigctl.config.calibration import LaserCalibrationConfig, write_calibration
 
-        write_calibration(self.panel.config_path, LaserCalibrationConfig.model_validate(record))
+        write_calibration(self.panel.config_path, LaserCalibrationConfig.model_validate(record),
+                          laser_name=self.laser_name())

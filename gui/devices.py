@@ -1,6 +1,6 @@
 """The device panel: manual valve pulses and flushes, a laser test pulse, live lick sensors.
 
-Manual control goes through :class:`rigctl.hardware.manual.ManualRig` in a child process
+Manual control goes through :class:`rigctl.engine.manual.ManualRig` in a child process
 (:class:`rigctl.engine.remote.ManualProcess`), so the interlocks of a session hold here too
 (valve ``max_open_s``, laser ceiling and ``max_on_s``, ramp-down) and a slow device never freezes
 the window. A rig is opened by one process at a time: the panel is disabled while a session
@@ -16,6 +16,7 @@ from typing import Any
 
 from PyQt5.QtCore import QTimer, pyqtSignal
 from PyQt5.QtWidgets import (
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
@@ -109,10 +110,8 @@ class DevicePanel(QWidget):
         lay.addWidget(self.latch_box)
 
         sensors = QGroupBox("Lick sensors (live)")
-        sl = QHBoxLayout(sensors)
-        self.indicators = {side: Indicator(side) for side in ("left", "right")}
-        for ind in self.indicators.values():
-            sl.addWidget(ind)
+        self._sensor_row = QHBoxLayout(sensors)
+        self.indicators: dict[str, Indicator] = {}
         lay.addWidget(sensors)
 
         self.controls = QWidget()
@@ -143,22 +142,18 @@ class DevicePanel(QWidget):
         vl.addRow("pulses", self.count)
         vl.addRow("interval", self.interval)
         vl.addRow("flush", self.flush_s)
-        for side in ("left", "right"):
-            row = QHBoxLayout()
-            pulse = QPushButton(f"Pulse {side}")
-            pulse.setObjectName(f"pulse_{side}")
-            pulse.clicked.connect(lambda _=False, s=side: self.pulse(s))
-            flush = QPushButton(f"Flush {side}")
-            flush.setObjectName(f"flush_{side}")
-            flush.clicked.connect(lambda _=False, s=side: self.flush(s))
-            row.addWidget(pulse)
-            row.addWidget(flush)
-            vl.addRow(side, row)
-            self.valve_buttons[side] = {"pulse": pulse, "flush": flush}
+        self._valve_form = vl
+        self._fixed_valve_rows = vl.rowCount()
+        self._build_ports(["left", "right"])  # until a config names its own
         cl.addWidget(valves)
 
         laser = QGroupBox("Laser test pulse")
         ll = QFormLayout(laser)
+        # which laser, on a rig with several (`lasers:`); each has its own ceiling
+        self.laser_choice = QComboBox()
+        self.laser_choice.setObjectName("laser_choice")
+        self.laser_choice.currentTextChanged.connect(self._laser_chosen)
+        self.laser_ceilings: dict[str, float] = {}
         self.laser_mw = QDoubleSpinBox()
         # wide range on purpose: a typed value is never cut to fit; the ceiling check below says
         # what is wrong instead (Qt would silently turn a typed "40" into 4)
@@ -181,6 +176,9 @@ class DevicePanel(QWidget):
         self.laser_button = QPushButton("Emit test pulse")
         self.laser_button.setObjectName("laser_test")
         self.laser_button.clicked.connect(self.laser_pulse)
+        ll.addRow("laser", self.laser_choice)
+        self._laser_choice_label = ll.labelForField(self.laser_choice)
+        self._show_laser_choice(False)
         ll.addRow("power", self.laser_mw)
         ll.addRow("", self.laser_problem)
         ll.addRow("duration", self.laser_s)
@@ -224,10 +222,65 @@ class DevicePanel(QWidget):
         self.config_path = path if valid else ""
         self._update()
 
+    def set_ports(self, sides: list[str]) -> None:
+        """One lick lamp and one pulse/flush row per reward port, by the config's names (a
+        rig may have any number of ports, not only left and right)."""
+        if list(sides) != list(self.indicators):
+            self._build_ports(sides)
+            self._update()
+
+    def _build_ports(self, sides: list[str]) -> None:
+        for ind in self.indicators.values():
+            self._sensor_row.removeWidget(ind)
+            ind.deleteLater()
+        while self._valve_form.rowCount() > self._fixed_valve_rows:
+            self._valve_form.removeRow(self._fixed_valve_rows)
+        self.indicators, self.valve_buttons = {}, {}
+        for side in sides:
+            self.indicators[side] = Indicator(side)
+            self._sensor_row.addWidget(self.indicators[side])
+            row = QHBoxLayout()
+            pulse = QPushButton(f"Pulse {side}")
+            pulse.setObjectName(f"pulse_{side}")
+            pulse.clicked.connect(lambda _=False, s=side: self.pulse(s))
+            flush = QPushButton(f"Flush {side}")
+            flush.setObjectName(f"flush_{side}")
+            flush.clicked.connect(lambda _=False, s=side: self.flush(s))
+            row.addWidget(pulse)
+            row.addWidget(flush)
+            self._valve_form.addRow(side, row)
+            self.valve_buttons[side] = {"pulse": pulse, "flush": flush}
+
     def set_laser_ceiling(self, max_power_mw: float | None) -> None:
         """The rig's ``laser.max_power_mw`` (from the config, then from the opened rig)."""
         self.laser_ceiling_mw = max_power_mw
         self._update()
+
+    def set_lasers(self, ceilings: dict[str, float]) -> None:
+        """The rig's lasers by name with each one's ``max_power_mw`` (config, then opened
+        rig); the choice is shown only when there are several."""
+        chosen = self.laser_choice.currentText()
+        self.laser_ceilings = dict(ceilings)
+        self.laser_choice.blockSignals(True)
+        self.laser_choice.clear()
+        self.laser_choice.addItems(list(ceilings))
+        if chosen in ceilings:
+            self.laser_choice.setCurrentText(chosen)
+        self.laser_choice.blockSignals(False)
+        self._show_laser_choice(len(ceilings) > 1)
+        self._laser_chosen(self.laser_choice.currentText())
+
+    def selected_laser(self) -> str | None:
+        """The laser the test pulse and the laser calibration address (None: the only one)."""
+        return self.laser_choice.currentText() or None
+
+    def _laser_chosen(self, name: str) -> None:
+        self.set_laser_ceiling(self.laser_ceilings.get(name))
+
+    def _show_laser_choice(self, show: bool) -> None:
+        self.laser_choice.setVisible(show)
+        if self._laser_choice_label is not None:
+            self._laser_choice_label.setVisible(show)
 
     def laser_pulse_problem(self) -> str:
         """Why the typed test-pulse power cannot be emitted, or "" (shown under the field)."""
@@ -236,8 +289,10 @@ class DevicePanel(QWidget):
             return "the power must be above 0 mW"
         ceiling = self.laser_ceiling_mw
         if ceiling is not None and mw > ceiling:
-            return (f"{mw:g} mW exceeds this rig's ceiling (laser.max_power_mw = {ceiling:g} mW): "
-                    "refused")
+            name = self.selected_laser()
+            field = "laser" if name in (None, "laser") else f"lasers.{name}"
+            return (f"{mw:g} mW exceeds this rig's ceiling ({field}.max_power_mw = {ceiling:g} "
+                    "mW): refused")
         return ""
 
     def set_session_running(self, running: bool) -> None:
@@ -339,7 +394,8 @@ class DevicePanel(QWidget):
         if problem:
             self.log("error", f"laser test pulse: {problem}")
             return
-        self._op(m.LaserPulse(self.laser_mw.value(), self.laser_s.value()))
+        self._op(m.LaserPulse(self.laser_mw.value(), self.laser_s.value(),
+                              self.selected_laser()))
 
     def run_calibration(self, cmd: m.CalibrateValve | m.CalibrateLaser) -> None:
         self._op(cmd)
@@ -378,12 +434,17 @@ class DevicePanel(QWidget):
         match msg:
             case m.ManualReady():
                 self.info = asdict(msg)
+                self.set_ports(list(msg.sides))
                 limits = ""
                 if msg.has_laser and msg.max_power_mw is not None:
                     limits = (f"; laser ≤ {msg.max_power_mw:g} mW, ≤ {msg.max_on_s:g} s"
-                              + ("" if msg.calibrated_laser
-                                 else " (uncalibrated, for calibration)"))
-                    self.set_laser_ceiling(float(msg.max_power_mw))
+                              if len(msg.lasers) <= 1 else f"; {len(msg.lasers)} lasers")
+                    limits += ("" if msg.calibrated_laser
+                               else " (uncalibrated, for calibration)")
+                    if msg.lasers:
+                        self.set_lasers({la.name: la.max_power_mw for la in msg.lasers})
+                    else:
+                        self.set_laser_ceiling(float(msg.max_power_mw))
                 self.state_label.setText(f"open: {msg.rig}{limits}")
                 self.connect_button.blockSignals(True)
                 self.connect_button.setChecked(True)
@@ -441,7 +502,7 @@ class DevicePanel(QWidget):
         self.laser_button.setEnabled(enabled and bool(self.info.get("has_laser"))
                                      and self.info.get("calibrated_laser", True) and not problem)
         for w in (self.open_ms, self.count, self.interval, self.flush_s, self.laser_mw,
-                  self.laser_s):
+                  self.laser_s, self.laser_choice):
             w.setEnabled(not self.session_running)
         self.cal_valve.setEnabled(can_open and not self.busy)
         self.cal_laser.setEnabled(can_open and not self.busy)

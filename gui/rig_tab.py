@@ -250,8 +250,10 @@ class RigTab(QWidget):
     def _config_loaded(self, cfg: Any) -> None:
         self.title.setText(cfg.name if cfg is not None else "invalid config")
         self.devices.set_config(self.setup.config_path, cfg is not None)
-        laser = getattr(cfg, "laser", None)
-        self.devices.set_laser_ceiling(laser.max_power_mw if laser is not None else None)
+        if cfg is not None:
+            self.devices.set_ports(list(cfg.reward_ports))
+        lasers = cfg.all_lasers() if cfg is not None else {}
+        self.devices.set_lasers({name: la.max_power_mw for name, la in lasers.items()})
         if cfg is None:
             for line in self.setup.problem_lines():
                 self.log("error", html.unescape(line.replace("<b>", "").replace("</b>", "")))

@@ -32,12 +32,12 @@ from PyQt5.QtWidgets import (
 
 from gui.forms import ERROR_STYLE, ParamForm
 from gui.wheel import wheel_needs_focus
+from rigctl.catalog.discovery import find_task, task_names
 from rigctl.config.loading import format_validation_error
 from rigctl.config.rig import RigConfig
 from rigctl.config.subject import Subject
 from rigctl.engine.remote import StartRequest
 from rigctl.errors import ConfigError, RigctlError
-from rigctl.protocols import find_task, task_names
 
 
 def settings_key(config: str) -> str:
@@ -288,7 +288,7 @@ class SetupPanel(QWidget):
     def _defaults(self, name: str) -> dict[str, Any]:
         """The protocol's parameters from the rig config (if it names this protocol), else the
         model's defaults; problems in the config's parameters are shown with the config's."""
-        from rigctl.protocols.loading import resolve_protocol
+        from rigctl.catalog.loading import resolve_protocol
 
         assert self.cfg is not None
         try:

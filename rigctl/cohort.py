@@ -64,9 +64,9 @@ class CohortDesign:
 
 def simulate_mouse(job: dict[str, Any]) -> str:
     """Run one simulated session in virtual time; returns its folder. Picklable for workers."""
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import Subject, load_rig
     from rigctl.engine.session import Session, SessionOptions
-    from rigctl.protocols.loading import resolve_protocol
 
     cfg = load_rig(job["config"])
     spec = resolve_protocol(job["protocol"], cfg, job["config"], job["params"])
@@ -117,8 +117,8 @@ def run_cohort(
 
 
 def simulate_check(job: dict[str, Any]) -> None:
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import Subject, load_rig
-    from rigctl.protocols.loading import resolve_protocol
 
     cfg = load_rig(job["config"])
     resolve_protocol(job["protocol"], cfg, job["config"], job["params"])

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from rigctl.config.agent import WorkingMemoryMapping
-from rigctl.engine.machine import ENTRY, EXIT
-from rigctl.engine.signals import CROSSING
 from rigctl.protocols.base import Protocol as Task
 from rigctl.protocols.base import Requires
 from rigctl.protocols.params import TrialTaskParams
@@ -23,6 +21,8 @@ from rigctl.protocols.scheduler import CONTROL, LASER, TrialScheduler
 from rigctl.protocols.stimulation import DelayStimulation
 from rigctl.protocols.task import TwoChoiceTask
 from rigctl.protocols.trial import TrialRecord, col
+from rigctl.runtime.machine import ENTRY, EXIT
+from rigctl.runtime.signals import CROSSING
 
 
 class TaskParams(BaseModel):

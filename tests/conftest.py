@@ -61,10 +61,10 @@ def make_config(tmp_path: Path):
 
 def run_sim(config: Path, data: Path, **opts: Any):
     """Run a session in-process on the simulated rig; returns (SessionResult, SessionData)."""
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import Subject, load_rig
     from rigctl.data import load_session
     from rigctl.engine.session import Session, SessionOptions
-    from rigctl.protocols.loading import resolve_protocol
 
     cfg = load_rig(str(config))
     overrides = opts.pop("params", None)

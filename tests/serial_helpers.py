@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from rigctl.config.subject import Subject
-from rigctl.engine.clock import WallClock
 from rigctl.errors import DeviceError
 from rigctl.hardware.interfaces import InputEvent, SignalChunk
 from rigctl.hardware.registry import BuildContext
+from rigctl.timing.clock import WallClock
 
 
 class Sink:

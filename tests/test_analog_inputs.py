@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from rigctl.engine.analog import AnalogInputs
-from rigctl.engine.clock import VirtualClock
 from rigctl.engine.loop import ControlLoop
-from rigctl.engine.signals import SignalPipeline
-from rigctl.engine.timers import Timers
 from rigctl.hardware.events import QueueEventSource
 from rigctl.hardware.interfaces import InputEvent, SignalChunk
 from rigctl.predictor.settings import PredictorSettings
+from rigctl.runtime.analog import AnalogInputs
+from rigctl.runtime.signals import SignalPipeline
+from rigctl.timing.clock import VirtualClock
+from rigctl.timing.timers import Timers
 
 
 def _loop(clock: VirtualClock, source: QueueEventSource, logged: list) -> ControlLoop:
@@ -168,9 +168,9 @@ analog_inputs:
 
 
 def _wheel_session(tmp_path, rate=100, seed=3, realtime=False, **sim):
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import Subject, load_rig
     from rigctl.engine.session import Session, SessionOptions
-    from rigctl.protocols.loading import resolve_protocol
 
     path = tmp_path / "wheel.yaml"
     path.write_text(WHEEL_RIG.replace("RATE", str(rate)))

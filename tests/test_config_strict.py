@@ -137,7 +137,7 @@ def test_booleans_are_not_numbers(capsys, tmp_path, old, new, field):
 
 def test_a_boolean_parameter_still_takes_a_boolean(tmp_path):
     text = sim_text().replace("    n_trials: 200", "    n_trials: 200\n    correction_trials: true")
-    from rigctl.protocols.loading import resolve_protocol
+    from rigctl.catalog.loading import resolve_protocol
 
     cfg_path = write(tmp_path, text)
     spec = resolve_protocol(None, load_rig(str(cfg_path)), str(cfg_path))

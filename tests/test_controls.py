@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from rigctl.catalog.loading import resolve_protocol
 from rigctl.config import Subject, load_rig
 from rigctl.data import load_session
 from rigctl.engine.session import Session, SessionOptions
-from rigctl.protocols.loading import resolve_protocol
 
 
 def make_session(sim_yaml, tmp_path, **params) -> Session:

@@ -70,9 +70,9 @@ def run_with_recorded_signals(root: Path, seed: int, params: dict[str, Any],
                               subject: dict[str, str] | None = None) -> Path:
     """Run a simulated session whose signal pipeline records into signals.bin, as the engine
     will once it opens the signals itself (then this only reuses its writer)."""
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import Subject, load_rig
     from rigctl.engine.session import Session, SessionOptions
-    from rigctl.protocols.loading import resolve_protocol
 
     cfg = load_rig(str(SIM_YAML))
     spec = resolve_protocol(None, cfg, str(SIM_YAML), params)

@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 
+from rigctl.catalog.loading import resolve_protocol
 from rigctl.config import Subject, load_rig
 from rigctl.data import load_session
 from rigctl.engine.session import Session, SessionOptions
-from rigctl.protocols.loading import resolve_protocol
 
 PARAMS = {"n_trials": 40, "delays_s": [4.0], "stim_mode": "open_loop", "laser_fraction": 0.5,
           "max_consecutive": 3}

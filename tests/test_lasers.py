@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rigctl.catalog.loading import resolve_protocol
 from rigctl.cli import main
 from rigctl.config import Subject, load_rig
 from rigctl.data import load_session
+from rigctl.engine.manual import ManualRig
 from rigctl.engine.session import Session, SessionOptions
-from rigctl.errors import DeviceError, InterlockError
-from rigctl.hardware.manual import ManualRig
-from rigctl.protocols.loading import resolve_protocol
+from rigctl.errors import DeviceError, InterlockError, RigctlError
 from tests.conftest import ROOT, SIM_YAML
 
 BILATERAL = ROOT / "hardware_configs" / "sim_bilateral.yaml"
@@ -270,7 +270,7 @@ def test_laser_trials_light_the_lasers_the_parameter_names(tmp_path):
 
 
 def test_manual_control_addresses_the_first_laser_and_closes_them_all(tmp_path):
-    from rigctl.engine.clock import VirtualClock
+    from rigctl.timing.clock import VirtualClock
 
     with ManualRig.open(BILATERAL, clock=VirtualClock()) as rig:
         result = rig.laser_pulse(power_mw=2, duration_s=0.5)
@@ -286,3 +286,35 @@ def test_a_bilateral_session_runs_from_the_command_line(tmp_path, capsys):
                           "--data", str(tmp_path / "data"), "--quiet", "--no-figure")
     assert code == 0, err
     assert "status: completed" in out
+
+
+def test_each_laser_is_calibrated_by_name_into_its_own_section(tmp_path, capsys):
+    config = tmp_path / "bilateral.yaml"
+    config.write_text(BILATERAL.read_text())
+    args = ("calibrate", "laser", str(config), "--commands", "1,2,4", "--on-s", "0.5",
+            "--virtual-time", "--date", "2026-12-01")
+    code, _, err = _cli(capsys, *args, "--measured", "1,2,4")
+    assert code == 2 and "the rig has 2 lasers (left_mpfc, right_mpfc); name the one on " \
+                          "the power meter with --laser NAME" in err
+    code, _, err = _cli(capsys, *args, "--laser", "right", "--measured", "1,2,4")
+    assert code == 2 and "--laser: the rig has no laser 'right'" in err
+    assert config.read_text() == BILATERAL.read_text()  # refused before any light or write
+    code, out, err = _cli(capsys, *args, "--laser", "right_mpfc", "--measured", "0.9,1.9,3.6")
+    assert code == 0, err
+    assert "wrote lasers.right_mpfc.calibration (2026-12-01)" in out
+    cfg = load_rig(str(config))
+    assert cfg.lasers["left_mpfc"].calibration is None
+    assert [list(p) for p in cfg.lasers["right_mpfc"].calibration.points] == [
+        [1, 0.9], [2, 1.9], [4, 3.6]]
+
+
+def test_manual_control_pulses_the_laser_it_is_given(tmp_path):
+    from rigctl.timing.clock import VirtualClock
+
+    with ManualRig.open(BILATERAL, clock=VirtualClock()) as rig:
+        assert rig.lasers == NAMES
+        rig.laser_pulse(power_mw=2, duration_s=0.5, laser_name="right_mpfc")
+        names = {name for _, kind, name, _ in rig.log_lines if kind == "output"}
+        assert "right_mpfc" in names and "left_mpfc" not in names
+        with pytest.raises(RigctlError, match="no laser 'centre'"):
+            rig.laser_pulse(power_mw=2, duration_s=0.5, laser_name="centre")

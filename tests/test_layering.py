@@ -23,7 +23,7 @@ CONFIG_MODULES = sorted(
     if p.stem != "__init__"
 ) + ["rigctl.config", "rigctl.fitting"]
 #: what the config layer (and the fit it uses) may not reach
-ABOVE = ("rigctl.hardware", "rigctl.engine", "rigctl.protocols", "sim_backend")
+ABOVE = ("rigctl.hardware", "rigctl.engine", "rigctl.runtime", "rigctl.protocols", "sim_backend")
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +58,24 @@ def test_the_config_modules_and_a_validated_rig_file_leave_the_hardware_layer_un
                          text=True, cwd=ROOT, check=False, timeout=120)
     assert out.returncode == 0, out.stderr.strip().splitlines()[-1:]
     assert out.stdout.strip() == "", f"imported {out.stdout.strip()}"
+
+
+def _subpackages() -> list[str]:
+    return sorted(f"rigctl.{p.name}" for p in (ROOT / "rigctl").iterdir()
+                  if (p / "__init__.py").is_file())
+
+
+def test_no_two_packages_of_rigctl_import_each_other(graph):
+    # Layers, bottom up: config, timing, hardware, predictor, runtime, protocols, compat,
+    # catalog, data, engine, power, commands. A circle between two of them makes the order of
+    # imports matter and every change to one a change to the other.
+    packages = _subpackages()
+    assert {"rigctl.timing", "rigctl.runtime", "rigctl.catalog", "rigctl.engine"} <= set(packages)
+    circles = []
+    for i, a in enumerate(packages):
+        for b in packages[i + 1:]:
+            up = graph.find_shortest_chain(a, b, as_packages=True)
+            down = graph.find_shortest_chain(b, a, as_packages=True)
+            if up and down:
+                circles.append(f"{' -> '.join(up)}  and  {' -> '.join(down)}")
+    assert circles == []

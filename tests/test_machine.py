@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rigctl.engine.clock import VirtualClock
-from rigctl.engine.machine import ENTRY, EXIT, StateMachine
-from rigctl.engine.timers import Timers
+from rigctl.runtime.machine import ENTRY, EXIT, StateMachine
+from rigctl.timing.clock import VirtualClock
+from rigctl.timing.timers import Timers
 
 
 class Harness:

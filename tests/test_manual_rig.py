@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 
 from rigctl.config import load_rig
-from rigctl.engine.clock import VirtualClock
-from rigctl.errors import InterlockError, RigctlError
-from rigctl.hardware.calibration import ValveCurve, laser_record
-from rigctl.hardware.interfaces import LaserDriver, PulseTrain
-from rigctl.hardware.manual import (
+from rigctl.engine.manual import (
     Cancelled,
     ManualRig,
     RawCommandLaser,
     calibrate_laser,
     calibrate_valve,
 )
+from rigctl.errors import InterlockError, RigctlError
+from rigctl.hardware.calibration import ValveCurve, laser_record
+from rigctl.hardware.interfaces import LaserDriver, PulseTrain
+from rigctl.timing.clock import VirtualClock
 
 
 class Boom(Exception):

@@ -45,12 +45,12 @@ from nidaqmx.task.collections import (
 from rigctl.cli import main
 from rigctl.config.rig import LaserConfig
 from rigctl.config.subject import Subject
-from rigctl.engine.clock import VirtualClock, WallClock
 from rigctl.errors import DeviceError, RigctlError
 from rigctl.hardware import nidaq
 from rigctl.hardware.interfaces import InputEvent, PulseTrain, SignalChunk
 from rigctl.hardware.nidaq import waveforms
 from rigctl.hardware.registry import BuildContext
+from rigctl.timing.clock import VirtualClock, WallClock
 
 ROOT = Path(__file__).resolve().parents[1]
 NIDAQ_YAML = ROOT / "hardware_configs" / "nidaq_rig.yaml"
@@ -1130,10 +1130,10 @@ def test_card_removed_mid_session_fails_and_close_still_tries_every_off(fake_ni,
 
 
 def test_session_on_nidaq_rig_aborts_on_a_reader_error_with_outputs_off(fake_ni, tmp_path):
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import load_rig
     from rigctl.data import load_session
     from rigctl.engine.session import Session, SessionOptions
-    from rigctl.protocols.loading import resolve_protocol
 
     cfg = load_rig(str(NIDAQ_YAML))
     spec = resolve_protocol(None, cfg, str(NIDAQ_YAML), {"n_trials": 5})
@@ -1296,11 +1296,11 @@ def test_real_task_laser_pulse_train_reaches_the_driver_as_float64_volts(mocked_
 def test_mixed_rig_session_gate_on_the_card_valves_on_the_controller(fake_ni, tmp_path):
     """Issue 4 item 4 end to end: the shipped mixed rig, its serial devices emulated on ptys and
     the card faked: a short session runs, the gate toggles on the NI line and ends low."""
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import load_rig
     from rigctl.data import load_session
     from rigctl.engine.session import Session, SessionOptions
     from rigctl.hardware.registry import BACKENDS
-    from rigctl.protocols.loading import resolve_protocol
 
     if not {"reward_controller", "obis"} <= set(BACKENDS):
         pytest.skip("serial device types not registered yet")

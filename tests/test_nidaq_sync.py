@@ -23,9 +23,9 @@ from nidaqmx.types import CtrTime
 
 from rigctl.config import load_rig
 from rigctl.engine.sync import build_sync
-from rigctl.engine.timers import Timers
 from rigctl.errors import DeviceError
 from rigctl.hardware.sync_train import TrainSpec
+from rigctl.timing.timers import Timers
 
 fake_ni = nd.fake_ni
 open_device = nd.open_device

@@ -122,7 +122,7 @@ class _Machine:
 
 def _run_loop(realtime: bool, stalls: list[tuple[float, float]], **kw) -> list[tuple]:
     from rigctl.engine.loop import ControlLoop
-    from rigctl.engine.timers import Timers
+    from rigctl.timing.timers import Timers
 
     clock, timers, machine = _StepClock(realtime), Timers(), _Machine()
     logged: list[tuple] = []

@@ -15,10 +15,10 @@ import pytest
 import serial
 from serial_helpers import Sink, make_ctx, wait_until
 
-from rigctl.engine.clock import VirtualClock
 from rigctl.errors import ConfigError, DeviceError
 from rigctl.hardware import reward_controller as rc
 from rigctl.hardware.registry import BuildContext
+from rigctl.timing.clock import VirtualClock
 from sim_backend.emulators.ptyport import PtyPort
 from sim_backend.emulators.reward_controller import ControllerEmulator
 
@@ -331,7 +331,7 @@ HOST_SCRIPT = textwrap.dedent("""
     import sys, time
     import numpy as np
     from rigctl.config.subject import Subject
-    from rigctl.engine.clock import WallClock
+    from rigctl.timing.clock import WallClock
     from rigctl.hardware import reward_controller as rc
     from rigctl.hardware.registry import BuildContext
 

@@ -16,12 +16,12 @@ import pytest
 import yaml
 from serial_helpers import deep_update, wait_until
 
+from rigctl.catalog.loading import resolve_protocol
 from rigctl.cli import main
 from rigctl.config import Subject, load_rig
 from rigctl.data import load_session
 from rigctl.engine.session import Session, SessionOptions
 from rigctl.errors import DeviceError
-from rigctl.protocols.loading import resolve_protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 SERIAL_SIM = ROOT / "hardware_configs" / "serial_sim.yaml"

@@ -124,10 +124,10 @@ def test_exception_in_protocol_turns_outputs_off_and_marks_aborted(sim_yaml, tmp
             raise ZeroDivisionError("bug in protocol")
 
     monkeypatch.setattr(DelayedAlternation, bad_state, broken)
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import Subject, load_rig
     from rigctl.data import load_session
     from rigctl.engine.session import Session, SessionOptions
-    from rigctl.protocols.loading import resolve_protocol
 
     cfg = load_rig(str(sim_yaml))
     spec = resolve_protocol(None, cfg, str(sim_yaml))

@@ -8,11 +8,11 @@ import pytest
 
 from rigctl.config import load_rig
 from rigctl.config.sync import SyncConfig
-from rigctl.engine.clock import VirtualClock
 from rigctl.engine.sync import STALL_S, SyncPulses, barcode_edges
-from rigctl.engine.timers import Timers
 from rigctl.errors import ConfigError, RigctlError
 from rigctl.hardware.interfaces import DigitalOutputDriver
+from rigctl.timing.clock import VirtualClock
+from rigctl.timing.timers import Timers
 from tests.conftest import run_sim
 
 SYNC = {"sync": {"channel": "sim/sync"}}
@@ -85,9 +85,9 @@ class _Line(DigitalOutputDriver):
 
 def test_sync_line_goes_low_when_the_session_fails_mid_pulse(make_config, tmp_path):
     """An error while the pulse is high: the line is driven low, logged, then all_off."""
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import Subject
     from rigctl.engine.session import Session, SessionOptions
-    from rigctl.protocols.loading import resolve_protocol
 
     path = make_config({"sync": {"channel": "sim/sync", "width_s": 1.0}})
     cfg = load_rig(str(path))

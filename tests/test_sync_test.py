@@ -6,9 +6,9 @@ import pytest
 
 import rigctl.commands.sync_test as sync_test
 from rigctl.cli import main
-from rigctl.engine.clock import WallClock
 from rigctl.hardware.events import QueueEventSource
 from rigctl.hardware.interfaces import DigitalOutputDriver
+from rigctl.timing.clock import WallClock
 
 WIRED = {"channel": "sim/sync", "readback_channel": "sim/sync_in",
          "trial_channel": "sim/ttl", "trial_readback_channel": "sim/ttl_in"}

@@ -30,7 +30,7 @@ def register(p: argparse.ArgumentParser) -> None:
     v = sub.add_parser("valve", help="valve open time → µL per opening",
                        description="Calibrate one reward port's valve.")
     v.add_argument("config", help="rig config YAML (updated in place)")
-    v.add_argument("--port", required=True, help="reward port: left or right")
+    v.add_argument("--port", required=True, help="reward port, by its name in reward_ports")
     v.add_argument("--times", default=DEFAULT_TIMES_MS,
                    help=f"open times in ms, comma-separated (default {DEFAULT_TIMES_MS})")
     v.add_argument("--openings", type=int, default=100,
@@ -46,6 +46,8 @@ def register(p: argparse.ArgumentParser) -> None:
     sub_l.add_argument("--commands", default=DEFAULT_COMMANDS,
                        help="commands to measure, comma-separated, in the laser's command unit "
                             f"(V, or mW set-point) (default {DEFAULT_COMMANDS})")
+    sub_l.add_argument("--laser", default=None, metavar="NAME",
+                       help="which laser of `lasers:` (needed when the rig has several)")
     sub_l.add_argument("--on-s", type=float, default=3.0,
                        help="seconds of light per command, to read the meter (default 3)")
     _add_measurement_options(sub_l, "mW readings, one per command")
@@ -81,8 +83,8 @@ def measurement_date(given: dt.date | None) -> dt.date:
 
 
 def _open(args: argparse.Namespace, **kwargs: object):  # type: ignore[no-untyped-def]
-    from rigctl.engine.clock import VirtualClock
-    from rigctl.hardware.manual import ManualRig
+    from rigctl.engine.manual import ManualRig
+    from rigctl.timing.clock import VirtualClock
 
     clock = VirtualClock() if args.virtual_time else None
     return ManualRig.open(args.config, clock=clock, **kwargs)
@@ -102,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _valve(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped-def]
     from rigctl.config.calibration import write_calibration
+    from rigctl.engine.manual import calibrate_valve, check_valve_plan
     from rigctl.hardware.calibration import ValveCurve, parse_amount, valve_record
-    from rigctl.hardware.manual import calibrate_valve, check_valve_plan
 
     side = args.port
     times = check_valve_plan(cfg, side, _numbers(args.times, "--times"), args.openings,
@@ -161,19 +163,26 @@ def _valve(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped-def
 
 def _laser(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped-def]
     from rigctl.config.calibration import write_calibration
+    from rigctl.engine.manual import calibrate_laser, check_laser_plan
     from rigctl.hardware.calibration import LaserCurve, laser_record, parse_number
-    from rigctl.hardware.manual import calibrate_laser, check_laser_plan
 
-    if cfg.laser is None and cfg.lasers:
-        raise RigctlError(f"{args.config}: lasers: `rigctl calibrate laser` calibrates a "
-                          "single `laser:`; calibrate each of `lasers:` in a copy of the config "
-                          "that has it as `laser:`, then copy its calibration back")
-    if cfg.laser is None:
+    lasers = cfg.all_lasers()
+    if not lasers:
         raise RigctlError(f"{args.config}: laser: the rig config has no laser")
+    name = args.laser
+    if name is None and len(lasers) > 1:
+        raise RigctlError(f"{args.config}: lasers: the rig has {len(lasers)} lasers "
+                          f"({', '.join(lasers)}); name the one on the power meter with "
+                          "--laser NAME")
+    if name is not None and name not in lasers:
+        raise RigctlError(f"--laser: the rig has no laser {name!r} (lasers: "
+                          f"{', '.join(lasers)})")
+    name = name if name is not None else next(iter(lasers))
+    las, field = lasers[name], cfg.laser_field(name)
     commands = _numbers(args.commands, "--commands")
     with _open(args, calibrated_laser=False) as rig:
-        unit = rig.laser_command_unit
-        commands = check_laser_plan(cfg, commands, args.on_s, unit)
+        unit = rig.laser_unit(name)
+        commands = check_laser_plan(cfg, commands, args.on_s, unit, name)
         given = _given(args, commands, "command", parse_number)
         if given is not None:
             laser_record(commands, given, unit)
@@ -181,9 +190,9 @@ def _laser(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped-def
         tty = sys.stdin.isatty()
         how = ("analog command (V)" if unit == "V" else
                "power set-point in mW, sent uncalibrated")
-        print(f"laser ({cfg.laser.channel}): {len(commands)} commands, {how}; "
+        print(f"{field} ({las.channel}): {len(commands)} commands, {how}; "
               f"{args.on_s:g} s of light each")
-        if _is_simulated(cfg):
+        if _is_simulated(cfg, las.channel):
             print("simulated rig: the simulated laser has no analog input, so the command is "
                   "the set-point in mW and it emits exactly that; there is no power meter, "
                   "so the readings are yours to enter")
@@ -206,21 +215,21 @@ def _laser(args: argparse.Namespace, cfg) -> int:  # type: ignore[no-untyped-def
 
         record = calibrate_laser(rig, commands, measure, on_s=args.on_s, before_step=before,
                                  progress=_progress_bar("s"),
-                                 date=measurement_date(args.date))
+                                 date=measurement_date(args.date), laser_name=name)
     curve = LaserCurve(record)
     _show_fit(record.points, curve.fit, curve.residuals(), unit, "mW", f"command {unit}",
               "mW")
     lo, hi = curve.mw_range
     print(f"powers from {lo:.3g} to {hi:.3g} mW ({curve.command_range[0]:g}-"
           f"{curve.command_range[1]:g} {unit}); outside this range powers are refused")
-    if hi < cfg.laser.max_power_mw:
-        print(f"note: laser.max_power_mw is {cfg.laser.max_power_mw:g} mW but the calibration "
+    if hi < las.max_power_mw:
+        print(f"note: {field}.max_power_mw is {las.max_power_mw:g} mW but the calibration "
               f"reaches {hi:.3g} mW; higher powers will be refused")
     if args.dry_run:
         print("dry run: config not changed")
         return 0
-    write_calibration(args.config, record)
-    print(f"wrote laser.calibration ({record.date}) to {args.config}")
+    write_calibration(args.config, record, laser_name=name)
+    print(f"wrote {field}.calibration ({record.date}) to {args.config}")
     return 0
 
 
@@ -336,5 +345,5 @@ def _show_fit(points, fit, residuals, xu: str, yu: str, xhead: str, yhead: str) 
               "more commands (the fit is a monotone quadratic)")
 
 
-def _is_simulated(cfg) -> bool:  # type: ignore[no-untyped-def]
-    return cfg.laser is not None and cfg.devices[cfg.device_of(cfg.laser.channel)].type == "sim"
+def _is_simulated(cfg, channel: str) -> bool:  # type: ignore[no-untyped-def]
+    return cfg.devices[cfg.device_of(channel)].type == "sim"

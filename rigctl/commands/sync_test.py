@@ -86,11 +86,11 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from rigctl.config import Subject, load_rig
-    from rigctl.engine.clock import WallClock
     from rigctl.engine.sync import PULSE, TRIAL
-    from rigctl.engine.timers import Timers
     from rigctl.errors import RigctlError
     from rigctl.hardware.rig import open_rig
+    from rigctl.timing.clock import WallClock
+    from rigctl.timing.timers import Timers
 
     if args.pulses < 1:
         raise RigctlError(f"--pulses: must be at least 1 (got {args.pulses})")

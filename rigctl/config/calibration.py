@@ -313,13 +313,15 @@ def write_calibration(
     path: str | Path,
     record: ValveCalibrationConfig | LaserCalibrationConfig,
     side: str | None = None,
+    laser_name: str | None = None,
 ) -> str:
     """Store ``record`` in the rig config at ``path``; returns the new file text.
 
     A valve record goes to ``reward_ports.<side>.calibration``, a laser record to
-    ``laser.calibration``. Comments, key order and quoting elsewhere in the file are kept. The
-    new text is validated as a rig config before it replaces the file (atomically), so on any
-    error the file is untouched and a ConfigError/RigctlError names the problem.
+    ``laser.calibration`` (or ``lasers.<laser_name>.calibration`` on a rig with ``lasers:``).
+    Comments, key order and quoting elsewhere in the file are kept. The new text is validated
+    as a rig config before it replaces the file (atomically), so on any error the file is
+    untouched and a ConfigError/RigctlError names the problem.
     """
     try:
         from ruamel.yaml import YAML
@@ -350,24 +352,34 @@ def write_calibration(
     except YAMLError as exc:
         raise ConfigError(str(p), [f"invalid YAML ({str(exc).splitlines()[0]})"]) from None
     if isinstance(record, ValveCalibrationConfig):
-        if side not in ("left", "right"):
-            raise RigctlError(f"unknown port {side!r} (left, right)")
         try:
             port = doc["reward_ports"][side]
         except (KeyError, TypeError):
             raise ConfigError(str(p), [f"reward_ports.{side}: section is missing"]) from None
         _set_section(port, "calibration", _record_nodes(record), "valve", depth=3)
     else:
-        laser = doc.get("laser") if hasattr(doc, "get") else None
+        laser, field, depth = _laser_section(doc, laser_name)
         if laser is None or not hasattr(laser, "insert"):
-            raise ConfigError(str(p), ["laser: the config has no laser section"])
-        _set_section(laser, "calibration", _record_nodes(record), "laser", depth=2)
+            raise ConfigError(str(p), [f"{field}: the config has no laser section"])
+        _set_section(laser, "calibration", _record_nodes(record), "laser", depth=depth)
     buf = io.StringIO()
     rt.dump(doc, buf)
     new_text = buf.getvalue()
     validate(RigConfig, parse_yaml(new_text, str(p)), str(p))
     _replace_atomically(p, new_text)
     return new_text
+
+
+def _laser_section(doc: Any, name: str | None) -> tuple[Any, str, int]:
+    """The YAML node of laser ``name``, its config path and its indentation depth: the single
+    ``laser:`` (named ``laser``), or ``lasers.<name>``."""
+    get = doc.get if hasattr(doc, "get") else (lambda _k: None)
+    if get("laser") is not None and name in (None, "laser"):
+        return get("laser"), "laser", 2
+    lasers = get("lasers")
+    if name is None or not hasattr(lasers, "get"):
+        return None, "laser" if name is None else f"lasers.{name}", 2
+    return lasers.get(name), f"lasers.{name}", 3
 
 
 def _replace_atomically(path: Path, text: str) -> None:

@@ -20,11 +20,11 @@ import math
 import threading
 from collections.abc import Callable
 
-from rigctl.engine.analog import AnalogInputs
-from rigctl.engine.machine import StateMachine
-from rigctl.engine.signals import CROSSING, NEURAL_SIGNAL, SignalPipeline
-from rigctl.engine.timers import Timers
 from rigctl.hardware.interfaces import Clock, EventSource, InputEvent, SignalChunk
+from rigctl.runtime.analog import AnalogInputs
+from rigctl.runtime.machine import StateMachine
+from rigctl.runtime.signals import CROSSING, NEURAL_SIGNAL, SignalPipeline
+from rigctl.timing.timers import Timers
 
 LogFn = Callable[..., None]  # (t, kind, name, value[, device_t])
 STALL_S = 0.05  # default: a loop this late is a stall worth a warning
@@ -37,7 +37,7 @@ class ControlLoop:
     """Pulls events from ``source`` and timers from ``timers`` in time order into ``machine``.
 
     The one loop of the engine: a session runs it until its state machine finishes
-    (``run``); manual control (``rigctl.hardware.manual``), which has no state machine, runs it
+    (``run``); manual control (``rigctl.engine.manual``), which has no state machine, runs it
     for the span of one operation (``serve``) and takes the inputs through ``on_input``.
     """
 

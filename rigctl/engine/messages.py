@@ -85,6 +85,7 @@ class LaserPulse:
     op: ClassVar[str] = "laser_pulse"
     mw: float
     seconds: float
+    laser: str | None = None  #: which laser (None: the first)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class CalibrateLaser:
     op: ClassVar[str] = "calibrate_laser"
     commands: list[float]
     on_s: float
+    laser: str | None = None  #: which laser (None: the first)
 
 
 ManualOp = ValvePulse | Flush | LaserPulse | CalibrateValve | CalibrateLaser
@@ -234,15 +236,26 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class LaserLimits:
+    """One laser of a manually controlled rig: its command unit and interlocks."""
+
+    name: str
+    unit: str
+    max_power_mw: float
+    max_on_s: float
+
+
+@dataclass(frozen=True)
 class ManualReady:
     rig: str
     sides: list[str]
     has_laser: bool
-    laser_unit: str
+    laser_unit: str  #: of the first laser; ``lasers`` has each one's
     max_power_mw: float | None
     max_on_s: float | None
     max_open_s: dict[str, float]
     calibrated_laser: bool
+    lasers: list[LaserLimits] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ Two kinds of child exist:
 
 - an **engine** child runs one :class:`~rigctl.engine.session.Session` from a
   :class:`StartRequest` and exits when the session has ended (and its summary is written);
-- a **manual** child opens the rig with :class:`~rigctl.hardware.manual.ManualRig` for the
+- a **manual** child opens the rig with :class:`~rigctl.engine.manual.ManualRig` for the
   device panel and the calibration dialogs (valve pulses, flushes, laser test pulses, live
   sensors) and exits when told to close. A rig is opened by one child at a time.
 
@@ -277,11 +277,11 @@ def _problems(exc: BaseException) -> list[str]:
 
 def _build_session(req: StartRequest):  # type: ignore[no-untyped-def]
     """Config, protocol, subject → an opened Session (RigctlError leaves nothing on disk)."""
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import load_rig
     from rigctl.config.loading import validate
     from rigctl.config.subject import Subject
     from rigctl.engine.session import Session, SessionOptions
-    from rigctl.protocols.loading import resolve_protocol
 
     cfg = load_rig(req.config)
     # The one task discovery (names, installed tasks, task files) and its static check.
@@ -458,8 +458,8 @@ def _emergency_laser_off(session, source: str) -> None:  # type: ignore[no-untyp
 
 def manual_main(conn: Connection, req: ManualRequest, parent_pid: int) -> None:
     """Entry point of a manual child: open the rig, run operations one at a time, close."""
+    from rigctl.engine.manual import ManualRig
     from rigctl.errors import RigctlError
-    from rigctl.hardware.manual import ManualRig
 
     _detach_from_terminal()
     out = Outbox(conn)
@@ -514,6 +514,8 @@ def manual_main(conn: Connection, req: ManualRequest, parent_pid: int) -> None:
         max_on_s=laser_cfg.max_on_s if laser_cfg else None,
         max_open_s={s: rig.cfg.reward_ports[s].valve.max_open_s for s in rig.sides},
         calibrated_laser=req.calibrated_laser,
+        lasers=[m.LaserLimits(name, rig.laser_unit(name), la.max_power_mw, la.max_on_s)
+                for name, la in rig.cfg.all_lasers().items()],
     ))
     reader = threading.Thread(
         target=_read_commands, args=(conn, parent_pid, handle, parent_gone, stop_reader),
@@ -541,8 +543,8 @@ def manual_main(conn: Connection, req: ManualRequest, parent_pid: int) -> None:
 
 def _manual_op(rig, cmd: m.ManualOp, out: Outbox, measurements: queue.Queue) -> None:  # type: ignore[no-untyped-def]
     """Run one manual operation; its result or error goes back as a message."""
+    from rigctl.engine.manual import Cancelled, calibrate_laser, calibrate_valve
     from rigctl.errors import RigctlError
-    from rigctl.hardware.manual import Cancelled, calibrate_laser, calibrate_valve
 
     op = cmd.op
 
@@ -569,15 +571,16 @@ def _manual_op(rig, cmd: m.ManualOp, out: Outbox, measurements: queue.Queue) -> 
                                          progress=progress)
             case m.Flush(side, seconds):
                 result = rig.flush_valve(side, float(seconds), progress=progress)
-            case m.LaserPulse(mw, seconds):
-                result = asdict(rig.laser_pulse(float(mw), float(seconds), progress=progress))
+            case m.LaserPulse(mw, seconds, laser):
+                result = asdict(rig.laser_pulse(float(mw), float(seconds), progress=progress,
+                                                laser_name=laser))
             case m.CalibrateValve(side, times, openings, interval_s):
                 rec = calibrate_valve(rig, side, times, measure, openings=int(openings),
                                       interval_s=float(interval_s), progress=step_progress)
                 result = rec.model_dump(mode="json")
-            case m.CalibrateLaser(commands, on_s):
+            case m.CalibrateLaser(commands, on_s, laser):
                 rec = calibrate_laser(rig, commands, measure, on_s=float(on_s),
-                                      progress=step_progress)
+                                      progress=step_progress, laser_name=laser)
                 result = rec.model_dump(mode="json")
             case _:
                 raise RigctlError(f"unknown manual command {cmd!r}")

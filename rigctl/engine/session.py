@@ -28,23 +28,24 @@ from rigctl.config.subject import Subject
 from rigctl.data.analog import analog_file
 from rigctl.data.signals import SignalWriter
 from rigctl.data.writer import SessionWriter, create_session
-from rigctl.engine.analog import AnalogInputs, AnalogRecorder
-from rigctl.engine.clock import VirtualClock, WallClock
-from rigctl.engine.controls import SessionControls
+from rigctl.engine.analog import AnalogRecorder
 from rigctl.engine.coverage import Coverage
 from rigctl.engine.loop import ControlLoop
-from rigctl.engine.machine import StateMachine
 from rigctl.engine.requests import LoopRequests
-from rigctl.engine.signals import CHANNELS, SignalPipeline
 from rigctl.engine.sync import build_sync
-from rigctl.engine.timers import Timers
 from rigctl.errors import DataError, RigctlError, SimulationStalled, TaskError
 from rigctl.hardware.rig import open_rig
 from rigctl.predictor.settings import PredictorSettings
 from rigctl.protocols.base import Protocol, ProtocolContext
-from rigctl.protocols.loading import ProtocolSpec
+from rigctl.protocols.spec import ProtocolSpec
 from rigctl.protocols.static_check import task_graph
 from rigctl.protocols.trial import TrialRecord, trial_schema
+from rigctl.runtime.analog import AnalogInputs
+from rigctl.runtime.controls import SessionControls
+from rigctl.runtime.machine import StateMachine
+from rigctl.runtime.signals import CHANNELS, SignalPipeline
+from rigctl.timing.clock import VirtualClock, WallClock
+from rigctl.timing.timers import Timers
 
 
 @dataclass

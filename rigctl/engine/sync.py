@@ -29,9 +29,9 @@ import numpy as np
 from rigctl.config.rig import RigConfig
 from rigctl.config.sync import SyncConfig
 from rigctl.engine.hardware_sync import DeviceTrainRunner, device_train
-from rigctl.engine.timers import Timers
 from rigctl.errors import RigctlError
 from rigctl.hardware.interfaces import Clock, Device, DigitalOutputDriver
+from rigctl.timing.timers import Timers
 
 LogFn = Callable[..., None]  # (t, kind, name, value)
 KIND = "sync"

@@ -17,7 +17,6 @@ import numpy as np
 from rigctl.config.agent import AgentChoice
 from rigctl.config.rig import CUES, DEFAULT_LASER, LaserConfig, RigConfig
 from rigctl.config.subject import Subject
-from rigctl.engine.timers import Timers
 from rigctl.errors import DeviceError, InterlockError
 from rigctl.hardware.calibration import LaserCurve, ValveCurve
 from rigctl.hardware.events import QueueEventSource
@@ -31,6 +30,7 @@ from rigctl.hardware.interfaces import (
     ValveDriver,
 )
 from rigctl.hardware.registry import BuildContext, open_devices
+from rigctl.timing.timers import Timers
 
 LogFn = Callable[[float, str, str, str], None]
 

@@ -63,8 +63,8 @@ def fast_simulator(kind: str, source: str):
 def plan_arms(design: PowerDesign, contrast: str, null: bool) -> list[ArmPlan]:
     """The protocol of each arm: the laser contrast uses the rig's stimulation (sham under the
     null); group contrasts run without stimulation, so every scored trial is a control trial."""
+    from rigctl.catalog.loading import resolve_protocol
     from rigctl.config import load_rig
-    from rigctl.protocols.loading import resolve_protocol
 
     cfg = load_rig(design.config)
     c = CONTRASTS[contrast]

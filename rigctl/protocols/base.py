@@ -19,13 +19,13 @@ from pydantic import BaseModel
 
 from rigctl.config.agent import WorkingMemoryMapping
 from rigctl.config.rig import CUES, RigConfig
-from rigctl.engine.analog import AnalogInputs
-from rigctl.engine.controls import SessionControls
-from rigctl.engine.machine import Handler, StateMachine
-from rigctl.engine.signals import SignalPipeline
 from rigctl.hardware.interfaces import Clock, PulseTrain
 from rigctl.hardware.rig import Laser, Output, Rig
 from rigctl.protocols.trial import TrialRecord
+from rigctl.runtime.analog import AnalogInputs
+from rigctl.runtime.controls import SessionControls
+from rigctl.runtime.machine import Handler, StateMachine
+from rigctl.runtime.signals import SignalPipeline
 
 
 @dataclass(frozen=True)

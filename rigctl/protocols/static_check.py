@@ -18,9 +18,9 @@ import threading
 from dataclasses import dataclass, field
 
 from rigctl.config.rig import CUES, RigConfig
-from rigctl.engine.machine import ENTRY, EXIT
-from rigctl.engine.signals import CROSSING
 from rigctl.protocols.base import Protocol
+from rigctl.runtime.machine import ENTRY, EXIT
+from rigctl.runtime.signals import CROSSING
 
 GOTO = {"goto", "timed_goto", "goto_state", "timed_goto_state"}
 # CPython before 3.11.8 / 3.12.1 can fail ast.parse run from two threads at once ("AST

@@ -10,14 +10,14 @@ from collections import Counter
 
 from pydantic import BaseModel
 
-from rigctl.engine.machine import ENTRY
-from rigctl.engine.signals import CROSSING
 from rigctl.hardware.rig import Laser, Rig
 from rigctl.protocols.base import Protocol, ProtocolContext, Requires
 from rigctl.protocols.params import TrialTaskParams
 from rigctl.protocols.scheduler import CONTROL, TrialScheduler
 from rigctl.protocols.stimulation import DelayStimulation
 from rigctl.protocols.trial import TrialRecord
+from rigctl.runtime.machine import ENTRY
+from rigctl.runtime.signals import CROSSING
 
 SAMPLE = "sample"
 

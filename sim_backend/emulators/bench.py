@@ -22,8 +22,8 @@ import numpy as np
 
 from rigctl.config.agent import AgentChoice
 from rigctl.config.subject import Subject
-from rigctl.engine.clock import VirtualClock
 from rigctl.hardware.interfaces import InputEvent
+from rigctl.timing.clock import VirtualClock
 from sim_backend.agents import make_agent
 from sim_backend.mouse import SimMouse
 from sim_backend.settings import SimSettings

@@ -12,10 +12,10 @@ import pytest
 import yaml
 from serial_helpers import deep_update
 
+from rigctl.catalog.loading import resolve_protocol
 from rigctl.config import Subject, load_rig
 from rigctl.data import load_session
 from rigctl.engine.session import Session, SessionOptions
-from rigctl.protocols.loading import resolve_protocol
 from sim_backend.avr.build import missing_tools
 
 ROOT = Path(__file__).resolve().parents[2]

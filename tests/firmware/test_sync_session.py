@@ -14,6 +14,7 @@ import pytest
 import yaml
 from serial_helpers import deep_update
 
+from rigctl.catalog.loading import resolve_protocol
 from rigctl.config import Subject, load_rig
 from rigctl.data import load_session
 from rigctl.data.align import session_pulses
@@ -21,7 +22,6 @@ from rigctl.engine.session import Session, SessionOptions
 from rigctl.engine.sync import SEED_STREAM
 from rigctl.errors import DeviceError
 from rigctl.hardware.sync_train import TrainSpec
-from rigctl.protocols.loading import resolve_protocol
 from sim_backend.avr.build import missing_tools
 
 ROOT = Path(__file__).resolve().parents[2]

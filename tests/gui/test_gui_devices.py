@@ -131,3 +131,71 @@ def test_laser_calibration_dialog(qtbot, window, config):
     assert cal.command_unit == "mW" and [list(p) for p in cal.points] == [[2, 1.8], [4, 3.7]]
     tab.devices.close_rig()
     qtbot.waitUntil(lambda: tab.devices.proc is None, timeout=TIMEOUT_MS)
+
+
+def test_a_bilateral_rig_pulses_and_calibrates_the_laser_the_operator_chose(
+        qtbot, window, tmp_path):
+    from gui.calibration import LaserCalibrationDialog
+    from tests.conftest import ROOT
+
+    config = tmp_path / "bilateral.yaml"
+    config.write_text((ROOT / "hardware_configs" / "sim_bilateral.yaml").read_text())
+    tab, panel = _open(qtbot, window, config)
+    assert panel.laser_choice.isVisible()
+    assert [panel.laser_choice.itemText(i) for i in range(panel.laser_choice.count())] == [
+        "left_mpfc", "right_mpfc"]
+    panel.laser_choice.setCurrentText("right_mpfc")  # its own ceiling: 10 mW (left: 15)
+    panel.laser_mw.setValue(12)
+    assert panel.laser_problem.text() == ("12 mW exceeds this rig's ceiling "
+                                          "(lasers.right_mpfc.max_power_mw = 10 mW): refused")
+    panel.laser_mw.setValue(3)
+    panel.laser_s.setValue(0.2)
+    qtbot.mouseClick(panel.laser_button, 1)
+    qtbot.waitUntil(lambda: "right_mpfc 3mW" in tab.log_text(), timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT_MS)
+    assert "left_mpfc 3mW" not in tab.log_text()
+
+    dialog = LaserCalibrationDialog(panel, tab)
+    qtbot.addWidget(dialog)
+    assert dialog.which.currentText() == "right_mpfc"
+    dialog.commands.setText("2, 4")
+    dialog.on_s.setValue(0.2)
+    dialog.start()
+    for reading in ("1.9", "3.8"):
+        qtbot.waitUntil(lambda: dialog.measurement.isEnabled(), timeout=TIMEOUT_MS)
+        dialog.measurement.setText(reading)
+        dialog.enter()
+    qtbot.waitUntil(lambda: dialog.record is not None, timeout=TIMEOUT_MS)
+    dialog.save()
+    cfg = load_rig(str(config))
+    assert cfg.lasers["left_mpfc"].calibration is None
+    assert [list(p) for p in cfg.lasers["right_mpfc"].calibration.points] == [
+        [2, 1.9], [4, 3.8]]
+    panel.close_rig()
+    qtbot.waitUntil(lambda: panel.proc is None, timeout=TIMEOUT_MS)
+
+
+def test_a_rig_with_a_third_port_gets_its_own_lamp_valve_buttons_and_calibration(
+        qtbot, window, tmp_path):
+    from tests.conftest import ROOT
+
+    data = yaml.safe_load((ROOT / "hardware_configs" / "sim.yaml").read_text())
+    data["reward_ports"]["centre"] = {
+        "valve": {"channel": "sim/valve_centre", "max_open_s": 0.5},
+        "lick_sensor": {"channel": "sim/lick_centre"},
+        "calibration": data["reward_ports"]["left"]["calibration"]}
+    data["data_root"] = str(tmp_path / "data")
+    config = tmp_path / "three_ports.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    tab, panel = _open(qtbot, window, config)
+    assert list(panel.indicators) == list(panel.valve_buttons) == ["left", "right", "centre"]
+    panel.open_ms.setValue(30)
+    qtbot.mouseClick(panel.valve_buttons["centre"]["pulse"], 1)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT_MS)
+    assert "valve_centre 30.000ms" in tab.log_text() and "valve_pulse done: 1" in tab.log_text()
+    dialog = ValveCalibrationDialog(panel, tab)
+    qtbot.addWidget(dialog)
+    assert [dialog.side.itemText(i) for i in range(dialog.side.count())] == [
+        "left", "right", "centre"]
+    panel.close_rig()
+    qtbot.waitUntil(lambda: panel.proc is None, timeout=TIMEOUT_MS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import yaml
 
 from gui.forms import ParamForm, field_label, field_unit
-from rigctl.protocols import PROTOCOLS
+from rigctl.catalog.discovery import builtin_tasks
 
 
 def test_invalid_config_shows_field_errors_inline(qtbot, window, config):
@@ -99,7 +99,7 @@ def test_rig_problem_at_start_is_shown_by_field(qtbot, window, config):
 
 
 def test_form_units_ranges_tooltips(qtbot):
-    form = ParamForm(PROTOCOLS["delayed_alternation"].Params)
+    form = ParamForm(builtin_tasks()["delayed_alternation"].Params)
     qtbot.addWidget(form)
     iti = form.editors["iti_s"]
     assert iti.widget.suffix() == " s" and iti.widget.maximum() == 600
@@ -113,8 +113,8 @@ def test_form_units_ranges_tooltips(qtbot):
     assert field_unit("omega_a_per_s", "") == "1/s"
     assert field_label("response_window_s") == "response window"
     values = form.values()
-    model = PROTOCOLS["delayed_alternation"].Params.model_validate(values)
-    assert model.model_dump() == PROTOCOLS["delayed_alternation"].Params().model_dump()
+    model = builtin_tasks()["delayed_alternation"].Params.model_validate(values)
+    assert model.model_dump() == builtin_tasks()["delayed_alternation"].Params().model_dump()
 
 
 def test_command_plugs_into_the_rigctl_parser():

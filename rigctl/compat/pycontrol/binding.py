@@ -19,9 +19,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rigctl.engine.timers import Timers
 from rigctl.hardware.interfaces import Clock
 from rigctl.hardware.rig import Rig
+from rigctl.timing.timers import Timers
 
 LogFn = Callable[[float, str, str, str], None]
 

@@ -30,13 +30,13 @@ from rigctl.compat.pycontrol.binding import PyControlBinding, binding_problems
 from rigctl.compat.pycontrol.devices import device_namespace, pyb_namespace
 from rigctl.compat.pycontrol.runtime import PyControlRuntime, TaskError
 from rigctl.compat.pycontrol.static_check import MICROPYTHON_ONLY, check_task
-from rigctl.engine.machine import ENTRY, EXIT
 from rigctl.errors import RigctlError
 from rigctl.hardware.rig import Rig
 from rigctl.protocols.base import Protocol, ProtocolContext
-from rigctl.protocols.loading import ProtocolSpec
+from rigctl.protocols.spec import ProtocolSpec
 from rigctl.protocols.static_check import parse
 from rigctl.protocols.trial import col
+from rigctl.runtime.machine import ENTRY, EXIT
 
 
 class PyControlParams(BaseModel):

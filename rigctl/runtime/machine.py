@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from rigctl.engine.timers import Timers
 from rigctl.hardware.interfaces import Clock
+from rigctl.timing.timers import Timers
 
 ENTRY = "entry"
 EXIT = "exit"

@@ -9,38 +9,19 @@ validated with the same model.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
+from rigctl.catalog.discovery import find_task, is_pycontrol_task, is_task_file
 from rigctl.config.loading import read_yaml, validate
 from rigctl.config.rig import ProtocolChoice, RigConfig
 from rigctl.errors import ConfigError, RigctlError
 from rigctl.protocols.base import Protocol
-from rigctl.protocols.discovery import TaskFile, find_task, is_pycontrol_task, is_task_file
+from rigctl.protocols.spec import ProtocolSpec, TaskFile
 from rigctl.protocols.static_check import check_task
 
 DEFAULT_PROTOCOL = "delayed_alternation"
 CLI_FLAGS = {"n_trials": "trials"}
-
-
-@dataclass(frozen=True)
-class ProtocolSpec:
-    cls: type[Protocol]
-    params: BaseModel
-    source: str
-    sha256: str = ""
-    file: TaskFile | None = None
-
-    @property
-    def name(self) -> str:
-        return self.cls.name
-
-    @property
-    def task_file(self) -> dict[str, str] | None:
-        return self.file.as_dict() if self.file is not None else None
 
 
 def _task(choice: ProtocolChoice, base: Path | None, source: str, field: str

@@ -15,28 +15,17 @@ import importlib.util
 import inspect
 import sys
 import traceback
-from dataclasses import dataclass, is_dataclass
+from dataclasses import is_dataclass
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from rigctl.errors import ConfigError
 from rigctl.protocols.base import Protocol
+from rigctl.protocols.spec import TaskFile
 
 ENTRY_POINT_GROUP = "rigctl.protocols"
 MAX_TASK_FILE_BYTES = 1_000_000
-
-
-@dataclass(frozen=True)
-class TaskFile:
-    """Provenance of a task loaded from a file: recorded whole in session.json."""
-
-    path: str
-    sha256: str
-    text: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"path": self.path, "sha256": self.sha256, "text": self.text}
 
 
 def builtin_tasks() -> dict[str, type[Protocol]]:

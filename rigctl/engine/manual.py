@@ -37,13 +37,13 @@ import numpy as np
 
 from rigctl.config.rig import RigConfig
 from rigctl.config.subject import Subject
-from rigctl.engine.clock import WallClock
 from rigctl.engine.loop import ControlLoop
-from rigctl.engine.timers import Timers
 from rigctl.errors import DeviceError, RigctlError
 from rigctl.hardware.calibration import CalibrationError, laser_record, valve_record
 from rigctl.hardware.interfaces import Clock, InputEvent, PulseTrain, SignalChunk
 from rigctl.hardware.rig import Laser, RewardPort, open_rig
+from rigctl.timing.clock import WallClock
+from rigctl.timing.timers import Timers
 
 if TYPE_CHECKING:
     from rigctl.config.calibration import LaserCalibrationConfig, ValveCalibrationConfig
@@ -222,10 +222,19 @@ class ManualRig:
         return self.rig.laser is not None
 
     @property
+    def lasers(self) -> tuple[str, ...]:
+        """The rig's lasers by the names tasks use (``laser`` for a single ``laser:``)."""
+        return tuple(self.rig.lasers)
+
+    @property
     def laser_command_unit(self) -> str:
+        """Unit of :meth:`laser_command` for the first laser (see :meth:`laser_unit`)."""
+        return self.laser_unit()
+
+    def laser_unit(self, laser: str | None = None) -> str:
         """Unit of :meth:`laser_command`: the driver's raw command (V) or the set-point (mW)."""
-        laser = self._laser()
-        return laser.driver.command_unit if isinstance(laser.driver, RawCommandLaser) else "mW"
+        las = self._laser(laser)
+        return las.driver.command_unit if isinstance(las.driver, RawCommandLaser) else "mW"
 
     # --- valves ----------------------------------------------------------------------------
     def pulse_valve(
@@ -292,14 +301,15 @@ class ManualRig:
     # --- laser -------------------------------------------------------------------------------
     def laser_pulse(
         self, power_mw: float, duration_s: float, pulses: PulseTrain | None = None,
-        progress: ProgressFn | None = None,
+        progress: ProgressFn | None = None, laser_name: str | None = None,
     ) -> LaserPulseResult:
         """Emit ``power_mw`` for ``duration_s`` (optionally as a pulse train), then ramp down.
 
         The power ceiling refuses the pulse before any light; the max on-time interlock cuts it
-        (``cut_by_interlock``). Returns after the ramp-down has finished.
+        (``cut_by_interlock``). Returns after the ramp-down has finished. ``laser_name``: which
+        laser (default the first).
         """
-        laser = self._laser()
+        laser = self._laser(laser_name)
         _check_duration(duration_s)
         with self._operation():
             try:
@@ -315,6 +325,7 @@ class ManualRig:
 
     def laser_command(
         self, command: float, duration_s: float, progress: ProgressFn | None = None,
+        laser_name: str | None = None,
     ) -> LaserPulseResult:
         """Emit an uncalibrated command for ``duration_s`` (laser calibration only).
 
@@ -323,7 +334,7 @@ class ManualRig:
         ``calibrated_laser=False`` so no stored calibration is applied. Max on-time and
         ramp-down hold either way; the ceiling holds for set-points (it cannot for volts).
         """
-        laser = self._laser()
+        laser = self._laser(laser_name)
         _check_duration(duration_s)
         driver = laser.driver
         if not isinstance(driver, RawCommandLaser):
@@ -331,7 +342,8 @@ class ManualRig:
                 raise RigctlError(
                     "laser: raw set-points need the rig opened with calibrated_laser=False"
                 )
-            result = self.laser_pulse(command, duration_s, progress=progress)
+            result = self.laser_pulse(command, duration_s, progress=progress,
+                                      laser_name=laser.name)
             return LaserPulseResult(command, "mW", duration_s, result.on_s,
                                     result.cut_by_interlock)
         if not math.isfinite(command):
@@ -342,20 +354,21 @@ class ManualRig:
             state = {"on": True}
             try:
                 t0 = self.clock.now()
-                self._log(t0, "output", "laser", f"command {command:g}{driver.command_unit}")
+                self._log(t0, "output", laser.name, f"command {command:g}{driver.command_unit}")
                 driver.emit_command(command)
                 if laser.gate is not None:
                     laser.gate.set(True)
 
                 def cut() -> None:
-                    self._log(self.clock.now(), "interlock", "laser",
+                    self._log(self.clock.now(), "interlock", laser.name,
                               f"max_on_s {cfg.max_on_s:g} s reached; laser off")
                     state["on"] = False
 
                 limit = self.timers.set_at(t0 + cfg.max_on_s, cut)
                 on_s, was_cut = self._emit_for(t0, duration_s, lambda: not state["on"], progress)
                 self.timers.cancel(limit)
-                self._log(self.clock.now(), "output", "laser", f"off ramp {cfg.ramp_down_s:g}s")
+                self._log(self.clock.now(), "output", laser.name,
+                          f"off ramp {cfg.ramp_down_s:g}s")
                 driver.stop(cfg.ramp_down_s)
                 self._service_until(self.clock.now() + cfg.ramp_down_s)
                 if laser.gate is not None:
@@ -439,10 +452,16 @@ class ManualRig:
             raise RigctlError(f"unknown port {side!r} (ports: {', '.join(self.rig.ports)})")
         return port
 
-    def _laser(self) -> Laser:
+    def _laser(self, name: str | None = None) -> Laser:
         if self.rig.laser is None:
             raise RigctlError(f"{self.source}: the rig config has no laser")
-        return self.rig.laser
+        if name is None:
+            return self.rig.laser
+        laser = self.rig.lasers.get(name)
+        if laser is None:
+            raise RigctlError(f"{self.source}: the rig has no laser {name!r} (lasers: "
+                              f"{', '.join(self.rig.lasers)})")
+        return laser
 
     def _safe(self, what: str, action: Callable[[], None]) -> None:
         """Turn one output off on an error path without hiding the error that got us here."""
@@ -552,12 +571,16 @@ def calibrate_valve(
 
 
 def check_laser_plan(rig_cfg: RigConfig, commands: Sequence[float], on_s: float,
-                     unit: str) -> list[float]:
-    """The sorted commands of a laser calibration, or CalibrationError before any light."""
-    laser = rig_cfg.first_laser()  # the manual controls address the first laser
-    if laser is None:
+                     unit: str, laser_name: str | None = None) -> list[float]:
+    """The sorted commands of a laser calibration, or CalibrationError before any light.
+    ``laser_name``: which laser (default the first)."""
+    lasers = rig_cfg.all_lasers()
+    if not lasers:
         raise CalibrationError("the rig config has no laser")
-    field = rig_cfg.laser_field(next(iter(rig_cfg.all_lasers())))
+    name = laser_name if laser_name is not None else next(iter(lasers))
+    if name not in lasers:
+        raise CalibrationError(f"the rig has no laser {name!r} (lasers: {', '.join(lasers)})")
+    laser, field = lasers[name], rig_cfg.laser_field(name)
     cmds = sorted(float(c) for c in commands)
     if len(cmds) < 2:
         raise CalibrationError("a calibration needs at least two commands")
@@ -590,15 +613,17 @@ def calibrate_laser(
     before_step: StepFn | None = None,
     progress: StepProgressFn | None = None,
     date: dt.date | None = None,
+    laser_name: str | None = None,
 ) -> LaserCalibrationConfig:
     """Emit each command for ``on_s`` (the operator reads the meter meanwhile), ask ``measure``
     for the mW read at the fibre tip once the light is off, and fit.
 
     Needs the rig opened with ``calibrated_laser=False``. The command unit is the driver's raw
     command (V) or the power set-point (mW), see :meth:`ManualRig.laser_command`.
+    ``laser_name``: which laser (default the first); each laser has its own calibration.
     """
-    unit = rig.laser_command_unit
-    cmds = check_laser_plan(rig.cfg, commands, on_s, unit)
+    unit = rig.laser_unit(laser_name)
+    cmds = check_laser_plan(rig.cfg, commands, on_s, unit, laser_name)
     readings = []
     for i, command in enumerate(cmds):
         step = CalibrationStep(i, len(cmds), command, unit, on_s=on_s)
@@ -607,6 +632,7 @@ def calibrate_laser(
         rig.laser_command(
             command, on_s,
             progress=None if progress is None else (lambda d, t, s=step: progress(s, d, t)),
+            laser_name=laser_name,
         )
         readings.append(float(measure(step)))
     return laser_record(cmds, readings, unit, date or dt.date.today())
