@@ -27,6 +27,7 @@ from sim_backend.devices import SimCue, SimLaser, SimValve
 from sim_backend.microscope import MicroscopeLine, SimMicroscope
 from sim_backend.mouse import SimMouse
 from sim_backend.settings import SimSettings
+from sim_backend.wheel import SimWheel
 from sim_backend.world import SimWorld
 
 Settings = SimSettings
@@ -44,6 +45,7 @@ class SimDevice(Device):
         agent = make_agent(choice, body, settings.generic_agent,
                            np.random.default_rng(ctx.seed.spawn(1)[0]))
         self.world = SimWorld(ctx.clock, settings, agent)
+        self._settings, self._seed = settings, ctx.seed
         self.microscope: SimMicroscope | None = None
         self._readback: dict[str, str] = {}  # output role -> input role wired to it
         if settings.microscope is not None:  # its own seed stream: the mouse's is untouched
@@ -90,11 +92,18 @@ class SimDevice(Device):
         return SimLaser(self.world, channel.split("/", 1)[-1])
 
     def signal_input(self, channel: str, role: str, rate_hz: float) -> None:
-        if role != "neural_signal":
-            raise DeviceError(
-                f"device {self.name!r}: the simulated rig has no analog input {role!r} (it "
-                "simulates the neural signal only); route it to a real device or remove it"
-            )
+        if role != "neural_signal":  # a named analog input: a running wheel (sim_backend/wheel)
+            step = 1000.0 / rate_hz
+            if rate_hz > 1000.0 or abs(step - round(step)) > 1e-9:
+                raise DeviceError(
+                    f"device {self.name!r}: rate_hz {rate_hz:g}: the simulated rig samples on "
+                    "its 1 kHz grid; use 1000 Hz divided by a whole number (1000, 500, 200, "
+                    "100...)")
+            seed = np.random.SeedSequence(self._seed.entropy,
+                                          spawn_key=(*self._seed.spawn_key, 11,
+                                                     *role.encode()))
+            self.world.add_analog(role, SimWheel(self._settings.wheel, rate_hz, seed))
+            return
         if rate_hz != 1000.0:
             raise DeviceError(
                 f"device {self.name!r}: the simulated rig samples {channel} at 1000 Hz; set "

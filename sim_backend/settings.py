@@ -13,6 +13,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from sim_backend.microscope import MicroscopeSettings
+from sim_backend.wheel import WheelSettings
 
 
 class MouseSettings(BaseModel):
@@ -79,6 +80,10 @@ class SimSettings(BaseModel):
     )
     max_chunk_samples: int | None = Field(
         None, ge=1, description="Cap on signal chunks in virtual time; 1 steps every millisecond"
+    )
+    wheel: WheelSettings = Field(
+        default_factory=WheelSettings,
+        description="The running wheel every named analog input measures (sim_backend/wheel.py)",
     )
     microscope: MicroscopeSettings | None = Field(
         None, description="A simulated microscope on the sync line (sim_backend/microscope.py)"

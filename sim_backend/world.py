@@ -24,6 +24,37 @@ from rigctl.errors import RigctlError, SimulationStalled
 from rigctl.hardware.interfaces import EventSource, InputEvent, PulseTrain, SignalChunk
 from sim_backend.agents.base import Agent
 from sim_backend.settings import SimSettings
+from sim_backend.wheel import SimWheel
+
+#: In virtual time an analog input is delivered up to the next happening, in chunks of at
+#: most this (bounded memory however long nothing happens).
+ANALOG_CHUNK_S = 1.0
+
+
+@dataclass
+class _Analog:
+    """One named analog input of the simulated rig and how far it has been delivered."""
+
+    name: str
+    wheel: SimWheel
+    chunk_s: float
+    k: int = 0  # next sample to deliver
+
+    @property
+    def rate_hz(self) -> float:
+        return self.wheel.rate_hz
+
+    @property
+    def chunk_n(self) -> int:  # wall clock: samples per chunk
+        return max(1, round(self.chunk_s * self.rate_hz))
+
+    @property
+    def max_n(self) -> int:  # virtual time: cap per chunk
+        return max(1, round(ANALOG_CHUNK_S * self.rate_hz))
+
+    def due(self) -> float:
+        """Wall clock: when the next chunk's samples have all ended."""
+        return (self.k + self.chunk_n) / self.rate_hz
 
 
 @dataclass
@@ -83,6 +114,7 @@ class SimWorld(EventSource):
         self._r_pending: list[np.ndarray] = []
         self._snapshot: tuple[int, tuple] | None = None
         self._chunk_n = max(1, round(settings.signal_chunk_s * 1000))
+        self._analog: dict[str, _Analog] = {}  # named analog inputs (wheels), by name
 
     # --- EventSource ----------------------------------------------------------------------
     def next_event(self, deadline: float) -> InputEvent | SignalChunk | None:
@@ -90,6 +122,12 @@ class SimWorld(EventSource):
         while True:
             t_next = self.next_time()
             target = min(t_next, deadline)
+            if self._analog and not realtime and not math.isinf(target):
+                # Analog inputs first: delivering the neural signal moves the clock to the end
+                # of its chunk, and a crossing in an analog chunk must still be ahead of it.
+                chunk = self._analog_due(target, virtual=True)
+                if chunk is not None:
+                    return chunk
             if self.signal_name is not None and not realtime and not math.isinf(target):
                 # Virtual time: deliver the signal up to the next happening before the happening.
                 k_target = floor_grid(target)
@@ -99,6 +137,8 @@ class SimWorld(EventSource):
                     return self._deliver(k_target, revisable=True)
             if self.signal_name is not None and realtime:
                 target = min(target, (self.sig_k + self._chunk_n) / 1000.0)
+            if self._analog and realtime:
+                target = min(target, min(a.due() for a in self._analog.values()))
             if math.isinf(target):
                 if not realtime:
                     raise SimulationStalled(
@@ -113,6 +153,10 @@ class SimWorld(EventSource):
                 k_now = floor_grid(self.clock.now())
                 if k_now >= self.sig_k + self._chunk_n:
                     return self._deliver(k_now, revisable=False)
+            if self._analog and realtime:
+                chunk = self._analog_due(self.clock.now(), virtual=False)
+                if chunk is not None:
+                    return chunk
             if t_next > deadline or math.isinf(t_next):
                 self._advance(self.clock.now())
                 return None
@@ -197,6 +241,27 @@ class SimWorld(EventSource):
         self.sig_k = k_target
         return SignalChunk(t0=first / 1000.0, first=first, samples=samples, rate_hz=1000.0,
                            name=self.signal_name or "neural_signal", revisable=revisable)
+
+    # --- named analog inputs ------------------------------------------------------------------
+    def add_analog(self, name: str, wheel: SimWheel) -> None:
+        """A named analog input measuring ``wheel`` (delivered as SignalChunks named ``name``;
+        never revisable: the wheel does not depend on what the rig outputs)."""
+        self._analog[name] = _Analog(name, wheel, self.s.signal_chunk_s)
+
+    def _analog_due(self, t: float, virtual: bool) -> SignalChunk | None:
+        """The next chunk of an analog input whose samples have ended by ``t``: in virtual time
+        everything up to ``t`` (at most ``ANALOG_CHUNK_S`` a chunk), on the wall clock once a
+        chunk's worth has ended."""
+        for a in self._analog.values():
+            k_end = int(math.floor(t * a.rate_hz + 1e-6))
+            n = k_end - a.k
+            if n >= (1 if virtual else a.chunk_n):
+                n = min(n, a.max_n) if virtual else n
+                first, a.k = a.k, a.k + n
+                return SignalChunk(t0=first / a.rate_hz, first=first,
+                                   samples=a.wheel.samples(first, n), rate_hz=a.rate_hz,
+                                   name=a.name)
+        return None
 
     def wake(self) -> None:
         self._wake.set()

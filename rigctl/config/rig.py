@@ -75,6 +75,8 @@ class DigitalOutputConfig(Strict):
 class AnalogInputConfig(Strict):
     channel: str = Field(description="Analog input, DEVICE/CHANNEL (e.g. Dev1/ai1)")
     rate_hz: float = Field(1000.0, gt=0, le=100_000, description="Sample rate (Hz)")
+    unit: str = Field("V", min_length=1, max_length=20,
+                      description="Unit of the samples as the device gives them (V on NI-DAQ)")
     description: str = Field("", description="What the input measures")
 
 
@@ -254,6 +256,14 @@ class RigConfig(Strict):
     @classmethod
     def _io_names(cls, io: dict[str, Any]) -> dict[str, Any]:
         check_names(io, "input/output")
+        return io
+
+    @field_validator("analog_inputs")
+    @classmethod
+    def _not_the_neural_signal(cls, io: dict[str, Any]) -> dict[str, Any]:
+        if "neural_signal" in io:  # its chunks would feed the predictor, unlike any other's
+            raise ValueError("'neural_signal' is the predictor's input, not a named analog "
+                             "input: move it to the top-level `neural_signal:` section")
         return io
 
     @model_validator(mode="after")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rigctl.data.analog import AnalogData, analog_file, analog_files, read_analog
 from rigctl.data.frames import FramesData, frame_inputs, frames_file, read_frames
 from rigctl.data.integrity import CRC_COLUMN, Damage, read_rows
 from rigctl.data.liveness import writer_alive
@@ -37,6 +38,7 @@ from rigctl.data.metadata import (
 from rigctl.data.schema import EVENT_COLUMNS, FORMAT_VERSION, STATUSES
 from rigctl.data.signals import (
     SIGNALS_FILE,
+    SampleTimes,
     SignalsCheck,
     SignalsData,
     SignalsHeader,
@@ -99,6 +101,36 @@ class SessionData:
             raise DataError(f"{self.path}: no frames of input {name!r} (frame-clock inputs "
                             f"recorded: {have})")
         return self.frames_data[name].t
+    #: each analog input's checksum result, by name (what :meth:`analog` reads with)
+    _analog_checks: dict[str, SignalsCheck | None | bool] = field(default_factory=dict,
+                                                                  repr=False)
+
+    @property
+    def analog_inputs(self) -> list[str]:
+        """Names of the rig's analog inputs this session recorded (``session.json``'s
+        ``analog_inputs``, and any ``analog_<name>.bin`` in the folder)."""
+        listed = self.metadata.get("analog_inputs")
+        names = list(listed) if isinstance(listed, dict) else []
+        return names + [n for n in analog_files(self.path) if n not in names]
+
+    def analog(self, name: str) -> AnalogData:
+        """The samples of analog input ``name``: ``t, x = session.analog("wheel")`` (times in
+        s on the session clock, samples float32 in the input's ``unit``), memory-mapped.
+        An input listed in session.json that delivered no sample gives empty arrays.
+        DataError (one line) for a name the session has not recorded."""
+        path = self.path / analog_file(name)
+        if path.is_file():
+            return read_analog(path, check=self._analog_checks.get(name, True))
+        listed = self.metadata.get("analog_inputs")
+        info = listed.get(name) if isinstance(listed, dict) else None
+        if not isinstance(info, dict):
+            have = ", ".join(self.analog_inputs) or "none"
+            raise DataError(f"{self.path}: no analog input {name!r} in this session "
+                            f"(recorded: {have})")
+        rate = float(info.get("rate_hz") or 1.0)
+        return AnalogData(name, path, rate, float("nan"), str(info.get("unit", "")),
+                          SampleTimes(0, rate, 0.0), np.empty(0, dtype=np.float32),
+                          [f"{path.name}: no sample was recorded"])
 
     @property
     def finished(self) -> bool:
@@ -458,39 +490,41 @@ def _infer_end(meta: dict[str, Any], trials: pd.DataFrame, events: pd.DataFrame)
     meta["n_trials"] = len(trials)
 
 
-def _signals_damage(folder: Path, crashed: bool, warnings: list[str], damage: list[Damage]
+def _signals_damage(folder: Path, crashed: bool, warnings: list[str], damage: list[Damage],
+                    name: str = SIGNALS_FILE,
                     ) -> tuple[SignalsHeader | None, SignalsCheck | None | bool]:
-    """The signals header and checksum result (True: not checked) of ``folder``."""
-    spath = folder / SIGNALS_FILE
+    """The header and checksum result (True: not checked) of ``folder``'s ``signals.bin``
+    (or of another file of that format, ``name``: an analog input's)."""
+    spath = folder / name
     if not spath.is_file():
         return None, None
     # A damaged signals file must not cost the trials: report it and load without it.
     try:
         header = read_header(spath)
     except DataError as exc:
-        warnings.append(f"{SIGNALS_FILE} ignored: {exc}")
-        damage.append(Damage(SIGNALS_FILE, None, f"ignored: {exc}"))
+        warnings.append(f"{name} ignored: {exc}")
+        damage.append(Damage(name, None, f"ignored: {exc}"))
         return None, None
     if header.torn_bytes:
         if crashed:
             warnings.append(torn_warning(header))
         else:
-            damage.append(Damage(SIGNALS_FILE, None, f"{header.torn_bytes} bytes after the last "
-                                                      "whole record in a finished session"))
+            damage.append(Damage(name, None, f"{header.torn_bytes} bytes after the last "
+                                             "whole record in a finished session"))
     try:
         check = check_signals(header)
     except (OSError, ValueError) as exc:
-        damage.append(Damage(SIGNALS_FILE, None, f"cannot be checked ({exc})"))
+        damage.append(Damage(name, None, f"cannot be checked ({exc})"))
         return header, True
     if check is not None:
-        damage += [Damage(SIGNALS_FILE, None, f"samples {a}-{b - 1}: checksum mismatch (read "
-                                              "as NaN)") for a, b in check.damaged]
+        damage += [Damage(name, None, f"samples {a}-{b - 1}: checksum mismatch (read "
+                                      "as NaN)") for a, b in check.damaged]
         for problem in check.problem.splitlines():
             file, _, what = problem.partition(": ")
             damage.append(Damage(file, None, what))
         if check.unverified:
-            warnings.append(f"{SIGNALS_FILE}: last {check.unverified} samples have no "
-                            "checksum (unverified)")
+            warnings.append(f"{name}: last {check.unverified} samples have no checksum "
+                            "(unverified)")
     return header, check
 
 
@@ -558,6 +592,11 @@ def load_session(path: str | Path, events: bool = True) -> SessionData:
             ev = _empty(EVENT_COLUMNS)
     header, check = _signals_damage(folder, crashed, warnings, damage)
     frames = _frames(folder, crashed, warnings, damage)
+    analog_checks: dict[str, SignalsCheck | None | bool] = {}
+    for name, path in analog_files(folder).items():
+        a_header, a_check = _signals_damage(folder, crashed, warnings, damage, path.name)
+        if a_header is not None:
+            analog_checks[name] = a_check
     known = recorded_damage(meta)
     if known:
         warnings.append(f"{len(known)} damaged part(s) were removed by `rigctl recover` "
@@ -568,7 +607,7 @@ def load_session(path: str | Path, events: bool = True) -> SessionData:
     warnings += [f"damaged: {d}" for d in damage]
     return SessionData(folder, meta, trials, ev, "damaged" if damage else status, warnings,
                        header, damage=damage, recorded_status=status, _signals_check=check,
-                       frames_data=frames)
+                       frames_data=frames, _analog_checks=analog_checks)
 
 
 # --- cohorts ---------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ Needs the ``nwb`` extra (``pip install 'rigctl[nwb]'``: pynwb >= 4, which has th
   without its ``FiberPhotometryTable``: rigctl does not record the indicator, fibre, excitation
   source and photodetector that table requires) and ``/processing/ogen/{calcium,
   gliotransmission}`` — the continuous traces of ``signals.bin``;
+- ``/acquisition/<name>`` — a ``TimeSeries`` of each named analog input (``analog_<name>.bin``:
+  a running wheel...), in its unit, at its rate, from its first sample's time;
 - ``/events/{licks,valve_openings,task_states,rig_event_log}`` — core ``EventsTable``s;
 - ``/events/sync_pulses`` — every sync pulse rigctl sent (onset, width, line) when the rig had
   a ``sync:`` section; after ``rigctl align --frames``, ``/events/imaging_frames`` — every frame
@@ -54,7 +56,7 @@ from rigctl.data.loader import (
 )
 from rigctl.data.nwb_frames import add_frame_clocks
 from rigctl.data.schema import EVENT_COLUMN_DOCS, SIGNAL_CHANNELS
-from rigctl.data.signals import SIGNALS_FILE, read_header
+from rigctl.data.signals import SIGNALS_FILE, read_header, read_signals
 from rigctl.errors import DataError, RigctlError
 from rigctl.protocols.trial import column_docs
 
@@ -393,6 +395,31 @@ def _add_signals(nwb: Any, s: SessionData) -> None:
             nwb.add_acquisition(ts)
 
 
+def _add_analog(nwb: Any, s: SessionData) -> None:
+    """Each named analog input (``analog_<name>.bin``) as a TimeSeries in ``/acquisition``,
+    streamed from its file like the signals."""
+    from pynwb import TimeSeries
+
+    from rigctl.data.nwb_chunks import signal_data
+
+    listed = s.metadata.get("analog_inputs")
+    listed = listed if isinstance(listed, dict) else {}
+    for name in s.analog_inputs:
+        a = s.analog(name)
+        if not len(a):
+            continue
+        info = listed.get(name) if isinstance(listed.get(name), dict) else {}
+        doc = info.get("description") or f"analog input {name}"
+        if info.get("channel"):
+            doc += f" (input {info['channel']}; rigctl analog_inputs.{name})"
+        sig = read_signals(a.path, mmap=True, check=False)
+        for lo, hi in a.damaged:  # the loader's NaN for damaged blocks, in the export too
+            sig.damaged.append((lo, hi))
+        nwb.add_acquisition(TimeSeries(name=name, data=signal_data(sig, name), unit=a.unit,
+                                       rate=a.rate_hz, starting_time=a.t0_s,
+                                       description=doc))
+
+
 def _events_table(name: str, description: str, source: str, timestamps: np.ndarray,
                   durations: np.ndarray | None, columns: dict[str, tuple[str, Any]]) -> Any:
     from hdmf.common import VectorData
@@ -548,6 +575,7 @@ def build_nwbfile(s: SessionData, extra: dict[str, Any] | None = None) -> Any:
     frames = _frames(s)
     _add_laser(nwb, s, epochs, frames)
     _add_signals(nwb, s)
+    _add_analog(nwb, s)
     _add_events(nwb, s)
     _add_sync(nwb, s, frames)
     add_frame_clocks(nwb, s)

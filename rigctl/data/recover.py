@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import rigctl
+from rigctl.data.analog import analog_files
 from rigctl.data.frames import frame_inputs, frames_file, read_frames
 from rigctl.data.integrity import CRC_COLUMN, Damage
 from rigctl.data.liveness import writer_alive
@@ -175,8 +176,10 @@ def recover_session(folder: str | Path, force: bool = False) -> RecoverReport:
         for name in TEXT_FILES:
             if (folder / name).is_file():
                 _repair_csv(folder / name, version, crashed, report, meta.get("trial_schema"))
-        spath = folder / SIGNALS_FILE
-        if spath.is_file():
+        binaries = [folder / SIGNALS_FILE, *analog_files(folder).values()]
+        for spath in binaries:  # signals.bin and every analog_<name>.bin: one format
+            if not spath.is_file():
+                continue
             try:
                 header = read_header(spath)
             except DataError:
@@ -186,10 +189,11 @@ def recover_session(folder: str | Path, force: bool = False) -> RecoverReport:
                 report.backups.append(_backup(spath))
                 os.truncate(spath, keep)
                 _fsync(spath)
-                report.dropped[SIGNALS_FILE] = header.torn_bytes
+                report.dropped[spath.name] = header.torn_bytes
         for name in frame_inputs(folder):  # every whole frame kept; a torn last one cut
             _cut_torn_frames(folder / frames_file(name), report)
-        for leftover in (f"{META_FILE}.tmp", f"{START_FILE}.tmp", f"{SIGNALS_FILE}.tmp",
+        for leftover in (f"{META_FILE}.tmp", f"{START_FILE}.tmp",
+                         *(f"{p.name}.tmp" for p in binaries),
                          "trials.csv.tmp", "events.csv.tmp"):
             # Half-written replacements of ours: the real files are intact without them.
             (folder / leftover).unlink(missing_ok=True)

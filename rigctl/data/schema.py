@@ -137,6 +137,8 @@ SESSION_KEYS: Mapping[str, str] = MappingProxyType({
                     "condition)",
     "agent": "The simulated subject (auto, working_memory, generic or an agent file); null on "
              "real hardware",
+    "analog_inputs": "(optional) The rig's named analog inputs, by name: file "
+                     "(analog_<name>.bin), channel, rate_hz, unit, description",
     "recovered": "(optional) Written by `rigctl recover`: when, by which rigctl, what was "
                  "dropped (bytes per file, and each damaged row or block in `damage`), where "
                  "the metadata came from (`metadata_from`)",

@@ -19,6 +19,9 @@ Sample k of every channel is at ``t0_s + k / rate_hz`` on the session clock. Why
   ``signals.bin`` that exists always has a whole header; it never changes afterwards.
 - JSON in the header keeps channel names and units self-describing and lets the header grow
   without a new binary layout.
+- Named analog inputs (``analog_inputs:``) are written in this same format, one file each,
+  ``analog_<name>.bin`` with one channel ``<name>`` and its own ``analog_<name>.crc``
+  (:mod:`rigctl.data.analog`).
 - Checksums live beside the data, in ``signals.crc`` (format 3), so ``signals.bin`` stays a
   plain array: a prefix (magic ``RIGCTLCK``, version, samples per block, CRC-32 of the whole
   ``signals.bin`` header up to ``data_offset``), then for every block
@@ -62,18 +65,26 @@ CRC_ENTRY = struct.Struct("<II")  # crc32 of the block, its complement
 CRC_BLOCK = 1024
 
 
+def crc_path_of(path: Path) -> Path:
+    """The checksum file beside a signals-format file: ``signals.bin`` -> ``signals.crc``,
+    ``analog_wheel.bin`` -> ``analog_wheel.crc`` (every such file has its own)."""
+    path = Path(path)
+    return path.with_name(path.stem + ".crc")
 
 
-def encode_header(channels: Sequence[str], rate_hz: float, t0_s: float) -> bytes:
-    """The header bytes (prefix + padded JSON); data start right after them."""
+def encode_header(channels: Sequence[str], rate_hz: float, t0_s: float,
+                  units: dict[str, str] | None = None) -> bytes:
+    """The header bytes (prefix + padded JSON); data start right after them. ``units``
+    overrides the declared unit of a channel (an analog input's own, e.g. ``V``)."""
+    units = units or {}
     meta = {
         "format": "rigctl-signals",
         "version": SIGNALS_VERSION,
         "rate_hz": float(rate_hz),
         "t0_s": float(t0_s),
         "channels": list(channels),
-        "units": {c: SIGNAL_CHANNELS[c].unit if c in SIGNAL_CHANNELS else DEFAULT_SIGNAL_UNIT
-                  for c in channels},
+        "units": {c: units.get(c) or (SIGNAL_CHANNELS[c].unit if c in SIGNAL_CHANNELS
+                                      else DEFAULT_SIGNAL_UNIT) for c in channels},
         "dtype": SIGNALS_DTYPE,
         "record": "one value per channel, in channel order, for every sample",
     }
@@ -92,7 +103,8 @@ class SignalWriter:
 
     def __init__(self, path: Path, channels: Sequence[str], rate_hz: float,
                  t0_s: float = 0.0,
-                 no_space: Callable[[OSError], str] | None = None) -> None:
+                 no_space: Callable[[OSError], str] | None = None,
+                 units: dict[str, str] | None = None) -> None:
         self.path = Path(path)
         self.channels: tuple[str, ...] = tuple(channels)
         self.rate_hz = float(rate_hz)
@@ -110,7 +122,7 @@ class SignalWriter:
             raise DataError(f"{self.path}: already exists (signals are never overwritten)")
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            head = encode_header(self.channels, self.rate_hz, self.t0_s)
+            head = encode_header(self.channels, self.rate_hz, self.t0_s, units)
             with open(tmp, "wb") as f:
                 f.write(head)
                 f.flush()
@@ -118,7 +130,7 @@ class SignalWriter:
             os.replace(tmp, self.path)
             fsync_dir(self.path.parent)
             self._f = open(self.path, "ab")  # noqa: SIM115 - open until close()
-            self.crc_path = self.path.with_name(CRC_FILE)
+            self.crc_path = crc_path_of(self.path)
             self._crc_f = open(self.crc_path, "wb")  # noqa: SIM115 - open until close()
             self._crc_f.write(CRC_PREFIX.pack(CRC_MAGIC, 1, CRC_BLOCK, zlib.crc32(head)))
             self._crc_f.flush()  # durable with the header: a crash must not leave it empty
@@ -469,7 +481,7 @@ def check_signals(header: SignalsHeader, raw: bytes | None = None) -> SignalsChe
     checksum file (sessions before format 3). ``raw`` is the file's bytes if already read;
     otherwise the file is read one block at a time, so checking costs no memory whatever its
     length."""
-    crc_path = header.path.with_name(CRC_FILE)
+    crc_path = crc_path_of(header.path)
     if not crc_path.is_file():
         return None
     n = header.n_samples
@@ -489,22 +501,23 @@ def check_signals(header: SignalsHeader, raw: bytes | None = None) -> SignalsChe
                     return data[lo:hi]
             return _check_blocks(header, sums, read)
     except OSError as exc:
-        return SignalsCheck([], n, f"{CRC_FILE}: unreadable ({exc.strerror})")
+        return SignalsCheck([], n, f"{crc_path.name}: unreadable ({exc.strerror})")
 
 
 def _check_blocks(header: SignalsHeader, sums: bytes,
                   read: Callable[[int, int], bytes]) -> SignalsCheck:
     n = header.n_samples
+    crc_name = crc_path_of(header.path).name
     if len(sums) < CRC_PREFIX.size:  # cut short (sessions of the first format-3 writer)
         return SignalsCheck([], n)
     if sums[:8] != CRC_MAGIC:
-        return SignalsCheck([], n, f"{CRC_FILE}: damaged prefix; {n} samples unverified")
+        return SignalsCheck([], n, f"{crc_name}: damaged prefix; {n} samples unverified")
     _, _, block, head_crc = CRC_PREFIX.unpack_from(sums)
     if block <= 0:
-        return SignalsCheck([], n, f"{CRC_FILE}: damaged prefix; {n} samples unverified")
+        return SignalsCheck([], n, f"{crc_name}: damaged prefix; {n} samples unverified")
     # The header (rate, channels, t0) or its checksum is wrong: reported, the samples kept
     # (they are checked block by block below).
-    head_problem = (f"{SIGNALS_FILE}: header checksum mismatch (rate, channels or t0 may be "
+    head_problem = (f"{header.path.name}: header checksum mismatch (rate, channels or t0 may be "
                     "wrong)" if zlib.crc32(read(0, header.data_offset)) != head_crc else "")
     rec = header.record_size
     damaged: list[tuple[int, int]] = []
@@ -530,7 +543,7 @@ def _check_blocks(header: SignalsHeader, sums: bytes,
         else:
             unverified += stop - start
         start, k = stop, k + 1
-    problem = (f"{CRC_FILE}: {bad_entries} damaged checksum entr"
+    problem = (f"{crc_name}: {bad_entries} damaged checksum entr"
                f"{'y' if bad_entries == 1 else 'ies'}" if bad_entries else "")
     return SignalsCheck(damaged, unverified, "\n".join(p for p in (head_problem, problem) if p))
 

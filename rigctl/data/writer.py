@@ -7,7 +7,9 @@
   process loses at most the trial in progress.
 - ``events.csv`` is appended as events happen and fsynced with every trial.
 - ``signals.bin`` (optional, see :mod:`rigctl.data.signals`) is opened by the engine with
-  :meth:`SessionWriter.open_signals`, fsynced with every trial and closed with the session.
+  :meth:`SessionWriter.open_signals`, fsynced with every trial and closed with the session;
+  so is each named analog input's ``analog_<name>.bin`` (:meth:`SessionWriter.open_analog`,
+  :mod:`rigctl.data.analog`).
 - ``session.json`` records provenance (versions, git commit, exact config text) so a session can
   be reproduced from its folder alone.
 
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import rigctl
+from rigctl.data.analog import analog_file
 from rigctl.data.frames import FramesWriter
 from rigctl.data.integrity import CRC_COLUMN, RowFormatter
 from rigctl.data.liveness import process_start
@@ -171,6 +174,7 @@ class SessionWriter:
         self.closed = False
         self.signals: SignalWriter | None = None
         self.frames: dict[str, FramesWriter] = {}  # frame-clock inputs, by name
+        self.analog: dict[str, SignalWriter] = {}  # analog_<name>.bin, by input name
         self._rows = RowFormatter()
         try:
             write_metadata(self.folder / START_FILE, self.metadata)
@@ -242,6 +246,21 @@ class SessionWriter:
             raise DataError(f"{self.folder}: frames of {name!r} cannot be opened now")
         self.frames[name] = FramesWriter(self.folder, name, channel)
         return self.frames[name]
+    def open_analog(self, name: str, rate_hz: float, t0_s: float,
+                    unit: str = "") -> SignalWriter:
+        """Create ``analog_<name>.bin`` (one channel, ``name``) whose first sample is at
+        ``t0_s``; flushed with every trial (and by its recorder) and closed in :meth:`close`.
+        One per input."""
+        path = self.folder / analog_file(name)
+        if self.closed:
+            raise DataError(f"{self.folder}: session is closed; cannot open {path.name}")
+        if name in self.analog:
+            raise DataError(f"{path}: already open")
+        writer = SignalWriter(
+            path, (name,), rate_hz, t0_s, units={name: unit} if unit else None,
+            no_space=lambda exc: disk_full_message(path, exc, self._needed()))
+        self.analog[name] = writer
+        return writer
 
     def write_trial(self, rec: TrialRecord) -> None:
         """Append the trial and make it durable before returning."""
@@ -262,6 +281,8 @@ class SessionWriter:
                 self.signals.flush()
             for fw in self.frames.values():
                 fw.flush()
+            for analog in self.analog.values():
+                analog.flush()
             for f in (self._events_f, self._trials_f):
                 where = Path(f.name)
                 f.flush()
@@ -280,9 +301,11 @@ class SessionWriter:
             return
         self.closed = True
         errors = []
-        if self.signals is not None:
+        for sig in (self.signals, *self.analog.values()):
+            if sig is None:
+                continue
             try:
-                self.signals.close()
+                sig.close()
             except (DataError, OSError) as exc:
                 errors.append(str(exc))
         for fw in self.frames.values():

@@ -22,8 +22,9 @@ from collections.abc import Callable
 
 from rigctl.engine.frames import FrameClocks
 from rigctl.hardware.interfaces import Clock, EventSource, InputEvent, SignalChunk
+from rigctl.runtime.analog import AnalogInputs
 from rigctl.runtime.machine import StateMachine
-from rigctl.runtime.signals import CROSSING, SignalPipeline
+from rigctl.runtime.signals import CROSSING, NEURAL_SIGNAL, SignalPipeline
 from rigctl.timing.timers import Timers
 
 LogFn = Callable[..., None]  # (t, kind, name, value[, device_t])
@@ -62,6 +63,8 @@ class ControlLoop:
         self.on_signal: Callable[[SignalChunk], None] | None = None
         self.signals: SignalPipeline | None = None
         self.frames: FrameClocks | None = None  # frame-clock edges go there, not to the task
+        self.signals: SignalPipeline | None = None  # the neural signal's predictor
+        self.analog: AnalogInputs | None = None  # every other analog input, by name
         self.stall_s = stall_s
         # stalls are watched on the wall clock (``watch=False``: not at all)
         self._watch = bool(getattr(clock, "realtime", False)) if watch is None else watch
@@ -109,8 +112,13 @@ class ControlLoop:
                     return
                 continue
             if isinstance(event, SignalChunk):
-                if self.signals is not None:
-                    self.signals.feed(event)
+                # Only the neural signal is the predictor's; a wheel or a pressure sensor
+                # goes to its own listeners (the recorder, a task's threshold).
+                if event.name == NEURAL_SIGNAL:
+                    if self.signals is not None:
+                        self.signals.feed(event)
+                elif self.analog is not None:
+                    self.analog.feed(event)
                 if self.on_signal is not None:
                     self.on_signal(event)
                 continue

@@ -25,9 +25,11 @@ import rigctl
 from rigctl.config.agent import AgentChoice
 from rigctl.config.rig import RigConfig
 from rigctl.config.subject import Subject
+from rigctl.data.analog import analog_file
 from rigctl.data.signals import SignalWriter
 from rigctl.data.subject_state import append_history, read_state, save_state
 from rigctl.data.writer import SessionWriter, create_session
+from rigctl.engine.analog import AnalogRecorder
 from rigctl.engine.coverage import Coverage
 from rigctl.engine.frames import FrameClocks
 from rigctl.engine.loop import ControlLoop
@@ -40,6 +42,7 @@ from rigctl.protocols.base import Protocol, ProtocolContext
 from rigctl.protocols.spec import ProtocolSpec
 from rigctl.protocols.static_check import task_graph
 from rigctl.protocols.trial import TrialRecord, trial_schema
+from rigctl.runtime.analog import AnalogInputs
 from rigctl.runtime.controls import SessionControls
 from rigctl.runtime.machine import StateMachine
 from rigctl.runtime.signals import CHANNELS, SignalPipeline
@@ -118,11 +121,12 @@ class Session:
             if cls.State is not None:
                 state = read_state(cls.State, opts.data_root, opts.subject.id)
                 self.state_before = state.model_dump(mode="json")
+            self.analog = AnalogInputs(self._log) if cfg.analog_inputs else None
             ctx = ProtocolContext(
                 rig=self.rig, machine=None,  # type: ignore[arg-type]  # set once states exist
                 clock=self.clock,
                 rng=np.random.default_rng(seeds[0]), log=self._log, write_trial=self._write_trial,
-                signals=self.signals, controls=self.controls, state=state,
+                signals=self.signals, controls=self.controls, state=state, analog=self.analog,
             )
             self.protocol: Protocol = spec.cls(spec.params, ctx)
             self.machine = StateMachine(self.clock, self.timers, self.protocol.handlers(),
@@ -135,6 +139,7 @@ class Session:
             self.frames = FrameClocks(cfg.frame_clocks())
             if self.frames:
                 self.loop.frames = self.frames
+            self.loop.analog = self.analog
         except BaseException:
             self.rig.close()
             raise
@@ -246,6 +251,11 @@ class Session:
             "clock": "wall" if self.opts.realtime else "virtual",
             **({"subject_state_at_start": self.state_before}
                if self.state_before is not None else {}),
+            **({"analog_inputs": {
+                name: {"file": analog_file(name), "channel": a.channel, "rate_hz": a.rate_hz,
+                       "unit": a.unit, "description": a.description}
+                for name, a in self.cfg.analog_inputs.items()}} if self.cfg.analog_inputs
+               else {}),
         }
 
     def open(self) -> Path:
@@ -262,6 +272,7 @@ class Session:
                 self._record_signals(self.writer.open_signals(CHANNELS, self.signals.rate_hz))
             for name, inp in self.cfg.frame_clocks().items():
                 self.frames.attach(name, self.writer.open_frames(name, inp.channel))
+            self._record_analog(self.writer)
         except BaseException:
             self.rig.close()
             raise
@@ -275,6 +286,18 @@ class Session:
 
         assert self.signals is not None
         self.signals.recorders.append(record)
+
+    def _record_analog(self, writer: SessionWriter) -> None:
+        """Every named analog input to its own ``analog_<name>.bin`` (opened at its first
+        chunk, with the device's time of its first sample)."""
+        if self.analog is None:
+            return
+        for name, a in self.cfg.analog_inputs.items():
+            def open_writer(t0_s: float, name: str = name, rate: float = a.rate_hz,
+                            unit: str = a.unit) -> SignalWriter:
+                return writer.open_analog(name, rate, t0_s, unit)
+
+            self.analog.listen(name, AnalogRecorder(open_writer))
 
     def run(self) -> SessionResult:
         """Run to completion or stop; always ends with outputs off and a final status."""

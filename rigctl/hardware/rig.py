@@ -346,7 +346,10 @@ class Rig:
             driver = self._device(out_cfg.channel).digital_output(out_cfg.channel, name)
             self.outputs[name] = Output(name, driver, clock, log)
         for name, a_cfg in cfg.analog_inputs.items():
-            self._device(a_cfg.channel).signal_input(a_cfg.channel, name, a_cfg.rate_hz)
+            try:
+                self._device(a_cfg.channel).signal_input(a_cfg.channel, name, a_cfg.rate_hz)
+            except DeviceError as exc:  # which field to change, not only which device refused
+                raise DeviceError(f"analog_inputs.{name}: {exc}") from None
         if cfg.neural_signal is not None:
             sig = cfg.neural_signal
             self._device(sig.channel).signal_input(sig.channel, "neural_signal", sig.rate_hz)

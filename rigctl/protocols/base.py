@@ -22,6 +22,7 @@ from rigctl.config.rig import CUES, RigConfig
 from rigctl.hardware.interfaces import Clock, PulseTrain
 from rigctl.hardware.rig import Laser, Output, Rig
 from rigctl.protocols.trial import TrialRecord
+from rigctl.runtime.analog import AnalogInputs
 from rigctl.runtime.controls import SessionControls
 from rigctl.runtime.machine import Handler, StateMachine
 from rigctl.runtime.signals import SignalPipeline
@@ -79,6 +80,9 @@ class ProtocolContext:
     controls: SessionControls = field(default_factory=SessionControls)
     #: the subject's persistent state (an instance of the task's ``State``), or None
     state: BaseModel | None = None
+    #: the rig's named analog inputs (``analog_inputs:``): ``analog.listen(name, fn)`` hears
+    #: every chunk of samples of input ``name`` (None on a rig without analog inputs)
+    analog: AnalogInputs | None = None
 
 
 class Protocol:

@@ -21,7 +21,8 @@ from rigctl.predictor.settings import PredictorSettings
 from rigctl.predictor.stream import Predictor
 
 CROSSING = "ca_crossing"
-CHANNELS = ("neural_signal", "calcium", "gliotransmission", "laser_mw")
+NEURAL_SIGNAL = "neural_signal"  # the chunks of this name (only) feed the predictor
+CHANNELS = (NEURAL_SIGNAL, "calcium", "gliotransmission", "laser_mw")
 Recorder = Callable[[int, np.ndarray], None]
 
 

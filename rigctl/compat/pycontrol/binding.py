@@ -92,11 +92,30 @@ def rig_output_names(rig: Rig) -> set[str]:
 
 
 def binding_problems(binding: PyControlBinding, rig: Rig, inputs: set[str],
-                     outputs: set[str]) -> list[str]:
-    """One line per task pin whose binding is missing or names nothing on this rig."""
+                     outputs: set[str], analogs: set[str] = frozenset()) -> list[str]:
+    """One line per task pin whose binding is missing or names nothing on this rig.
+
+    An ``Analog_input``/``Rotary_encoder`` (``analogs``, by name) binds to the rig analog
+    input of its name, or to the analog or digital input ``pycontrol.pins.<name>`` names."""
     problems = []
     have_in, have_out = rig_input_names(rig), rig_output_names(rig)
-    for pin in sorted(inputs):
+    have_analog = set(getattr(rig.cfg, "analog_inputs", {}) or {})
+    for name in sorted(analogs):
+        target = binding.pins.get(name)
+        if target is None and name in have_analog:
+            continue
+        if target is None:
+            if binding.unbound == "error":
+                problems.append(
+                    f"pycontrol.pins: Analog_input/Rotary_encoder {name!r} is bound to no rig "
+                    f"input; add `analog_inputs: {{{name}: {{channel: DEVICE/aiN}}}}` to the "
+                    f"rig config or `pycontrol.pins.{name}: <input>` (rig analog inputs: "
+                    f"{', '.join(sorted(have_analog)) or 'none'})")
+        elif target not in have_analog and target not in have_in:
+            problems.append(f"pycontrol.pins.{name}: {target!r} is not an analog or digital "
+                            "input of this rig (analog inputs: "
+                            f"{', '.join(sorted(have_analog)) or 'none'})")
+    for pin in sorted(inputs - set(analogs)):
         target = binding.pins.get(pin)
         if target is None:
             if binding.unbound == "error":

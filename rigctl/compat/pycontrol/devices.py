@@ -16,6 +16,9 @@ class Runtime(Protocol):
     """What devices need from the pyControl runtime."""
 
     def add_input(self, pin: str, rising: str | None, falling: str | None) -> None: ...
+    def add_analog(self, name: str, rate: float, threshold: Any, rising: str | None,
+                   falling: str | None) -> None: ...
+    def analog_value(self, name: str) -> float: ...
     def input_level(self, pin: str) -> bool: ...
     def output_pin(self, pin: str) -> OutputPin: ...
     def add_sync(self, pin: str, event: str, mean_ipi_ms: float, pulse_ms: float) -> None: ...
@@ -236,16 +239,21 @@ class Audio_board(_Device):
 
 
 class Analog_input(_Device):  # noqa: N801
-    """Threshold events of an analog input, bound by the input's ``name`` to a rig input whose
-    rising/falling edges are the threshold crossings. Samples are not streamed (no .npy)."""
+    """An analog input bound by its ``name`` to a rig analog input (``analog_inputs:``):
+    threshold events computed from the samples, which are written as pyControl's ``.npy``
+    analog data files. Bound to a digital rig input instead (rigctl < 0.x configs), its edges
+    stand for the threshold crossings and nothing is recorded."""
 
     def __init__(self, pin: object, name: str, sampling_rate: float, threshold: Any = None,
-                 rising_event: str | None = None, falling_event: str | None = None) -> None:
+                 rising_event: str | None = None, falling_event: str | None = None,
+                 data_type: str = "H", triggers: Any = None) -> None:
         self.name = name
-        self._rt.add_input(name, rising_event, falling_event)
+        self._rt.add_analog(name, float(sampling_rate), threshold, rising_event,
+                            falling_event)
 
-    def value(self) -> int:
-        return int(self._rt.input_level(self.name))
+    def value(self) -> float:
+        """The last sample (or, bound to a digital input, 1 above threshold, 0 below)."""
+        return self._rt.analog_value(self.name)
 
     def record(self) -> None:
         self._rt.note(self.name, "record")
@@ -258,14 +266,14 @@ class Rotary_encoder(Analog_input):  # noqa: N801
     def __init__(self, name: str, sampling_rate: float, output: str = "velocity",
                  threshold: Any = None, rising_event: str | None = None,
                  falling_event: str | None = None, bytes_per_sample: int = 2,
-                 reverse: bool = False) -> None:
+                 reverse: bool = False, triggers: Any = None) -> None:
         super().__init__(None, name, sampling_rate, threshold, rising_event, falling_event)
         self.output = output
 
     @property
     def velocity(self) -> float:
-        """No samples are streamed: the bound input's level stands for above/below threshold."""
-        return float("inf") if self._rt.input_level(self.name) else 0.0
+        """The last sample of the bound input (its unit: cm/s for the simulated wheel)."""
+        return self._rt.analog_value(self.name)
 
     @property
     def position(self) -> float:

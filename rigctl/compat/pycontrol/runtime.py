@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import rigctl
+from rigctl.compat.pycontrol.analog import AnalogPin
 from rigctl.compat.pycontrol.binding import (
     PyControlBinding,
     Target,
@@ -34,6 +36,7 @@ from rigctl.compat.pycontrol.datafile import PyControlDataFiles
 from rigctl.compat.pycontrol.devices import OutputPin
 from rigctl.compat.pycontrol.utility import API, Variables, helper_namespace
 from rigctl.errors import RigctlError
+from rigctl.hardware.interfaces import SignalChunk
 
 if TYPE_CHECKING:
     from rigctl.protocols.base import ProtocolContext
@@ -69,6 +72,8 @@ class PyControlRuntime:
         self.events: set[str] = set(events or [])
         self._event_order: list[str] = list(events or [])
         self.inputs: dict[str, tuple[str | None, str | None]] = {}
+        self.analogs: dict[str, AnalogPin] = {}  # Analog_input/Rotary_encoder by name
+        self._sampled: dict[str, str] = {}  # analog name -> the rig analog input it reads
         self.outputs: dict[str, OutputPin] = {}
         self.syncs: list[tuple[str, str, float, float]] = []
         self.levels: dict[str, bool] = {}
@@ -109,6 +114,20 @@ class PyControlRuntime:
     def input_level(self, pin: str) -> bool:
         return self.levels.get(pin, False)
 
+    def add_analog(self, name: str, rate: float, threshold: Any, rising: str | None,
+                   falling: str | None) -> None:
+        """An ``Analog_input``/``Rotary_encoder``: an input pin named ``name`` (so a binding
+        to a digital rig input still works) whose samples come from the rig analog input it
+        is bound to, when it is bound to one."""
+        self.add_input(name, rising, falling)
+        self.analogs[name] = AnalogPin(name, rate, None if threshold is None
+                                       else float(threshold), rising, falling)
+
+    def analog_value(self, name: str) -> float:
+        if name in self._sampled:
+            return self.analogs[name].last
+        return float(self.input_level(name))
+
     def output_pin(self, pin: str) -> OutputPin:
         if pin not in self.outputs:
             self.outputs[pin] = OutputPin(pin, self._drive, self._pulse)
@@ -138,6 +157,34 @@ class PyControlRuntime:
             if names is not None:
                 self._rig_events[names[0]] = (pin, rising, True)
                 self._rig_events[names[1]] = (pin, falling, False)
+        analog_inputs = set(getattr(ctx.rig.cfg, "analog_inputs", {}) or {})
+        for name, apin in self.analogs.items():
+            target = self.binding.pins.get(name, name)
+            if target not in analog_inputs or ctx.analog is None:
+                continue  # bound to a digital input (its edges are the crossings), or virtual
+            self._sampled[name] = target
+            self._rig_events[target] = (name, apin.rising, True)
+            self._rig_events[target + "_off"] = (name, apin.falling, False)
+            ctx.analog.listen(target, functools.partial(self._analog_chunk, apin, target))
+
+    def _analog_chunk(self, apin: AnalogPin, target: str, chunk: SignalChunk) -> None:
+        """Samples of a bound analog input: into the .npy stream; each threshold crossing
+        becomes the input event at its sample's time, through the engine's timers (so in
+        time order with the task's own timers)."""
+        if not self.begun or self.ctx is None:
+            return
+        dt_s = 1.0 / chunk.rate_hz
+        apin.write(chunk.t0 - self.t0, chunk.samples, chunk.rate_hz)
+        timers = self._machine("analog input").timers
+        for i, rising in apin.crossings(chunk.samples):
+            t = chunk.t0 + i * dt_s
+            value = float(chunk.samples[i])
+            timers.set_at(t, functools.partial(self._analog_event, target, rising, value, t))
+
+    def _analog_event(self, target: str, rising: bool, value: float, t: float) -> None:
+        assert self.ctx is not None
+        self.ctx.log(t, "input", target, f"{'1' if rising else '0'} ({value:.6g})")
+        self._machine("analog input").dispatch(target if rising else target + "_off")
 
     def begin(self, folder: Path | None, info: dict[str, str]) -> None:
         """Run start: t0, the data files' info block and run_start variables."""
@@ -162,8 +209,10 @@ class PyControlRuntime:
             self.data.txt_info("Start date", f"{start:%Y/%m/%d %H:%M:%S}")
             self.data.start_data()
             self.data.variables(0.0, "run_start", self.v.public())
+            for name in self._sampled:
+                self.analogs[name].open_data(folder, stem)
         for pin in sorted(set(self.inputs) | set(self.outputs)):
-            if pin not in self.binding.pins:
+            if pin not in self.binding.pins and pin not in self._sampled:
                 text = f"pin {pin} is not bound to this rig (virtual: see pycontrol.pins)"
                 if self.data is not None:
                     self.data.warning(0.0, text)
@@ -179,7 +228,9 @@ class PyControlRuntime:
         return list(dict.fromkeys(self._event_order))
 
     def end(self) -> None:
-        """Run end: run_end variables, end time, files closed."""
+        """Run end: run_end variables, end time, files closed (analog data to .npy)."""
+        for name in self._sampled:
+            self.analogs[name].close_data()
         if self.data is not None and not self.data.closed:
             t = self._t()
             self.data.variables(t, "run_end", self.v.public())

@@ -59,6 +59,7 @@ class TaskInfo:
     input_pins: frozenset[str]
     output_pins: frozenset[str]
     variables: dict[str, Any] = field(default_factory=dict)
+    analog_pins: frozenset[str] = frozenset()  # Analog_input/Rotary_encoder names
 
 
 def is_pycontrol_task(path: str | Path) -> bool:
@@ -189,6 +190,7 @@ def inspect_task(path: Path, binding: PyControlBinding) -> TaskInfo:
         hardware_definition=hw, states=tuple(states), events=tuple(events),
         initial_state=initial, input_pins=frozenset(rt.inputs),
         output_pins=frozenset(rt.outputs), variables=rt.v.public(),
+        analog_pins=frozenset(rt.analogs),
     )
 
 
@@ -227,7 +229,7 @@ class PyControlTask(Protocol):
     @classmethod
     def rig_problems(cls, params: BaseModel, rig: Rig) -> list[str]:
         return binding_problems(cls.binding, rig, set(cls.task.input_pins),
-                                set(cls.task.output_pins))
+                                set(cls.task.output_pins), set(cls.task.analog_pins))
 
     def __init__(self, params: BaseModel, ctx: ProtocolContext) -> None:
         super().__init__(params, ctx)
