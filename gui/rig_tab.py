@@ -219,7 +219,7 @@ class RigTab(QWidget):
         self.latch_banner.setStyleSheet("color:#c0392b; font-weight:bold;")
         row.addWidget(self.latch_banner)
         row.addWidget(self.laser_off_button)
-        self.start_button.clicked.connect(self.start)
+        self.start_button.clicked.connect(lambda _checked=False: self.start())  # not a request
         self.pause_button.toggled.connect(self.pause)
         self.stop_button.clicked.connect(self.stop)
         self.laser_off_button.clicked.connect(self.emergency_laser_off)
@@ -286,6 +286,8 @@ class RigTab(QWidget):
         experiment passes its subject's ``request`` instead (File ▸ Run experiment…)."""
         if self.phase != IDLE:
             return
+        if not isinstance(request, StartRequest):  # a Qt signal's `checked` argument
+            request = None
         problems = self.setup.problems() if request is None else []
         if problems:
             for p in problems:
