@@ -135,6 +135,9 @@ class SimWorld(EventSource):
                     k_target = min(k_target, self.sig_k + self.s.max_chunk_samples)
                 if k_target > self.sig_k:
                     return self._deliver(k_target, revisable=True)
+            # what must happen on time (an input, the loop's deadline) is waited for
+            # precisely; a signal chunk is data and only needs to be about on time
+            precise_at = target
             if self.signal_name is not None and realtime:
                 target = min(target, (self.sig_k + self._chunk_n) / 1000.0)
             if self._analog and realtime:
@@ -146,7 +149,7 @@ class SimWorld(EventSource):
                         "an event this simulated subject never produces; try --agent generic)"
                     )
                 target = self.clock.now() + 0.05
-            if not self.clock.wait_until(target, self._wake):
+            if not self.clock.wait_until(target, self._wake, precise=target >= precise_at):
                 self._wake.clear()
                 return None
             if self.signal_name is not None and realtime:

@@ -284,3 +284,26 @@ def test_ctrl_c_stops_every_rig_with_its_outputs_off(tmp_path, make_config):
         s = load_session(folder)
         assert s.status == "aborted" and s.metadata["reason"] == "stopped by Ctrl-C"
         assert s.events[s.events["kind"] == "output"]["name"].iloc[-1] == "all_off"
+
+
+def test_an_experiment_of_fixed_duration_completes_every_rig_and_reports_its_timing(
+        tmp_path, make_config):
+    a, b = _rigs(make_config, 2)
+    fast = {"n_trials": 100000, "iti_s": 0.05, "sample_s": 0.05, "delays_s": [0.1],
+            "response_window_s": 1.0, "reward_consumption_s": 0.05, "timeout_s": 0.05}
+    path = _experiment(tmp_path, [
+        {"id": "M1", "rig": str(a), "parameters": fast, "seed": 1},
+        {"id": "M2", "rig": str(b), "parameters": fast, "seed": 2},
+    ], realtime=True)
+    proc = _cli(["experiment", str(path), "--duration", "3"])
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, (out, err)
+    from rigctl.data import load_session
+
+    for subject in ("M1", "M2"):
+        (folder,) = (tmp_path / "data" / subject).iterdir()
+        s = load_session(folder)
+        assert s.status == "completed" and s.metadata["duration_s"] == 3
+        assert s.events["t_s"].iloc[-1] >= 3.0
+        n = s.metadata["timing"]["input_to_output"]["n"]
+        assert "timing: input→output" in out and f"(n={n:,})" in out, out

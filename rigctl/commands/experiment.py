@@ -31,18 +31,27 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="pace simulated rigs on the wall clock (real hardware always is)")
     p.add_argument("--check", action="store_true",
                    help="only check the experiment file and the rigs, start nothing")
+    p.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="end every session after S s of session time (status completed); "
+                        "overrides the file's duration_s")
 
 
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from rigctl.errors import ConfigError
     from rigctl.experiment.plan import load_plan
     from rigctl.experiment.runner import ExperimentRunner
 
     startup = getattr(args, "startup_interrupt", None)
+    if args.duration is not None and not args.duration > 0:
+        raise ConfigError("command line", [f"--duration: must be > 0 s (got {args.duration})"])
     plan = load_plan(args.file)
     if args.realtime:
         plan = dataclasses.replace(plan, rigs=[dataclasses.replace(r, realtime=True)
+                                               for r in plan.rigs])
+    if args.duration is not None:
+        plan = dataclasses.replace(plan, rigs=[dataclasses.replace(r, duration_s=args.duration)
                                                for r in plan.rigs])
     if args.check:
         for r in plan.rigs:
@@ -189,6 +198,8 @@ def table(runner):  # type: ignore[no-untyped-def]
 
 
 def _final_table(runner) -> str:  # type: ignore[no-untyped-def]
+    from rigctl.timing.lateness import describe
+
     out = []
     for r in runner.runs:
         acc = "--" if r.accuracy != r.accuracy else f"{100 * r.accuracy:.1f}%"
@@ -196,4 +207,6 @@ def _final_table(runner) -> str:  # type: ignore[no-untyped-def]
         out.append(f"{r.subject:<10} {r.plan.rig:<14} {r.phase:<10} {r.n_trials:>5} trials "
                    f"{acc:>6} correct{why}")
         out.append(f"{'':<10} data: {r.folder or 'none written'}")
+        if r.timing:
+            out.append(f"{'':<10} timing: {describe(r.timing)}")
     return "\n".join(out)

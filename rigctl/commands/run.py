@@ -72,10 +72,8 @@ def run(args: argparse.Namespace) -> int:
         session = Session(cfg, SessionOptions(
             subject=subject, protocol=spec, data_root=data_root, seed=args.seed,
             realtime=args.realtime or not simulated_only(cfg), config_source=args.config,
-            summary_figure=not args.no_figure, agent=args.agent,
+            summary_figure=not args.no_figure, agent=args.agent, duration_s=args.duration,
         ))
-        if args.duration is not None:  # the protocol's own finish: pyControl's run_end runs
-            session.timers.set_at(session.clock.now() + args.duration, session.protocol.finish)
         if interrupted():
             session.rig.close()
             return _interrupted_before_start()
@@ -131,6 +129,10 @@ def _run_open_session(session, folder: Path, n_trials: int | None,  # type: igno
     print(f"data:   {folder}")
     for name, n in result.frames.items():
         print(f"frames: {n:,}" + (f" ({name})" if len(result.frames) > 1 else ""))
+    if result.timing:
+        from rigctl.timing.lateness import describe
+
+        print(f"timing: {describe(result.timing)}")
     if result.figure is not None:
         print(f"figure: {result.figure}")
     elif result.figure_error:

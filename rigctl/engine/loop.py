@@ -25,6 +25,7 @@ from rigctl.hardware.interfaces import Clock, EventSource, InputEvent, SignalChu
 from rigctl.runtime.analog import AnalogInputs
 from rigctl.runtime.machine import StateMachine
 from rigctl.runtime.signals import CROSSING, NEURAL_SIGNAL, SignalPipeline
+from rigctl.timing.lateness import LoopTiming
 from rigctl.timing.timers import Timers
 
 LogFn = Callable[..., None]  # (t, kind, name, value[, device_t])
@@ -61,7 +62,6 @@ class ControlLoop:
         self.stop_reason = ""
         self.on_input: Callable[[InputEvent], None] | None = None
         self.on_signal: Callable[[SignalChunk], None] | None = None
-        self.signals: SignalPipeline | None = None
         self.frames: FrameClocks | None = None  # frame-clock edges go there, not to the task
         self.signals: SignalPipeline | None = None  # the neural signal's predictor
         self.analog: AnalogInputs | None = None  # every other analog input, by name
@@ -70,6 +70,8 @@ class ControlLoop:
         self._watch = bool(getattr(clock, "realtime", False)) if watch is None else watch
         self._stall_seen_at = -math.inf  # anything due before this was late by that stall
         self._look_at = math.inf  # next time the loop must look at the clock (wall clock)
+        # how late inputs and timers are answered: only the wall clock can be late
+        self.timing = LoopTiming() if getattr(clock, "realtime", False) else None
 
     def request_stop(self, reason: str) -> None:
         """Thread- and signal-safe: the loop returns after the event in progress."""
@@ -104,9 +106,13 @@ class ControlLoop:
                 self._watch_clock(deadline, timer_due=event is None)
             if event is None:
                 now = self.clock.now()
+                due = timers.next_deadline()
                 callback = timers.pop_due(now)
                 while callback is not None and not self._finished():
+                    if self.timing is not None:
+                        self.timing.timer_late.add(self.clock.now() - due)
                     callback()
+                    due = timers.next_deadline()
                     callback = timers.pop_due(now)
                 if done:
                     return
@@ -125,6 +131,8 @@ class ControlLoop:
             if self.frames is not None and self.frames.take(event):
                 continue
             self.handle_input(event)
+            if self.timing is not None:  # the handler's outputs are out: the edge is answered
+                self.timing.input_to_output.add(self.clock.now() - event.t)
 
     def _watch_clock(self, deadline: float, timer_due: bool) -> None:
         """After each wait: how late is the loop against its last look or a due timer?"""

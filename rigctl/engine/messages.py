@@ -226,6 +226,8 @@ class Ended:
     n_trials: int
     progress: dict[str, float]
     folder: str
+    #: the loop's input→output and timer lateness (wall clock only), as session.json has it
+    timing: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,8 @@ class StartRequest:
     signal_hz: float = 100.0
     #: write the summary PNG (needs matplotlib) into the session folder at the end
     summary_figure: bool = True
+    #: end after this much session time (s), as the protocol's own finish (status completed)
+    duration_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -293,7 +295,7 @@ def _build_session(req: StartRequest):  # type: ignore[no-untyped-def]
     subject = validate(Subject, req.subject, "subject")
     session = Session(cfg, SessionOptions(
         subject=subject, protocol=spec, data_root=Path(req.data_root), seed=req.seed,
-        realtime=req.realtime, config_source=req.config,
+        realtime=req.realtime, config_source=req.config, duration_s=req.duration_s,
     ))
     session.open()
     return session
@@ -417,7 +419,7 @@ def engine_main(conn: Connection, req: StartRequest, parent_pid: int) -> None:
     try:
         result = session.run()
         out.put(m.Ended(result.status, result.reason, result.n_trials, dict(result.progress),
-                        str(folder)))
+                        str(folder), result.timing))
     except BaseException as exc:  # noqa: BLE001 - outputs are off; tell the GUI and end
         status = "aborted"
         try:

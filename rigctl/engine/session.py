@@ -60,6 +60,9 @@ class SessionOptions:
     config_source: str = "<config>"
     summary_figure: bool = True  # write summary.png at the end (cohorts skip it: ~1 s each)
     agent: str = "auto"  # simulated subject: auto, working_memory, generic or an agent file
+    #: end the session after this much session time, as the protocol's own finish (status
+    #: completed; pyControl's run_end runs): sessions without trials, and timed soaks
+    duration_s: float | None = None
 
 
 @dataclass
@@ -72,6 +75,8 @@ class SessionResult:
     figure: Path | None = None
     figure_error: str = ""
     frames: dict[str, int] = field(default_factory=dict)  # per frame-clock input
+    #: how late the loop answered inputs and timers (wall clock only; see rigctl.timing.lateness)
+    timing: dict[str, Any] | None = None
 
 
 class Session:
@@ -140,6 +145,10 @@ class Session:
             if self.frames:
                 self.loop.frames = self.frames
             self.loop.analog = self.analog
+            if opts.duration_s is not None:
+                if not opts.duration_s > 0:
+                    raise RigctlError(f"duration: must be > 0 s (got {opts.duration_s})")
+                self.timers.set_at(self.clock.now() + opts.duration_s, self.protocol.finish)
         except BaseException:
             self.rig.close()
             raise
@@ -249,6 +258,8 @@ class Session:
             "config_source": self.opts.config_source,
             "seed": self.seed,
             "clock": "wall" if self.opts.realtime else "virtual",
+            **({"duration_s": self.opts.duration_s} if self.opts.duration_s is not None
+               else {}),
             **({"subject_state_at_start": self.state_before}
                if self.state_before is not None else {}),
             **({"analog_inputs": {
@@ -355,7 +366,8 @@ class Session:
                 self._state_not_saved(writer.folder, failed)
         self._save_state(writer.folder, status)
         result = SessionResult(writer.folder, status, reason, writer.n_trials,
-                               self.protocol.progress(), frames=dict(self.frames.counts))
+                               self.protocol.progress(), frames=dict(self.frames.counts),
+                               timing=writer.metadata.get("timing"))
         if self.opts.summary_figure and writer.n_trials:
             try:
                 from rigctl.data.figures import save_summary_figure
@@ -394,6 +406,8 @@ class Session:
                 self._log(now, "error", "all_off", f)
         with contextlib.suppress(Exception):  # the live count's last word
             self.frames.close(now)
+        if self.loop.timing is not None and self.writer is not None:
+            self.writer.metadata["timing"] = self.loop.timing.summary()
         try:
             self.machine.finished = True
             self.rig.close()

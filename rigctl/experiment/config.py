@@ -61,6 +61,9 @@ class ExperimentConfig(Strict):
         200.0, ge=0, description="Stop a rig (safely) when its data folder has less free "
                                  "space than this (MB); 0 turns the check off")
     summary_figure: bool = Field(True, description="Write each session's summary.png")
+    duration_s: float | None = Field(
+        None, gt=0, description="End every session after this much session time (s), as "
+                                "completed; default: when its protocol finishes")
 
 
 def read_experiment(path: str | Path) -> ExperimentConfig:

@@ -30,6 +30,7 @@ class RigPlan:
     data_root: Path
     realtime: bool
     summary_figure: bool
+    duration_s: float | None = None
 
     @property
     def subject(self) -> str:
@@ -48,7 +49,7 @@ class RigPlan:
             params=spec.params.model_dump(mode="json"),
             subject={"id": e.id, "genotype": e.genotype, "treatment": e.treatment},
             data_root=str(self.data_root), seed=e.seed, realtime=self.realtime,
-            summary_figure=self.summary_figure,
+            summary_figure=self.summary_figure, duration_s=self.duration_s,
         )
 
 
@@ -150,7 +151,7 @@ def load_plan(path: str | Path) -> ExperimentPlan:
         rigs.append(RigPlan(entry=e, config_path=config_path, cfg=cfg, spec=spec,
                             data_root=data_root,
                             realtime=exp.realtime or not _simulated_only(cfg),
-                            summary_figure=exp.summary_figure))
+                            summary_figure=exp.summary_figure, duration_s=exp.duration_s))
     if problems:
         raise ConfigError(source, problems)
     return ExperimentPlan(source=source, config=exp, rigs=rigs)

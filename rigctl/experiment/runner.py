@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rigctl.engine import messages as m
 from rigctl.engine.remote import EngineProcess
@@ -51,6 +52,7 @@ class RigRun:
     ended: bool = False  # Ended, Crashed or Failed arrived
     stop_sent: str = ""
     last_disk_check: float = float("-inf")
+    timing: dict[str, Any] | None = None  # the engine's lateness record, at its end
 
     @property
     def subject(self) -> str:
@@ -170,6 +172,7 @@ class ExperimentRunner:
                 run.warn(f"{name}: {value}" if value else name)
             case m.Ended(status, reason, n_trials, progress, folder):
                 run.ended, run.phase, run.reason = True, status, reason
+                run.timing = msg.timing
                 run.n_trials, run.folder = int(n_trials), folder
                 run.accuracy = float(progress.get("accuracy", run.accuracy))
                 run.state = ""
