@@ -14,11 +14,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from PyQt5.QtCore import QSettings, QTimer
+from PyQt5.QtCore import QSettings, Qt, QTimer
 from PyQt5.QtGui import QCloseEvent
 from PyQt5.QtWidgets import (
     QAction,
     QApplication,
+    QDockWidget,
     QFileDialog,
     QMainWindow,
     QMessageBox,
@@ -54,6 +55,7 @@ class MainWindow(QMainWindow):
         #: the locks of the running experiment's subjects and rigs (released when all end)
         self.experiment_locks: list[Any] = []
         self.experiment_tabs: list[RigTab] = []
+        self.experiment_dock: QDockWidget | None = None  # the cards of the last experiment
         self.setWindowTitle("rigctl — rig control")
         self.resize(*DEFAULT_SIZE)
         self.tabs = QTabWidget()
@@ -134,6 +136,7 @@ class MainWindow(QMainWindow):
         self.experiment_locks = locks.locks
         tabs: list[RigTab] = []
         self.experiment_tabs = tabs  # filled before each start: the locks wait for them all
+        overview = self._show_overview(plan.config.name)
         for rp in plan.rigs:
             tab = self._idle_tab(str(rp.config_path)) or self.add_rig(str(rp.config_path))
             e = rp.entry
@@ -146,10 +149,28 @@ class MainWindow(QMainWindow):
             tab.title.setText(f"{e.id}  ·  {rp.rig}")
             tabs.append(tab)
             tab.status_changed.connect(lambda _p: self._experiment_ended())
+            overview.add(tab, e.id, rp.rig, rp.spec.name)
             tab.start(rp.request())
             tab.log("gui", f"experiment {plan.config.name}: subject {e.id}, {rp.spec.name}")
             self._retitle(tab)
         return tabs
+
+    def _show_overview(self, name: str) -> Any:
+        """The experiment's subjects side by side, docked above the tabs (replacing the
+        previous experiment's)."""
+        from gui.experiment_view import ExperimentOverview
+
+        if self.experiment_dock is not None:
+            self.removeDockWidget(self.experiment_dock)
+            self.experiment_dock.deleteLater()
+        overview = ExperimentOverview(name)
+        dock = QDockWidget(f"Experiment {name}", self)
+        dock.setObjectName("experiment")
+        dock.setWidget(overview)
+        dock.setFeatures(QDockWidget.DockWidgetClosable | QDockWidget.DockWidgetMovable)
+        self.addDockWidget(Qt.TopDockWidgetArea, dock)
+        self.experiment_dock = dock
+        return overview
 
     @staticmethod
     def _show_protocol(tab: RigTab, rp: Any) -> None:

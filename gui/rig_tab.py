@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import time
+from collections import deque
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -39,10 +40,12 @@ from gui.live import LiveView
 from gui.setup import SetupPanel
 from rigctl.engine import messages as m
 from rigctl.engine.remote import EngineProcess, StartRequest
+from rigctl.timing.lateness import describe
 
 PUMP_MS = 30
 REFRESH_MS = 100
 LOG_KINDS = {"session", "params", "interlock", "error", "warning"}
+KEEP_WARNINGS = 20
 LOG_COLOURS = {"error": "#c0392b", "interlock": "#d35400", "warning": "#b7950b",
                "params": "#1f618d", "session": "#117a65", "trial": "#333333",
                "gui": "#555555", "output": "#6c3483"}
@@ -75,8 +78,10 @@ class SummaryView(QWidget):
 
     def show_end(self, ended: dict[str, Any]) -> None:
         reason = f" ({ended['reason']})" if ended.get("reason") else ""
+        timing = describe(ended.get("timing"))  # how late the loop answered (wall clock)
         self.head.setText(f"<b>Session {ended['status']}</b>{html.escape(reason)} — "
-                          f"{ended['n_trials']} trials<br>{html.escape(ended['folder'])}")
+                          f"{ended['n_trials']} trials<br>{html.escape(ended['folder'])}"
+                          + (f"<br>timing: {html.escape(timing)}" if timing else ""))
 
     def show_summary(self, summary: dict[str, Any]) -> None:
         rows = summary.get("rows") or []
@@ -123,6 +128,8 @@ class RigTab(QWidget):
         self.n_trials = 0
         self.started_params: dict[str, Any] = {}
         self.start_failed = False
+        #: the session's latest warnings and errors (the experiment overview shows them)
+        self.warnings: deque[str] = deque(maxlen=KEEP_WARNINGS)
         #: ``confirm(title, text) -> bool``; a test or a script may replace it
         self.confirm = self._ask
 
@@ -428,6 +435,8 @@ class RigTab(QWidget):
                                             value not in ("0", "0.0"))
                 if k in LOG_KINDS:
                     self.log(k, f"{name} {value}".strip(), t)
+                if k in ("warning", "error"):
+                    self.warnings.append(f"{name}: {value}" if value else name)
                     if k == "session" and name in ("paused", "resumed"):
                         self.set_status(f"{name} — {self.ready.get('folder', '')}")
             case m.Trial(rec):
