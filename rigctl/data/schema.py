@@ -142,6 +142,15 @@ SESSION_KEYS: Mapping[str, str] = MappingProxyType({
     "recovered": "(optional) Written by `rigctl recover`: when, by which rigctl, what was "
                  "dropped (bytes per file, and each damaged row or block in `damage`), where "
                  "the metadata came from (`metadata_from`)",
+    "duration_s": "(optional) The session was set to end after this much session time "
+                  "(`--duration`, an experiment's `duration_s`); it then ends `completed`",
+    "timing": "(optional) Wall-clock sessions only: how late the control loop answered, "
+              "measured by the session itself (`rigctl.timing.lateness`): `input_to_output` "
+              "(every input edge: clock when its state handler had returned, outputs "
+              "commanded, minus the edge's time stamp) and `timer_late` (every timer: clock "
+              "when its callback started minus its deadline), each `{n, p50_ms, p99_ms, "
+              "max_ms}` from 10 µs bins (`resolution_ms`: percentiles are their bin's upper "
+              "edge, never below the true value); absent in virtual time, where both are zero",
     "frames": "(optional) Frames recorded per frame-clock input (rising edges in "
               "frames_<input>.bin), e.g. {\"frame_clock\": 54012}",
     "crc32": "CRC-32 (8 hex digits) of the JSON text of all the other keys; always last",
