@@ -60,6 +60,9 @@ def test_export_reads_back_to_the_same_trials_and_metadata(closed_loop):
         notes = json.loads(nwb.notes)
         assert notes["status"] == "completed" and "provenance" in notes
         assert nwb.session_start_time.isoformat(timespec="seconds") == s.metadata["start_time"]
+        assert nwb.experiment_description.startswith("Delayed alternation")
+        assert "chosen in real time" in nwb.experiment_description
+        assert "closed loop" in nwb.keywords[:]
 
 
 def test_export_holds_signals_laser_and_events(closed_loop):
@@ -197,9 +200,17 @@ def test_a_task_with_its_own_trial_record_exports_its_columns_docs_and_units(tmp
     assert not bad, [f"{m.importance.name} {m.check_function_name}: {m.message}" for m in bad]
     pd.testing.assert_frame_equal(read_nwb_trials(path, schema), s.trials)
     with pynwb.NWBHDF5IO(str(path), "r") as io:
-        table = io.read().trials
+        nwb = io.read()
+        table = nwb.trials
         described = {c.name: c.description for c in table.columns}
         got = table.to_dataframe()
+        # the file says which task ran, and claims no light or delay the task did not have
+        name = s.metadata["protocol"]["name"]
+        assert name in nwb.experiment_description and task in nwb.experiment_description
+        assert "astrocytes" not in nwb.experiment_description
+        assert "optogenetics" not in nwb.keywords[:]
+        assert nwb.stimulus_notes.startswith("No optogenetic stimulation")
+        assert "stimulation" not in nwb.session_description
     for c in schema:
         if c["name"] == "start_s":
             continue  # it is start_time

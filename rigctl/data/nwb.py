@@ -500,6 +500,56 @@ def subject_info(s: SessionData, extra: dict[str, Any] | None = None) -> dict[st
     return info
 
 
+#: What the built-in tasks are, in a methods section's words; a user's task is named by itself.
+TASK_TITLES = {
+    "delayed_alternation": "Delayed alternation working-memory task",
+    "match_to_sample": "Delayed match-to-sample working-memory task",
+}
+
+
+def _lit(params: dict[str, Any]) -> bool:
+    """Whether the session's protocol could put light on the tissue (sham never does)."""
+    return params.get("stim_mode") in ("closed_loop", "open_loop")
+
+
+def _experiment_description(proto: dict[str, Any], params: dict[str, Any]) -> str:
+    """The session's task as it was run: a built-in's title, or a user task's name and file,
+    and the astrocyte inhibition only when the protocol had light (a go/no-go task has none)."""
+    name = str(proto.get("name", "session"))
+    text = TASK_TITLES.get(name) or (
+        f"Behavioural task {name}" + (f" (task file {Path(str(proto['task_file'])).name})"
+                                      if proto.get("task_file") else ""))
+    text += " in mice"
+    if _lit(params):
+        text += (" with optogenetic inhibition of astrocytes during the delay"
+                 + (", chosen in real time by a model predicting astrocytic Ca2+ from a neural "
+                    "signal" if params.get("stim_mode") == "closed_loop" else ""))
+    elif params.get("stim_mode") == "sham":
+        text += " with sham optogenetic stimulation (light path blocked)"
+    return text + " (rigctl)."
+
+
+def _keywords(proto: dict[str, Any], params: dict[str, Any]) -> list[str]:
+    name = str(proto.get("name", "session"))
+    words = ["behavior", name.replace("_", " ")]
+    if "delays_s" in params or name in TASK_TITLES:
+        words.append("working memory")
+    if params.get("stim_mode") in ("closed_loop", "open_loop", "sham"):
+        words += ["astrocytes", "optogenetics"]
+    if params.get("stim_mode") == "closed_loop":
+        words.append("closed loop")
+    return words
+
+
+def _stimulus_notes(params: dict[str, Any]) -> str:
+    mode = params.get("stim_mode")
+    if mode is None or mode == "off":
+        return "No optogenetic stimulation" + ("" if mode is None else " (stim_mode off)")
+    return (f"Laser during the delay of laser trials, mode {mode}, "
+            f"{params.get('laser_power_mw', '?')} mW; epochs in /intervals/laser_epochs, "
+            "command in /stimulus/laser_command")
+
+
 def build_nwbfile(s: SessionData, extra: dict[str, Any] | None = None) -> Any:
     """The in-memory ``NWBFile`` of a loaded session; ``extra`` adds metadata rigctl does not
     record (``SUBJECT_FIELDS`` and ``FILE_FIELDS``)."""
@@ -544,24 +594,21 @@ def build_nwbfile(s: SessionData, extra: dict[str, Any] | None = None) -> Any:
                             "align`") from None
     nwb = pynwb.NWBFile(
         session_description=(f"{proto.get('name', 'session')} on rig {rig.get('name', '?')}: "
-                             f"{len(s.trials)} trials, delays {delays} s, stimulation "
-                             f"{params.get('stim_mode', '?')}; status {s.status}"),
+                             + ", ".join([f"{len(s.trials)} trials",
+                                          *([f"delays {delays} s"] if delays else []),
+                                          *([f"stimulation {params['stim_mode']}"]
+                                            if "stim_mode" in params else [])])
+                             + f"; status {s.status}"),
         identifier=_identifier(s),
         session_start_time=start,
         session_id=s.path.name,
-        experiment_description=(
-            "Delayed alternation working-memory task in mice with optogenetic inhibition of "
-            "astrocytes during the delay, chosen in real time by a model predicting astrocytic "
-            "Ca2+ from a neural signal (rigctl)."),
-        keywords=["working memory", "delayed alternation", "astrocytes", "optogenetics",
-                  "closed loop"],
+        experiment_description=_experiment_description(proto, params),
+        keywords=_keywords(proto, params),
         protocol=_json(proto),
         data_collection=_json({"rig": rig, "config_source": m.get("config_source"),
                                "seed": m.get("seed"), "clock": m.get("clock")}),
         notes=_json(notes),
-        stimulus_notes=(f"Laser during the delay of laser trials, mode "
-                        f"{params.get('stim_mode', '?')}, {params.get('laser_power_mw', '?')} mW; "
-                        "epochs in /intervals/laser_epochs, command in /stimulus/laser_command"),
+        stimulus_notes=_stimulus_notes(params),
         source_script=source,
         source_script_file_name="rigctl",
         was_generated_by=[["rigctl", version]],
