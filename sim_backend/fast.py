@@ -224,17 +224,20 @@ def simulate_session(seed, noise, dt, every, delays, frac, max_run, block_size, 
 def simulate(
     settings: dict[str, Any], params: dict[str, Any], ramp_down_s: float, subject: Subject,
     n_units: int, n_trials: int, seed: np.random.SeedSequence, dt: float = DT_DELAY,
-    mem_dt: float = DT_MEMORY,
+    mem_dt: float = DT_MEMORY, laser_share: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """``n_units`` sessions of one subject kind; arrays of shape (n_units, n_trials).
 
     ``settings`` are the sim device's keys from the rig config (``mouse:`` …), ``params`` the
-    validated protocol parameters, ``ramp_down_s`` the laser's ramp. Returns ``correct`` (int8,
-    -1 = not scored), ``laser`` (int8) and ``delay_s`` (float64)."""
+    validated protocol parameters, ``ramp_down_s`` the laser's ramp, ``laser_share`` the share
+    of the rig's lasers that laser trials light (the world's inhibition is their mean: one of
+    two lasers inhibits half as much). Returns ``correct`` (int8, -1 = not scored), ``laser``
+    (int8) and ``delay_s`` (float64)."""
     sim = SimSettings.model_validate(settings)
     ms = sim.mouse
     light = params.get("stim_mode", "off") == "open_loop"
-    o_light = min(1.0, float(params.get("laser_power_mw", 5.0)) / ms.laser_saturation_mw)
+    o_light = laser_share * min(1.0, float(params.get("laser_power_mw", 5.0))
+                                / ms.laser_saturation_mw)
     frac = float(params.get("laser_fraction", 0.5)) if params.get("stim_mode", "off") != "off" \
         else 0.0
     timing = np.array([float(params.get(k, d)) for k, d in

@@ -67,3 +67,27 @@ def test_fast_simulation_is_seeded(arms):
     c = simulate_arm(d, arms["wt_open_loop"], 3, 50, np.random.SeedSequence(2), rig)
     assert all(np.array_equal(a[k], b[k]) for k in a)
     assert not np.array_equal(a["correct"], c["correct"])
+
+
+def test_power_on_a_rig_with_one_laser_a_hemisphere(arms):
+    """A `lasers:` rig is simulated as the world lights it: both lasers inhibit as sim.yaml's
+    one bilateral laser (the same numbers from the same seed), one of the two as both would at
+    half the power (the astrocyte feels their mean), and the full rig agrees on that."""
+    bilateral = str(SIM_YAML.parent / "sim_bilateral.yaml")
+
+    def run(config, n, seed, engine="fast", **extra):
+        d = PowerDesign(config=config, delays_s=(10.0,), engine=engine, extra=extra)
+        return simulate_arm(d, plan_arms(d, "laser", False)[0], n, 150,
+                            np.random.SeedSequence(seed))
+
+    same = (run(bilateral, 40, 4), run(str(SIM_YAML), 40, 4))
+    assert all(np.array_equal(same[0][k], same[1][k]) for k in same[0])
+    one = run(bilateral, 200, 5, lasers=["left_mpfc"], laser_power_mw=2.0)
+    both_half = run(bilateral, 200, 5, laser_power_mw=1.0)
+    assert all(np.array_equal(one[k], both_half[k]) for k in one)
+    k1, n1 = accuracy(one, 1)
+    k2, n2 = accuracy(run(bilateral, 200, 5, laser_power_mw=2.0), 1)
+    assert k1 / n1 > wilson_ci(k2, n2)[1]  # one laser of two: less inhibition, more accurate
+    full = run(bilateral, 4, 6, "full", lasers=["left_mpfc"], laser_power_mw=2.0)
+    lo, hi = wilson_ci(*accuracy(full, 1))
+    assert lo <= k1 / n1 <= hi

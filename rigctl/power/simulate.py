@@ -78,8 +78,9 @@ def plan_arms(design: PowerDesign, contrast: str, null: bool) -> list[ArmPlan]:
         if mode in ("off", "sham"):
             raise RigctlError(f"--contrast laser: the protocol's stim_mode is {mode}, so no trial "
                               "gets light; set stim_mode: open_loop in the protocol")
-        if cfg.laser is None:
-            raise RigctlError(f"{design.config}: --contrast laser needs a laser in the rig config")
+        if not cfg.all_lasers():
+            raise RigctlError(f"{design.config}: --contrast laser needs a laser in the rig config "
+                              "(laser: or lasers:)")
         if null:
             params = {**params, "stim_mode": "sham", "sham_rule": mode}
     return [ArmPlan(g, t, params, spec.name) for g, t in c.arms(null)]
@@ -108,8 +109,9 @@ class Rig:
 
     kind: str
     settings: dict[str, Any]
-    ramp_down_s: float
+    lasers: dict[str, float]  # every laser of the rig by name: its ramp-down (s)
     fast: Any  # the fast simulator module, or None when the engine is full
+    source: str = "rig config"
 
     @classmethod
     def load(cls, config: str, engine: str = "fast") -> Rig:
@@ -117,8 +119,22 @@ class Rig:
 
         cfg = load_rig(config)
         kind, settings = sim_device(cfg, config)
-        return cls(kind, settings, cfg.laser.ramp_down_s if cfg.laser is not None else 0.0,
-                   fast_simulator(kind, config) if engine == "fast" else None)
+        return cls(kind, settings, {n: la.ramp_down_s for n, la in cfg.all_lasers().items()},
+                   fast_simulator(kind, config) if engine == "fast" else None, config)
+
+    def light(self, params: dict[str, Any]) -> tuple[float, float]:
+        """(share, ramp-down s) of the light laser trials give: the share of the rig's lasers
+        the protocol lights (``lasers:``, empty for all; the simulated astrocyte feels their
+        mean, docs/science.md) and their ramp, which the fast simulation needs to be one."""
+        if not self.lasers:
+            return 1.0, 0.0
+        lit = list(params.get("lasers") or self.lasers)
+        ramps = {self.lasers[n] for n in lit if n in self.lasers}
+        if len(ramps) > 1:
+            raise RigctlError(f"{self.source}: the lasers {', '.join(lit)} ramp down over "
+                              f"different times ({', '.join(f'{r:g}' for r in sorted(ramps))} "
+                              "s), which the fast simulation does not model; use --engine full")
+        return len(lit) / len(self.lasers), ramps.pop() if ramps else 0.0
 
 
 def simulate_arm(design: PowerDesign, arm: ArmPlan, n_units: int, n_trials: int,
@@ -131,8 +147,9 @@ def simulate_arm(design: PowerDesign, arm: ArmPlan, n_units: int, n_trials: int,
     if design.engine == "fast":
         rig = rig or Rig.load(design.config)
         params = {**arm.params, "n_trials": n_trials}
-        return rig.fast.simulate(
-            rig.settings, params, rig.ramp_down_s, subject, n_units, n_trials, seed)
+        share, ramp_s = rig.light(params)
+        return rig.fast.simulate(rig.settings, params, ramp_s, subject, n_units, n_trials, seed,
+                                 laser_share=share)
     return _simulate_full(design, arm, subject, n_units, n_trials, seed)
 
 

@@ -127,8 +127,9 @@ def simulate_arms(config: str, sessions: int, trials: int, seed: int, engine: st
         if engine == "fast":
             rig = rig or Rig.load(config)
             settings = _mouse_settings(rig.settings, arm, mouse)
-            out[arm.key] = rig.fast.simulate(settings, params, rig.ramp_down_s, subject,
-                                             sessions, trials, ss)
+            share, ramp_s = rig.light(params)
+            out[arm.key] = rig.fast.simulate(settings, params, ramp_s, subject, sessions,
+                                             trials, ss, laser_share=share)
         elif engine == "full":
             out[arm.key] = _simulate_full(config, arm, params, subject, sessions, trials, ss,
                                           mouse)
