@@ -133,7 +133,9 @@ def test_unwritable_data_folder_and_existing_session_folder(capsys, sim_yaml, tm
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     code, _, err = run_cli(capsys, "run", str(sim_yaml), "--data", str(blocker / "x"))
-    assert code == 2 and "cannot create session folder" in _one_line_errors(err)[0]
+    # the subject's lock is the first thing written in the data folder
+    (line,) = _one_line_errors(err)
+    assert code == 2 and "cannot create the lock folder" in line and str(blocker / "x") in line
 
     from rigctl.data.writer import SessionWriter
     from rigctl.errors import DataError

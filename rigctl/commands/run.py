@@ -73,11 +73,14 @@ def run(args: argparse.Namespace) -> int:
             subject=subject, protocol=spec, data_root=data_root, seed=args.seed,
             realtime=args.realtime or not simulated_only(cfg), config_source=args.config,
             summary_figure=not args.no_figure, agent=args.agent, duration_s=args.duration,
+            lock=True,
         ))
         if interrupted():
             session.rig.close()
             return _interrupted_before_start()
         folder = session.open()
+        for note in session.notes:
+            print(f"note: {note}")
         code = _run_open_session(session, folder, getattr(spec.params, "n_trials", None),
                                  args.quiet, startup, args.coverage)
     except RigctlError as exc:

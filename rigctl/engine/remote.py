@@ -90,6 +90,9 @@ class StartRequest:
     summary_figure: bool = True
     #: end after this much session time (s), as the protocol's own finish (status completed)
     duration_s: float | None = None
+    #: hold the subject's (and a real rig's) lock while the session runs; an experiment holds
+    #: every lock itself and asks its engines not to
+    lock: bool = True
 
 
 @dataclass(frozen=True)
@@ -296,6 +299,7 @@ def _build_session(req: StartRequest):  # type: ignore[no-untyped-def]
     session = Session(cfg, SessionOptions(
         subject=subject, protocol=spec, data_root=Path(req.data_root), seed=req.seed,
         realtime=req.realtime, config_source=req.config, duration_s=req.duration_s,
+        lock=req.lock,
     ))
     session.open()
     return session

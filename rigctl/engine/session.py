@@ -63,6 +63,11 @@ class SessionOptions:
     #: end the session after this much session time, as the protocol's own finish (status
     #: completed; pyControl's run_end runs): sessions without trials, and timed soaks
     duration_s: float | None = None
+    #: hold the subject's lock (and a real rig's) in the data root while the session runs, so
+    #: the same mouse cannot be started twice (``rigctl run``, a GUI tab); off where the caller
+    #: holds them (an experiment takes every lock before any rig starts) or for many
+    #: simulated mice at once (cohorts, power)
+    lock: bool = False
 
 
 @dataclass
@@ -92,6 +97,8 @@ class Session:
         self.trial_listeners: list[Callable[[TrialRecord, dict[str, float]], None]] = []
         self.event_listeners: list[Callable[[float, str, str, str], None]] = []
         self.controls = SessionControls()
+        self._locks: list[Any] = []
+        self.notes: list[str] = []  # for the operator: a stale lock taken over
         self._early_stop = ""
         cls = opts.protocol.cls
         self.coverage = Coverage(cls.states, task_graph(cls), cls.operator_states)
@@ -274,20 +281,46 @@ class Session:
         cannot be written)."""
         started = dt.datetime.now()
         try:
+            self._take_locks()
             self.writer = create_session(self.opts.data_root, self.opts.subject.id,
                                          self.opts.protocol.name, self.cfg.name,
                                          self.metadata(), started,
                                          trial_type=self.opts.protocol.cls.Trial)
             folder = self.writer.folder
+            for note in self.notes:
+                self._log(self.clock.now(), "warning", "lock", note)
             if self.signals is not None:
                 self._record_signals(self.writer.open_signals(CHANNELS, self.signals.rate_hz))
             for name, inp in self.cfg.frame_clocks().items():
                 self.frames.attach(name, self.writer.open_frames(name, inp.channel))
             self._record_analog(self.writer)
         except BaseException:
+            self._release_locks()
             self.rig.close()
             raise
         return folder
+
+    def _take_locks(self) -> None:
+        """The subject's lock, and the rig's when it is real (a simulated rig is not a place:
+        two simulations of it may run at once), as ``rigctl experiment`` takes them."""
+        if not self.opts.lock:
+            return
+        from rigctl.data.locks import acquire
+
+        what = f"rigctl session {self.opts.protocol.name} ({self.opts.config_source})"
+        kinds = [("subject", self.opts.subject.id)]
+        if not self.rig.simulated:
+            kinds.append(("rig", self.cfg.name))
+        for kind, name in kinds:
+            lock = acquire(self.opts.data_root, kind, name, what)
+            self._locks.append(lock)
+            if lock.stale_note:
+                self.notes.append(lock.stale_note)
+
+    def _release_locks(self) -> None:
+        for lock in self._locks:
+            lock.release()
+        self._locks.clear()
 
     def _record_signals(self, sig: SignalWriter) -> None:
         def record(first: int, block: np.ndarray) -> None:
@@ -361,10 +394,17 @@ class Session:
                                 f"off, traceback in {writer.folder / ERROR_FILE}") from exc
             raise
         finally:
-            self._shutdown(status, reason)  # outputs off first, before any state file
-            if failed is not None:
-                self._state_not_saved(writer.folder, failed)
-        self._save_state(writer.folder, status)
+            try:
+                self._shutdown(status, reason)  # outputs off first, before any state file
+                if failed is not None:
+                    self._state_not_saved(writer.folder, failed)
+            finally:
+                if failed is not None:
+                    self._release_locks()
+        try:
+            self._save_state(writer.folder, status)
+        finally:
+            self._release_locks()  # after the subject's state is saved: the next session reads it
         result = SessionResult(writer.folder, status, reason, writer.n_trials,
                                self.protocol.progress(), frames=dict(self.frames.counts),
                                timing=writer.metadata.get("timing"))

@@ -50,6 +50,7 @@ class RigPlan:
             subject={"id": e.id, "genotype": e.genotype, "treatment": e.treatment},
             data_root=str(self.data_root), seed=e.seed, realtime=self.realtime,
             summary_figure=self.summary_figure, duration_s=self.duration_s,
+            lock=False,  # the experiment holds every subject's and rig's lock itself
         )
 
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rigctl.data.locks import Lock, LockedError, acquire
 from rigctl.engine import messages as m
 from rigctl.engine.remote import EngineProcess
-from rigctl.experiment.lock import Lock, LockedError, acquire
 from rigctl.experiment.plan import ExperimentPlan, RigPlan
 
 STARTING, RUNNING, STOPPING = "starting", "running", "stopping"

@@ -84,7 +84,9 @@ def _run_and_kill(cfg: Path, data: Path, after_s: float, torn: bool) -> Path:
         proc.wait(timeout=30)
     finally:
         proc.kill()
-    (folder,) = data.glob("*/*")
+    # a killed run leaves its subject's lock behind (stale: the next run takes it over)
+    (folder,) = [f for f in data.glob("*/*") if not f.parent.name.startswith(".")]
+    assert (data / ".rigctl-locks" / "subject-sim-mouse-1.lock").exists()
     return folder
 
 

@@ -48,6 +48,8 @@ class Lock:
         with contextlib.suppress(OSError, ValueError):
             if json.loads(self.path.read_text(encoding="utf-8")).get("token") == self.token:
                 self.path.unlink()
+        with contextlib.suppress(OSError):  # the last lock out leaves the data root as it was
+            self.path.parent.rmdir()
 
 
 def lock_path(data_root: Path, kind: str, name: str) -> Path:
@@ -61,15 +63,17 @@ def acquire(data_root: Path, kind: str, name: str, what: str) -> Lock:
     token = f"{host}:{os.getpid()}:{id(path)}:{dt.datetime.now().timestamp()}"
     body = json.dumps({"pid": os.getpid(), "host": host, "what": what, "token": token,
                        "since": dt.datetime.now().isoformat(timespec="seconds")})
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RigctlError(f"{path.parent}: cannot create the lock folder ({exc.strerror}); "
-                          "check the data folder is writable") from None
     note = ""
-    for _ in range(2):
+    for _ in range(3):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RigctlError(f"{path.parent}: cannot create the lock folder ({exc.strerror}); "
+                              "check the data folder is writable") from None
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileNotFoundError:  # the folder was just removed by a release: make it again
+            continue
         except FileExistsError:
             holder = _read(path)
             pid, their_host = holder.get("pid"), holder.get("host")
