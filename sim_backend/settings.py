@@ -21,16 +21,17 @@ class MouseSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    # Fitted (SCIENCE.md's isolated-trial values: 0.22, 0.19, 0.2, 0.13, 0.15).
+    # Fitted to SCIENCE.md's table on the rig's trial structure (docs/science.md; SCIENCE.md's
+    # isolated-trial values: 0.22, 0.19, 0.2, 0.13, 0.15).
     lambda0_per_s: float = Field(
-        0.22, ge=0, description="Memory decay rate without astrocytes (1/s)"
+        0.208, ge=0, description="Memory decay rate without astrocytes (1/s)"
     )
     lambda_a_per_s: float = Field(
-        0.176, ge=0, description="Decay rate removed by gliotransmission (1/s)"
+        0.177, ge=0, description="Decay rate removed by gliotransmission (1/s)"
     )
-    k_a: float = Field(0.245, gt=0, description="Gliotransmitter level of half effect")
-    sigma: float = Field(0.145, ge=0, description="Memory diffusion noise (1/sqrt(s))")
-    decision_noise: float = Field(0.142, ge=0, description="SD of noise added at the choice")
+    k_a: float = Field(0.223, gt=0, description="Gliotransmitter level of half effect")
+    sigma: float = Field(0.162, ge=0, description="Memory diffusion noise (1/sqrt(s))")
+    decision_noise: float = Field(0.156, ge=0, description="SD of noise added at the choice")
     lapse_rate: float = Field(0.06, ge=0, le=1, description="Fraction of random choices")
     side_bias: float = Field(0.0, ge=-1, le=1, description="Preference for right (+) or left (-)")
     miss_rate: float = Field(0.02, ge=0, le=1, description="Fraction of go cues not answered")

@@ -10,6 +10,8 @@ from rigctl.power import PowerDesign
 from rigctl.power.simulate import ArmPlan, Rig, plan_arms, simulate_arm
 from tests.conftest import SIM_YAML
 
+Z99 = 2.576
+
 
 def accuracy(sim: dict, laser: int) -> tuple[int, int]:
     sel = (sim["correct"] >= 0) & (sim["laser"] == laser)
@@ -25,11 +27,12 @@ def arms() -> dict[str, ArmPlan]:
 
 @pytest.mark.parametrize("name", ["wt_open_loop", "ko"])
 def test_fast_accuracy_lies_within_the_full_simulations_interval(arms, name):
-    """Full rig (engine, protocol, drivers, 1 ms mouse): 4 sessions of 150 trials per group.
+    """Full rig (engine, protocol, drivers, 1 ms mouse): 6 sessions of 150 trials per group.
     Fast path: 200 sessions. Each fast accuracy (laser and control trials at a 10 s delay) must
-    lie in the full simulation's 95% interval."""
+    lie in the full simulation's 99% interval: a guard against the two drifting apart by
+    several points; docs/science.md compares them closely (50 full sessions per group)."""
     arm = arms[name]
-    full = simulate_arm(PowerDesign(config=str(SIM_YAML), engine="full"), arm, 4, 150,
+    full = simulate_arm(PowerDesign(config=str(SIM_YAML), engine="full"), arm, 6, 150,
                         np.random.SeedSequence(7))
     fast = simulate_arm(PowerDesign(config=str(SIM_YAML)), arm, 200, 150,
                         np.random.SeedSequence(8))
@@ -37,7 +40,7 @@ def test_fast_accuracy_lies_within_the_full_simulations_interval(arms, name):
     for laser in laser_types:
         k_full, n_full = accuracy(full, laser)
         k_fast, n_fast = accuracy(fast, laser)
-        lo, hi = wilson_ci(k_full, n_full)
+        lo, hi = wilson_ci(k_full, n_full, Z99)
         assert lo <= k_fast / n_fast <= hi, (name, laser, k_full / n_full, k_fast / n_fast)
     if name == "ko":
         assert accuracy(fast, 1)[1] == 0  # stimulation off: every trial is a control trial

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from rigctl.cli import main
@@ -48,17 +49,24 @@ def test_go_nogo_mouse_withholds_on_nogo_trials(tmp_path):
     assert (gen_nogo["outcome"] == "correct_rejection").mean() < rejections - 0.2
 
 
-def test_epoch_control_lowers_accuracy_only_when_light_is_in_the_delay(tmp_path):
-    acc = {}
+def test_epoch_control_lowers_accuracy_most_when_light_is_in_the_delay(tmp_path):
+    """Inhibition in the delay shortens the memory's maintenance: a large loss. Inhibition in
+    the sample leaves the slow astrocyte lower at the delay's onset: a small one (about 4
+    points at 10 s in this model, README). Three seeded sessions of each."""
+    effect = {}
     for epoch in ("delay", "sample"):
-        _, data, _ = run_sim(SIM_YAML, tmp_path / epoch,
-                             protocol=str(EXAMPLES / "epoch_control.py"),
-                             params={"epoch": epoch, "n_trials": 200, "delays_s": [10]}, seed=1)
-        t = data.trials
-        acc[epoch] = accuracy(t, trial_type="control") - accuracy(t, trial_type="laser")
-        assert t[t["trial_type"] == "laser"]["laser_onset_s"].notna().all()
-    assert acc["delay"] > 0.1
-    assert abs(acc["sample"]) < 0.08
+        trials = []
+        for seed in (1, 2, 3):
+            _, data, _ = run_sim(SIM_YAML, tmp_path / f"{epoch}{seed}",
+                                 protocol=str(EXAMPLES / "epoch_control.py"), seed=seed,
+                                 params={"epoch": epoch, "n_trials": 200, "delays_s": [10]})
+            t = data.trials
+            assert t[t["trial_type"] == "laser"]["laser_onset_s"].notna().all()
+            trials.append(t)
+        t = pd.concat(trials)
+        effect[epoch] = accuracy(t, trial_type="control") - accuracy(t, trial_type="laser")
+    assert effect["delay"] > 0.12
+    assert effect["sample"] < effect["delay"] / 2
 
 
 CASES = [
