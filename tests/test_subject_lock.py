@@ -16,6 +16,7 @@ import pytest
 from rigctl.cli import main
 from rigctl.data.locks import LockedError, acquire, lock_path
 from tests.conftest import SIM_YAML, run_sim
+from tests.test_experiment import CRASHING_TASK
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -64,19 +65,7 @@ def test_the_lock_is_held_while_the_session_runs_and_given_back_at_its_end(tmp_p
 
 def test_a_session_that_fails_gives_the_lock_back(tmp_path):
     task = tmp_path / "broken.py"
-    task.write_text('''
-from rigctl.protocols.delayed_alternation import DelayedAlternation
-
-
-class Crashing(DelayedAlternation):
-    """Raises in its code after two trials: a bug in a task file, mid-session."""
-    name = "crashing"
-
-    def end_trial(self):
-        super().end_trial()
-        if self.trials_done >= 2:
-            raise ZeroDivisionError("a bug in the task")
-''')
+    task.write_text(CRASHING_TASK)  # raises in its code after two trials
     with pytest.raises(Exception, match="ZeroDivisionError"):
         run_sim(SIM_YAML, tmp_path / "data", protocol=str(task), subject={"id": "M4"},
                 lock=True)
